@@ -1,0 +1,120 @@
+"""Process wiring for ``pyros run`` and ``pyros up``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import socket
+import uuid
+from pathlib import Path
+
+import structlog
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
+
+from pyros_cli.registry import SERVICE_CLASSES, service_class
+from pyros_common.bus.inprocess import InProcessBus
+from pyros_common.bus.kafka import KafkaBus
+from pyros_common.bus.metrics import BusMetrics
+from pyros_common.clock import SystemClock
+from pyros_common.db import Database
+from pyros_common.runtime.host import ServiceHost
+from pyros_common.runtime.http import HttpServer, service_app
+from pyros_common.runtime.service import Service, ServiceContext
+from pyros_common.settings import Settings
+from pyros_gateway.app import GatewayService
+
+log = structlog.get_logger("pyros")
+
+
+def kafka_context(settings: Settings, producer: str) -> ServiceContext:
+    registry = CollectorRegistry()
+    metrics = BusMetrics(registry)
+    clock = SystemClock()
+    bus = KafkaBus(
+        bootstrap=settings.kafka_bootstrap,
+        topic_prefix=settings.topic_prefix,
+        partitions=settings.topic_partitions,
+        replication=settings.topic_replication,
+        metrics=metrics,
+        clock=clock,
+        producer=producer,
+        retries=settings.bus_retries,
+    )
+    return ServiceContext(bus=bus, clock=clock, settings=settings, db=Database(settings.database_url),
+                          registry=registry, bus_metrics=metrics)
+
+
+def embedded_context(settings: Settings) -> ServiceContext:
+    registry = CollectorRegistry()
+    metrics = BusMetrics(registry)
+    clock = SystemClock()
+    bus = InProcessBus(metrics=metrics, clock=clock, retries=settings.bus_retries)
+    db = Database(settings.database_url)
+    return ServiceContext(bus=bus, clock=clock, settings=settings, db=db, registry=registry, bus_metrics=metrics)
+
+
+async def serve(ctx: ServiceContext, services: list[Service], app: FastAPI, host: str, port: int,
+                ready_message: str = "") -> None:
+    """Serve HTTP at once, start the services when their prerequisites are met, stop on a signal."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    http = HttpServer(app, host, port)
+    try:
+        await http.start()
+    except (OSError, SystemExit, RuntimeError) as exc:
+        raise SystemExit(f"pyros: cannot listen on {host}:{port} ({exc}); is another PyROS running?") from None
+    host_ = ServiceHost(ctx, services)
+    starting = asyncio.create_task(host_.start())
+    waiter = asyncio.create_task(stop.wait())
+    done, _ = await asyncio.wait({starting, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    if starting in done and starting.exception() is None and ready_message:
+        log.info(ready_message)
+        print(ready_message, flush=True)
+    if starting in done and starting.exception() is not None:
+        log.error("start failed", error=repr(starting.exception()))
+        stop.set()
+    await stop.wait()
+    log.info("stopping: finishing in-flight events")
+    if not starting.done():
+        starting.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await starting
+    else:
+        await host_.stop()
+    waiter.cancel()
+    await http.stop()
+    if ctx.db is not None:
+        ctx.db.dispose()
+
+
+def run_service(name: str, settings: Settings) -> None:
+    """``pyros run <service>``: one service on Kafka and PostgreSQL."""
+    if name == "gateway":
+        ctx = kafka_context(settings, "gateway")
+        api = [service_class(n)(ctx) for n in SERVICE_CLASSES]
+        gw = GatewayService(ctx, api_services=api, group_suffix=f"-{socket.gethostname()}-{uuid.uuid4().hex[:6]}")
+        # The gateway hosts the routes of every service, but consumes only heartbeats.
+        app = gw.create_app([gw])
+        asyncio.run(serve(ctx, [gw], app, settings.http_host, settings.http_port))
+        return
+    ctx = kafka_context(settings, name)
+    svc = service_class(name)(ctx)
+    app = service_app([svc], ctx.registry)
+    asyncio.run(serve(ctx, [svc], app, settings.http_host, settings.http_port))
+
+
+def run_embedded(settings: Settings, host: str, port: int, data_dir: Path) -> None:
+    """``pyros up``: every service in one process, in-process bus, SQLite, gateway on ``port``."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    ctx = embedded_context(settings)
+    assert ctx.db is not None
+    ctx.db.upgrade()
+    services = [service_class(n)(ctx) for n in SERVICE_CLASSES]
+    gw = GatewayService(ctx, api_services=services)
+    app = gw.create_app([*services, gw])
+    msg = f"PyROS is up: http://{host}:{port}/docs  (health: /api/v1/health, data: {data_dir})"
+    asyncio.run(serve(ctx, [*services, gw], app, host, port, ready_message=msg))

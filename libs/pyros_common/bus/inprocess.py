@@ -1,0 +1,154 @@
+"""In-process transport (asyncio) for ``pyros up`` and service tests.
+
+Events are serialised and decoded exactly as on Kafka, so a payload that Kafka would
+reject is rejected here too. Each (topic, group) has one ordered queue, hence order per
+key holds; a failing handler is retried, then the message goes to the dead-letter topic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import defaultdict
+from dataclasses import dataclass
+
+import structlog
+
+from pyros_common.bus.metrics import BusMetrics, reason_label
+from pyros_common.bus.port import Handler, PoisonMessage, Subscription, dead_letter, decode, encode
+from pyros_common.clock import Clock, SystemClock
+from pyros_common.contracts import DeadLetter, Event
+
+log = structlog.get_logger("pyros.bus")
+
+
+@dataclass
+class _Message:
+    topic: str
+    key: bytes | None
+    value: bytes | None
+    offset: int
+
+
+class InProcessBus:
+    """At-least-once, ordered per (topic, group) delivery inside one process."""
+
+    def __init__(
+        self,
+        *,
+        metrics: BusMetrics | None = None,
+        clock: Clock | None = None,
+        producer: str = "pyros",
+        retries: int = 3,
+        retry_backoff_s: float = 0.01,
+    ) -> None:
+        self._subs: list[Subscription] = []
+        self._queues: dict[tuple[str, str], asyncio.Queue[_Message]] = {}
+        self._handlers: dict[tuple[str, str], list[Handler]] = defaultdict(list)
+        self._tasks: list[asyncio.Task[None]] = []
+        self._offsets: dict[str, int] = defaultdict(int)
+        self._metrics = metrics
+        self._clock = clock or SystemClock()
+        self._producer = producer
+        self._retries = retries
+        self._backoff = retry_backoff_s
+        self._started = False
+        self.log: dict[str, list[bytes]] = defaultdict(list)  # every published value, per topic
+
+    def subscribe(self, topic: str, group: str, handler: Handler) -> None:
+        self._subs.append(Subscription(topic, group, handler))
+        self._handlers[(topic, group)].append(handler)
+        if (topic, group) not in self._queues:
+            self._queues[(topic, group)] = asyncio.Queue()
+            if self._started:
+                self._tasks.append(asyncio.create_task(self._consume(topic, group)))
+
+    async def start(self) -> None:
+        if self._started:
+            return
+        self._started = True
+        for topic, group in self._queues:
+            self._tasks.append(asyncio.create_task(self._consume(topic, group)))
+
+    async def stop(self) -> None:
+        await self.drain()
+        self._started = False
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
+        self._tasks.clear()
+
+    async def drain(self) -> None:
+        """Wait until every queued message has been handled (tests, shutdown)."""
+        while any(q._unfinished_tasks for q in self._queues.values()):  # type: ignore[attr-defined]
+            await asyncio.gather(*(q.join() for q in self._queues.values()))
+
+    async def publish(self, topic: str, event: Event, key: str | None = None) -> None:
+        if not event.producer:
+            event = event.stamped(producer=self._producer, sent_at=self._clock.now())
+        await self.publish_raw(topic, encode(event), (key or event.key()).encode())
+        if self._metrics:
+            self._metrics.produced.labels(event.producer, topic).inc()
+
+    async def publish_raw(self, topic: str, value: bytes | None, key: bytes | None = None) -> None:
+        """Put raw bytes on a topic (used by tests to inject poison messages)."""
+        self.log[topic].append(value or b"")
+        offset = self._offsets[topic]
+        self._offsets[topic] += 1
+        for (t, _group), q in self._queues.items():
+            if t == topic:
+                q.put_nowait(_Message(topic, key, value, offset))
+
+    async def _consume(self, topic: str, group: str) -> None:
+        q = self._queues[(topic, group)]
+        while True:
+            msg = await q.get()
+            try:
+                await self._handle(msg, group)
+            finally:
+                q.task_done()
+
+    async def _handle(self, msg: _Message, group: str) -> None:
+        try:
+            event = decode(msg.topic, msg.value)
+        except PoisonMessage as exc:
+            await self._dead_letter(msg, group, str(exc), attempts=1)
+            return
+        handlers = self._handlers[(msg.topic, group)]
+        handler = handlers[msg.offset % len(handlers)]
+        attempt = 0
+        while True:
+            attempt += 1
+            t0 = self._clock.monotonic()
+            try:
+                await handler(event)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if self._metrics:
+                    self._metrics.errors.labels(group, msg.topic).inc()
+                log.warning("handler failed", topic=msg.topic, group=group, attempt=attempt, error=repr(exc),
+                            correlation_id=event.correlation_id)
+                if attempt >= self._retries:
+                    await self._dead_letter(msg, group, f"handler failed after {attempt} attempts: {exc!r}",
+                                            attempts=attempt)
+                    return
+                await asyncio.sleep(self._backoff * 2 ** (attempt - 1))
+                continue
+            if self._metrics:
+                self._metrics.consumed.labels(group, msg.topic).inc()
+                self._metrics.latency.labels(group, msg.topic).observe(self._clock.monotonic() - t0)
+            return
+
+    async def _dead_letter(self, msg: _Message, group: str, reason: str, attempts: int) -> None:
+        log.error("dead letter", topic=msg.topic, group=group, reason=reason)
+        if self._metrics:
+            self._metrics.dlq.labels(group, msg.topic, reason_label(reason)).inc()
+        dl: DeadLetter = dead_letter(
+            topic=msg.topic, raw=msg.value, key=msg.key, reason=reason, group=group, attempts=attempts,
+            offset=msg.offset,
+        )
+        if msg.topic != DeadLetter.topic:
+            await self.publish(DeadLetter.topic, dl.stamped(producer=group, sent_at=self._clock.now()))

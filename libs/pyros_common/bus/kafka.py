@@ -1,0 +1,230 @@
+"""Kafka transport (aiokafka).
+
+- idempotent producer (acks=all);
+- one consumer per subscription, in its consumer group, auto-commit off;
+- offsets are committed only after the handler's effect (or after the dead letter is sent);
+- a failing handler is retried with back-off, then the message goes to ``pyros.dlq`` with its
+  original bytes and the reason; a message that cannot be decoded goes there at once;
+- topics are created at start with the configured partitions and replication;
+- ``topic_prefix`` maps logical names (``pyros.alerts``) to physical ones, so that tests and
+  several nodes can share a broker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterable
+
+import structlog
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
+
+from pyros_common.bus.metrics import BusMetrics, reason_label
+from pyros_common.bus.port import Handler, PoisonMessage, Subscription, dead_letter, decode, encode
+from pyros_common.clock import Clock, SystemClock
+from pyros_common.contracts import TOPICS, DeadLetter, Event
+
+log = structlog.get_logger("pyros.bus.kafka")
+
+
+class KafkaUnreachable(RuntimeError):
+    """The broker did not answer."""
+
+
+async def check_kafka(bootstrap: str, timeout_s: float = 5.0) -> None:
+    """Raise KafkaUnreachable unless the broker answers a metadata request in time."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000))
+    try:
+        await asyncio.wait_for(admin.start(), timeout_s)
+    except (TimeoutError, KafkaError, OSError) as exc:
+        raise KafkaUnreachable(f"Kafka at {bootstrap} is unreachable ({type(exc).__name__})") from exc
+    finally:
+        with contextlib.suppress(Exception):
+            await admin.close()
+
+
+class KafkaBus:
+    """The production transport."""
+
+    def __init__(
+        self,
+        *,
+        bootstrap: str,
+        topic_prefix: str = "",
+        partitions: int = 3,
+        replication: int = 1,
+        metrics: BusMetrics | None = None,
+        clock: Clock | None = None,
+        producer: str = "pyros",
+        retries: int = 3,
+        retry_backoff_s: float = 0.2,
+        max_batch: int = 500,
+        extra_topics: Iterable[str] = (),
+    ) -> None:
+        self.bootstrap = bootstrap
+        self.prefix = topic_prefix
+        self._partitions = partitions
+        self._replication = replication
+        self._metrics = metrics
+        self._clock = clock or SystemClock()
+        self._producer_name = producer
+        self._retries = retries
+        self._backoff = retry_backoff_s
+        self._max_batch = max_batch
+        self._extra_topics = tuple(extra_topics)
+        self._subs: list[Subscription] = []
+        self._producer: AIOKafkaProducer | None = None
+        self._consumers: list[AIOKafkaConsumer] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = asyncio.Event()
+        self._assigned = asyncio.Event()
+
+    def physical(self, topic: str) -> str:
+        return f"{self.prefix}{topic}"
+
+    def logical(self, physical: str) -> str:
+        return physical[len(self.prefix):] if self.prefix and physical.startswith(self.prefix) else physical
+
+    def subscribe(self, topic: str, group: str, handler: Handler) -> None:
+        if self._producer is not None:
+            raise RuntimeError("subscribe before start()")
+        self._subs.append(Subscription(topic, group, handler))
+
+    async def create_topics(self) -> None:
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
+        await admin.start()
+        try:
+            names = [self.physical(t) for t in (*TOPICS, *self._extra_topics)]
+            existing = set(await admin.list_topics())
+            new = [
+                NewTopic(n, num_partitions=self._partitions, replication_factor=self._replication)
+                for n in names
+                if n not in existing
+            ]
+            if new:
+                try:
+                    await admin.create_topics(new)
+                except TopicAlreadyExistsError:
+                    pass
+                log.info("topics created", topics=[t.name for t in new])
+        finally:
+            await admin.close()
+
+    async def start(self) -> None:
+        await self.create_topics()
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=self.bootstrap, enable_idempotence=True, acks="all", linger_ms=0
+        )
+        await self._producer.start()
+        for sub in self._subs:
+            consumer = AIOKafkaConsumer(
+                self.physical(sub.topic),
+                bootstrap_servers=self.bootstrap,
+                group_id=f"{self.prefix}{sub.group}",
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+                isolation_level="read_committed",
+            )
+            await consumer.start()
+            self._consumers.append(consumer)
+            self._tasks.append(asyncio.create_task(self._consume(consumer, sub), name=f"consume:{sub.topic}"))
+
+    async def wait_assigned(self, timeout_s: float = 30.0) -> None:
+        """Wait until every consumer has partitions (tests)."""
+        async def _all() -> None:
+            while not all(c.assignment() for c in self._consumers):
+                await asyncio.sleep(0.05)
+
+        await asyncio.wait_for(_all(), timeout_s)
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
+        self._tasks.clear()
+        for c in self._consumers:
+            with contextlib.suppress(Exception):
+                await c.stop()
+        self._consumers.clear()
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
+
+    async def publish(self, topic: str, event: Event, key: str | None = None) -> None:
+        if not event.producer:
+            event = event.stamped(producer=self._producer_name, sent_at=self._clock.now())
+        await self.publish_raw(topic, encode(event), (key or event.key()).encode())
+        if self._metrics:
+            self._metrics.produced.labels(event.producer, topic).inc()
+
+    async def publish_raw(self, topic: str, value: bytes | None, key: bytes | None = None) -> None:
+        if self._producer is None:
+            raise RuntimeError("bus not started")
+        await self._producer.send_and_wait(self.physical(topic), value=value, key=key)
+
+    async def _consume(self, consumer: AIOKafkaConsumer, sub: Subscription) -> None:
+        while not self._stopping.is_set():
+            try:
+                batches = await consumer.getmany(timeout_ms=200, max_records=self._max_batch)
+            except KafkaConnectionError as exc:
+                log.warning("kafka connection lost, retrying", error=str(exc))
+                await asyncio.sleep(1.0)
+                continue
+            for tp, records in batches.items():
+                done: int | None = None
+                for rec in records:
+                    # On shutdown, finish the event in flight, commit it, and take no new one.
+                    if self._stopping.is_set():
+                        break
+                    await self._handle(rec, sub)
+                    done = rec.offset
+                if done is not None:
+                    await consumer.commit({TopicPartition(tp.topic, tp.partition): done + 1})
+
+    async def _handle(self, rec: ConsumerRecord[bytes, bytes], sub: Subscription) -> None:
+        topic = sub.topic
+        try:
+            event = decode(topic, rec.value)
+        except PoisonMessage as exc:
+            await self._dead_letter(rec, sub, str(exc), attempts=1)
+            return
+        attempt = 0
+        while True:
+            attempt += 1
+            t0 = self._clock.monotonic()
+            try:
+                await sub.handler(event)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if self._metrics:
+                    self._metrics.errors.labels(sub.group, topic).inc()
+                log.warning("handler failed", topic=topic, group=sub.group, attempt=attempt, error=repr(exc),
+                            correlation_id=event.correlation_id)
+                if attempt >= self._retries:
+                    await self._dead_letter(rec, sub, f"handler failed after {attempt} attempts: {exc!r}",
+                                            attempts=attempt)
+                    return
+                await asyncio.sleep(self._backoff * 2 ** (attempt - 1))
+                continue
+            if self._metrics:
+                self._metrics.consumed.labels(sub.group, topic).inc()
+                self._metrics.latency.labels(sub.group, topic).observe(self._clock.monotonic() - t0)
+            return
+
+    async def _dead_letter(self, rec: ConsumerRecord[bytes, bytes], sub: Subscription, reason: str,
+                           attempts: int) -> None:
+        log.error("dead letter", topic=sub.topic, group=sub.group, reason=reason, offset=rec.offset,
+                  partition=rec.partition)
+        if self._metrics:
+            self._metrics.dlq.labels(sub.group, sub.topic, reason_label(reason)).inc()
+        if sub.topic == DeadLetter.topic:
+            return
+        dl = dead_letter(
+            topic=sub.topic, raw=rec.value, key=rec.key, reason=reason, group=sub.group, attempts=attempts,
+            partition=rec.partition, offset=rec.offset,
+        )
+        await self.publish(DeadLetter.topic, dl.stamped(producer=sub.group, sent_at=self._clock.now()))

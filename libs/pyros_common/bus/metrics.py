@@ -1,0 +1,39 @@
+"""Prometheus metrics shared by every service (one registry per process)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class BusMetrics:
+    """Counters and histograms of the bus, labelled by service (consumer group) and topic."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.consumed = Counter(
+            "pyros_events_consumed", "Events handled successfully.", ["service", "topic"], registry=registry
+        )
+        self.produced = Counter("pyros_events_produced", "Events published.", ["service", "topic"], registry=registry)
+        self.errors = Counter(
+            "pyros_handler_errors", "Handler failures (each attempt).", ["service", "topic"], registry=registry
+        )
+        self.dlq = Counter(
+            "pyros_dlq", "Messages sent to the dead-letter topic.", ["service", "topic", "reason"], registry=registry
+        )
+        self.latency = Histogram(
+            "pyros_handler_seconds",
+            "Handler latency [s].",
+            ["service", "topic"],
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=registry,
+        )
+
+
+def reason_label(reason: str) -> str:
+    """A low-cardinality label from a free-text reason."""
+    if reason.startswith("invalid JSON"):
+        return "invalid_json"
+    if "validation" in reason:
+        return "invalid_payload"
+    if reason.startswith("handler failed"):
+        return "handler_failed"
+    return "other"

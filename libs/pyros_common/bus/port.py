@@ -1,0 +1,92 @@
+"""The bus port: publish and subscribe, the same for every transport."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from pydantic import ValidationError
+
+from pyros_common.contracts import MODEL_BY_TOPIC, DeadLetter, Event
+
+Handler = Callable[[Event], Awaitable[None]]
+
+
+class PoisonMessage(Exception):
+    """A message that can never be handled (bad JSON, fails validation); goes to the DLQ at once."""
+
+
+@dataclass(frozen=True)
+class Subscription:
+    topic: str
+    group: str
+    handler: Handler
+
+
+class Bus(Protocol):
+    """What services use to talk: the same handlers run on Kafka and in process."""
+
+    async def start(self) -> None:
+        """Connect, create topics, start consuming for every subscription."""
+        ...
+
+    async def stop(self) -> None:
+        """Finish the in-flight events, commit, disconnect."""
+        ...
+
+    async def publish(self, topic: str, event: Event, key: str | None = None) -> None:
+        """Send ``event`` on ``topic`` keyed by ``key`` (default: the topic's key field)."""
+        ...
+
+    def subscribe(self, topic: str, group: str, handler: Handler) -> None:
+        """Call ``handler`` for every event on ``topic``; one delivery per ``group``."""
+        ...
+
+
+def encode(event: Event) -> bytes:
+    return event.model_dump_json().encode()
+
+
+def decode(topic: str, raw: bytes | None) -> Event:
+    """Bytes to the topic's model; raises PoisonMessage with a reason a person can read."""
+    model = MODEL_BY_TOPIC.get(topic)
+    if model is None:
+        raise PoisonMessage(f"unknown topic {topic!r}")
+    if raw is None:
+        raise PoisonMessage("empty message (tombstone) on an event topic")
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        if first["type"] == "json_invalid":
+            raise PoisonMessage(f"invalid JSON: {first['msg']}") from exc
+        where = ".".join(str(p) for p in first["loc"]) or "(root)"
+        raise PoisonMessage(
+            f"payload fails {model.__name__} validation at {where}: {first['msg']}"
+            + (f" (and {exc.error_count() - 1} more errors)" if exc.error_count() > 1 else "")
+        ) from exc
+
+
+def dead_letter(
+    *,
+    topic: str,
+    raw: bytes | None,
+    key: bytes | None,
+    reason: str,
+    group: str,
+    attempts: int,
+    partition: int | None = None,
+    offset: int | None = None,
+) -> DeadLetter:
+    return DeadLetter(
+        original_topic=topic,
+        original_key=key.decode(errors="replace") if key is not None else None,
+        original_partition=partition,
+        original_offset=offset,
+        original_bytes_b64=base64.b64encode(raw or b"").decode(),
+        reason=reason[:2000],
+        consumer_group=group,
+        attempts=attempts,
+    )

@@ -1,0 +1,294 @@
+"""One pydantic model per Kafka topic (see docs/ARCHITECTURE.md and ``pyros contracts asyncapi``)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Any, ClassVar, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from pyros_common.contracts.envelope import Event
+
+
+
+class _Part(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- pyros.voevents.raw ---------------------------------------------------------------
+
+
+class VoeventReceived(Event):
+    """One VOEvent packet as received, verbatim."""
+
+    topic: ClassVar[str] = "pyros.voevents.raw"
+    key_field: ClassVar[str] = "ivorn"
+
+    ivorn: str = Field(description="IVORN of the packet (empty if it could not be read).")
+    intake: Literal["vtp", "gcn-kafka", "http", "replay"] = Field(description="How the packet arrived.")
+    received_at: AwareDatetime = Field(description="When the intake received the packet (UTC).")
+    xml: str = Field(description="The packet, verbatim (UTF-8).")
+    size_bytes: int = Field(ge=0, description="Size of the packet in bytes.")
+
+
+# --- pyros.alerts ---------------------------------------------------------------------
+
+
+class AlertChanged(Event):
+    """A normalised alert was created, refined by a new packet, or retracted."""
+
+    topic: ClassVar[str] = "pyros.alerts"
+    key_field: ClassVar[str] = "alert_id"
+
+    alert_id: str = Field(description="PyROS id of the astrophysical event (one alert per event).")
+    action: Literal["created", "updated", "retracted"] = Field(description="What happened to the alert.")
+    event_key: str = Field(description="Mission trigger id of the first packet (e.g. sb26042105).")
+    missions: list[str] = Field(description="Missions that reported this event.")
+    mission: str = Field(description="Mission of the packet that caused this change.")
+    instrument: str = Field("", description="Instrument of that packet (ECLAIRs, BAT, GBM...).")
+    packet_type: str = Field("", description="Mission packet type of that packet.")
+    role: Literal["observation", "test", "utility"] = Field(description="VOEvent role of that packet.")
+    ivorn: str = Field(description="IVORN of the packet that caused this change.")
+    trigger_time: AwareDatetime = Field(description="Trigger time of the event (UTC).")
+    ra_deg: float | None = Field(None, ge=0, lt=360, description="Best right ascension, ICRS [deg].")
+    dec_deg: float | None = Field(None, ge=-90, le=90, description="Best declination, ICRS [deg].")
+    error_deg: float | None = Field(None, ge=0, description="Radius of the best error circle [deg].")
+    is_grb: bool = Field(False, description="True when a mission identified the event as a GRB.")
+    retracted: bool = Field(False, description="True when the event was retracted.")
+    packet_ivorns: list[str] = Field(default_factory=list, description="IVORNs of every packet so far.")
+    request_id: str | None = Field(None, description="Alert request created for this alert, if any.")
+
+
+# --- pyros.requests -------------------------------------------------------------------
+
+
+class RequestChanged(Event):
+    """A request's lifecycle moved (routines or alerts)."""
+
+    topic: ClassVar[str] = "pyros.requests"
+    key_field: ClassVar[str] = "request_id"
+
+    request_id: str = Field(description="PyROS request id.")
+    action: Literal[
+        "submitted", "accepted", "rejected", "changed", "cancelled", "completed", "partial", "failed"
+    ] = Field(description="What happened.")
+    state: str = Field(description="Request state after the change.")
+    kind: Literal["routine", "alert"] = Field("routine", description="Routine or alert request.")
+    program: str = Field("", description="Scientific program code.")
+    owner: str = Field("", description="User who owns the request.")
+    reason: str = Field("", description="Why (for rejected, cancelled, failed).")
+    document: dict[str, Any] | None = Field(
+        None, description="The request document (schema pyros.request/1), see docs/request-document.md."
+    )
+
+
+# --- pyros.schedule -------------------------------------------------------------------
+
+
+class ScheduledSequence(_Part):
+    request_id: str = Field(description="Request id.")
+    sequence_id: str = Field(description="Sequence id.")
+    telescope_id: str = Field(description="Telescope that runs it.")
+    start: AwareDatetime = Field(description="Planned start (UTC).")
+    end: AwareDatetime = Field(description="Planned end (UTC).")
+    weight: float = Field(description="Scheduling weight (dimensionless).")
+
+
+class UnscheduledSequence(_Part):
+    request_id: str = Field(description="Request id.")
+    sequence_id: str = Field(description="Sequence id.")
+    reason: str = Field(description="Why it is not in the plan.")
+
+
+class ScheduleChanged(Event):
+    """A new schedule version for a night."""
+
+    topic: ClassVar[str] = "pyros.schedule"
+    key_field: ClassVar[str] = "telescope_id"
+
+    night: date = Field(description="Night, named by the local date of its evening.")
+    version: int = Field(ge=1, description="Schedule version for this night, increasing.")
+    night_start: AwareDatetime = Field(description="Start of astronomical night (UTC).")
+    night_end: AwareDatetime = Field(description="End of astronomical night (UTC).")
+    trigger: str = Field(description="What caused this version (initial, new request, alert, ...).")
+    scheduled: list[ScheduledSequence] = Field(default_factory=list, description="Planned sequences.")
+    unscheduled: list[UnscheduledSequence] = Field(default_factory=list, description="Left out, with reasons.")
+    interrupted: str | None = Field(None, description="Sequence id interrupted by this version, if any.")
+    objective: float = Field(0.0, description="Sum of weight × duration of the plan [s].")
+    solver: str = Field("", description="Solver and passes used.")
+
+
+# --- pyros.system ---------------------------------------------------------------------
+
+
+class SystemChanged(Event):
+    """Observatory mode: night start/end, running or paused, and why."""
+
+    topic: ClassVar[str] = "pyros.system"
+    key_field: ClassVar[str] = "telescope_id"
+
+    state: Literal["day", "night", "running", "paused", "closed", "fault"] = Field(
+        description="Observatory state."
+    )
+    reason: str = Field("", description="Why the state changed.")
+    night: date | None = Field(None, description="Night in progress, if any.")
+
+
+# --- pyros.device.commands / pyros.device.status ---------------------------------------
+
+
+class DeviceCommand(Event):
+    """A command for one device; only device-gateway executes it."""
+
+    topic: ClassVar[str] = "pyros.device.commands"
+    key_field: ClassVar[str] = "device_id"
+
+    command_id: uuid.UUID = Field(default_factory=uuid.uuid4, description="Id echoed by the status reply.")
+    device_id: str = Field(description="Device id (telescope, cam-vis, cam-nir, filterwheel, dome, plc).")
+    command: Literal["slew", "park", "expose", "filter", "focus", "dome", "abort", "status"] = Field(
+        description="What to do."
+    )
+    params: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Command parameters: ra_deg/dec_deg [deg], exposure_s [s], filter, position, ...",
+    )
+    timeout_s: float = Field(120.0, gt=0, description="After this the command counts as failed [s].")
+
+
+class DeviceStatus(Event):
+    """State of one device, periodically and in reply to commands."""
+
+    topic: ClassVar[str] = "pyros.device.status"
+    key_field: ClassVar[str] = "device_id"
+
+    device_id: str = Field(description="Device id.")
+    kind: Literal["telescope", "camera", "filterwheel", "dome", "weather", "plc", "focuser"] = Field(
+        description="Kind of device."
+    )
+    state: Literal["idle", "busy", "slewing", "exposing", "parked", "error", "offline"] = Field(
+        description="Device state."
+    )
+    command_id: uuid.UUID | None = Field(None, description="Command this status answers, if any.")
+    ok: bool = Field(True, description="False when the device or the command failed.")
+    error: str = Field("", description="Error text from the device or the gateway.")
+    ra_deg: float | None = Field(None, description="Pointing RA, ICRS [deg].")
+    dec_deg: float | None = Field(None, description="Pointing Dec, ICRS [deg].")
+    temperature_c: float | None = Field(None, description="Sensor temperature [°C].")
+    values: dict[str, float | str | bool] = Field(
+        default_factory=dict, description="Other readings (weather: wind_ms, humidity_pct, rain, ...)."
+    )
+
+
+# --- pyros.conditions -----------------------------------------------------------------
+
+
+class ConditionVote(_Part):
+    source: str = Field(description="Weather source (station, cloud sensor, rain detector...).")
+    safe: bool | None = Field(description="This source's verdict; None when it has no valid data.")
+    reason: str = Field("", description="Why unsafe or unknown.")
+
+
+class ConditionsChanged(Event):
+    """Synthesised observing conditions from every weather source."""
+
+    topic: ClassVar[str] = "pyros.conditions"
+    key_field: ClassVar[str] = "site_id"
+
+    site_id: str = Field(description="Site id.")
+    safe: bool = Field(description="True when it is safe to open and observe.")
+    sky: Literal["clear", "cloudy", "overcast", "unknown"] = Field("unknown", description="Sky state.")
+    votes: list[ConditionVote] = Field(default_factory=list, description="Per-source votes.")
+    reason: str = Field("", description="Summary of why unsafe.")
+
+
+# --- pyros.observations ---------------------------------------------------------------
+
+
+class ObservationChanged(Event):
+    """Execution of a sequence and its plans."""
+
+    topic: ClassVar[str] = "pyros.observations"
+    key_field: ClassVar[str] = "sequence_id"
+
+    sequence_id: str = Field(description="Sequence id.")
+    request_id: str = Field(description="Request id.")
+    action: Literal["started", "image_taken", "completed", "interrupted", "failed"] = Field(
+        description="What happened."
+    )
+    plan_index: int | None = Field(None, ge=0, description="Plan concerned, if any.")
+    reason: str = Field("", description="Why interrupted or failed.")
+
+
+# --- pyros.images ---------------------------------------------------------------------
+
+
+class ImageWritten(Event):
+    """An image file is fully written (renamed from its temporary name)."""
+
+    topic: ClassVar[str] = "pyros.images"
+    key_field: ClassVar[str] = "request_id"
+
+    request_id: str = Field(description="Request id.")
+    sequence_id: str = Field(description="Sequence id.")
+    album: str = Field(description="Album (detector) name.")
+    plan_index: int = Field(ge=0, description="Plan index within the album.")
+    detector: Literal["VIS", "NIR"] = Field(description="Detector.")
+    filter: str = Field(description="Filter name.")
+    exposure_s: float = Field(ge=0, description="Exposure time [s].")
+    path: str = Field(description="Path of the FITS file, relative to the data directory.")
+    frame: int = Field(0, ge=0, description="Frame number within the plan.")
+
+
+# --- pyros.analysis -------------------------------------------------------------------
+
+
+class AnalysisDone(Event):
+    """Calibration and analysis results for one image."""
+
+    topic: ClassVar[str] = "pyros.analysis"
+    key_field: ClassVar[str] = "request_id"
+
+    request_id: str = Field(description="Request id.")
+    image_path: str = Field(description="Analysed image (relative to the data directory).")
+    calibrations: list[str] = Field(default_factory=list, description="Applied: bias, dark, flat.")
+    n_sources: int = Field(0, ge=0, description="Sources detected.")
+    candidate: bool = Field(False, description="True when a transient candidate was found.")
+    ra_deg: float | None = Field(None, description="Candidate RA, ICRS [deg].")
+    dec_deg: float | None = Field(None, description="Candidate Dec, ICRS [deg].")
+    magnitude: float | None = Field(None, description="Candidate magnitude [mag].")
+    calibrated_path: str | None = Field(None, description="Calibrated image, if written.")
+
+
+# --- pyros.heartbeat ------------------------------------------------------------------
+
+
+class Heartbeat(Event):
+    """A service's lifecycle state, sent periodically."""
+
+    topic: ClassVar[str] = "pyros.heartbeat"
+    key_field: ClassVar[str] = "service"
+
+    service: str = Field(description="Service name.")
+    state: Literal["STANDBY", "ENABLED", "FAULT"] = Field(description="Lifecycle state.")
+    reason: str = Field("", description="Why FAULT or STANDBY.")
+    uptime_s: float = Field(0.0, ge=0, description="Seconds since the service started [s].")
+
+
+# --- pyros.dlq ------------------------------------------------------------------------
+
+
+class DeadLetter(Event):
+    """A message that could not be handled, with its original bytes and the reason."""
+
+    topic: ClassVar[str] = "pyros.dlq"
+    key_field: ClassVar[str] = "original_topic"
+
+    original_topic: str = Field(description="Topic the message came from.")
+    original_key: str | None = Field(None, description="Its key, as text.")
+    original_partition: int | None = Field(None, description="Its partition.")
+    original_offset: int | None = Field(None, description="Its offset.")
+    original_bytes_b64: str = Field(description="The original value, base64-encoded.")
+    reason: str = Field(description="Why it was rejected.")
+    consumer_group: str = Field("", description="Group (service) that rejected it.")
+    attempts: int = Field(1, ge=1, description="How many times the handler was tried.")

@@ -1,0 +1,129 @@
+"""Engine, sessions, migrations and the prerequisite check."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, insert, inspect, text
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from pyros_common.db.models import ProcessedEvent
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+class DatabaseUnreachable(RuntimeError):
+    """The database did not answer."""
+
+
+class DatabaseNotMigrated(RuntimeError):
+    """The schema is older than the code."""
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA busy_timeout=5000")
+    cur.close()
+
+
+class Database:
+    """One engine per process; sessions are short-lived and per unit of work."""
+
+    def __init__(self, url: str, *, echo: bool = False) -> None:
+        self.url = url
+        kwargs: dict[str, Any] = {"echo": echo, "pool_pre_ping": True}
+        if url.startswith("sqlite"):
+            if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
+                Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+            kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+        self.engine: Engine = create_engine(url, **kwargs)
+        if url.startswith("sqlite"):
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.engine.dialect.name == "sqlite"
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A transaction: committed on success, rolled back on error."""
+        with self._sessions() as s, s.begin():
+            yield s
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    # --- migrations ------------------------------------------------------------------
+
+    def _alembic_config(self) -> Any:
+        from alembic.config import Config
+
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        cfg.set_main_option("sqlalchemy.url", self.url.replace("%", "%%"))
+        return cfg
+
+    def upgrade(self, revision: str = "head") -> None:
+        """Apply the Alembic migrations (the same on PostgreSQL and SQLite)."""
+        from alembic import command
+
+        cfg = self._alembic_config()
+        with self.engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, revision)
+
+    def head_revision(self) -> str | None:
+        from alembic.script import ScriptDirectory
+
+        return ScriptDirectory.from_config(self._alembic_config()).get_current_head()
+
+    def current_revision(self) -> str | None:
+        from alembic.runtime.migration import MigrationContext
+
+        with self.engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+
+    def check(self) -> None:
+        """Raise DatabaseUnreachable or DatabaseNotMigrated with a sentence a person can act on."""
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except OperationalError as exc:
+            raise DatabaseUnreachable(f"the database at {self._safe_url()} is unreachable") from exc
+        current, head = self.current_revision(), self.head_revision()
+        if current != head:
+            raise DatabaseNotMigrated(
+                f"the database at {self._safe_url()} is at migration {current or 'none'}, the code needs {head}"
+            )
+
+    def _safe_url(self) -> str:
+        return self.engine.url.render_as_string(hide_password=True)
+
+    def table_names(self) -> list[str]:
+        return inspect(self.engine).get_table_names()
+
+    # --- idempotency -----------------------------------------------------------------
+
+    @staticmethod
+    def mark_processed(session: Session, group: str, event_id: str, when: datetime) -> bool:
+        """Record that ``group`` handled ``event_id`` in this transaction; False if it already had.
+
+        Call it in the same transaction as the handler's effect, so that the effect and the
+        mark commit together.
+        """
+        try:
+            with session.begin_nested():
+                session.execute(
+                    insert(ProcessedEvent).values(consumer_group=group, event_id=event_id, processed_at=when)
+                )
+        except IntegrityError:
+            return False
+        return True

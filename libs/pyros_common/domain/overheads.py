@@ -1,0 +1,94 @@
+"""Telescope overheads and how long a sequence takes.
+
+A sequence's albums run in parallel: on the GFT the VIS and NIR cameras sit behind a
+dichroic and expose at the same time on the same pointing. So
+
+    sequence duration = slew + max over albums of album duration
+    album duration    = sum over plans of count * (exposure + readout)
+                        + filter changes * filter_change_s + dither moves * dither_move_s
+
+Filter changes: one per plan whose filter differs from the previous plan's, and one for the
+first plan (the wheel's previous position is unknown). Dither moves: exposures of a plan
+cycle through its dither offsets; one move whenever the offset changes between consecutive
+exposures, plus one before the first exposure if its offset is not [0, 0].
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from pyros_common.domain.requests import Album, Plan, Sequence
+
+__all__ = ["OVERHEADS", "Overheads", "album_duration_s", "dither_moves", "plan_duration_s", "sequence_duration_s"]
+
+
+@dataclass(frozen=True)
+class Overheads:
+    """Per-telescope overheads (seconds). ``readout_s_by_detector`` overrides ``readout_s``."""
+
+    slew_s: float
+    filter_change_s: float
+    readout_s: float
+    dither_move_s: float
+    readout_s_by_detector: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
+
+    def __post_init__(self) -> None:
+        values = {
+            "slew_s": self.slew_s,
+            "filter_change_s": self.filter_change_s,
+            "readout_s": self.readout_s,
+            "dither_move_s": self.dither_move_s,
+            **{f"readout_s_by_detector[{k}]": v for k, v in self.readout_s_by_detector.items()},
+        }
+        for name, value in values.items():
+            if value < 0:
+                raise ValueError(f"{name} must be >= 0, got {value}")
+
+    def readout(self, detector: str) -> float:
+        """Readout time (s) of ``detector``."""
+        return self.readout_s_by_detector.get(detector, self.readout_s)
+
+
+# Placeholder GFT figures until measured on the sky (slew: typical 60° move plus settling).
+OVERHEADS: dict[str, Overheads] = {
+    "gft-spm": Overheads(
+        slew_s=90.0,
+        filter_change_s=10.0,
+        readout_s=5.0,
+        dither_move_s=8.0,
+        readout_s_by_detector=MappingProxyType({"VIS": 5.0, "NIR": 1.5}),
+    ),
+}
+
+
+def dither_moves(plan: Plan) -> int:
+    """Telescope offsets made while taking ``plan`` (see module docstring)."""
+    offsets = plan.dither_arcsec or ((0.0, 0.0),)
+    moves = 0 if tuple(offsets[0]) == (0.0, 0.0) else 1
+    for k in range(1, plan.count):
+        if tuple(offsets[k % len(offsets)]) != tuple(offsets[(k - 1) % len(offsets)]):
+            moves += 1
+    return moves
+
+
+def plan_duration_s(plan: Plan, detector: str, overheads: Overheads) -> float:
+    """Exposures, readouts and dither moves of one plan (no filter change)."""
+    return plan.count * (plan.exposure_s + overheads.readout(detector)) + dither_moves(plan) * overheads.dither_move_s
+
+
+def album_duration_s(album: Album, overheads: Overheads) -> float:
+    """One detector's share of a sequence: its plans plus its filter changes."""
+    total, previous = 0.0, None
+    for plan in album.plans:
+        if plan.filter != previous:
+            total += overheads.filter_change_s
+            previous = plan.filter
+        total += plan_duration_s(plan, album.detector, overheads)
+    return total
+
+
+def sequence_duration_s(sequence: Sequence, overheads: Overheads) -> float:
+    """Slew plus the longest album (albums on different detectors run in parallel)."""
+    return overheads.slew_s + max((album_duration_s(a, overheads) for a in sequence.albums), default=0.0)

@@ -1,0 +1,554 @@
+"""Target visibility over a night, vectorised over targets x times.
+
+Astropy is used only where it matters and only a few times per call: the apparent place of
+the targets (one ICRS -> TETE transform for all targets at mid-span), the apparent sidereal
+time (one value per day, the sidereal rate in between) and the Sun and Moon (a few dozen
+anchor times, interpolated). Target altitudes are then plain spherical trigonometry in
+numpy: sin(alt) = sin(lat) sin(dec) + cos(lat) cos(dec) cos(LST - ra). No refraction (as
+astropy's AltAz with the default zero pressure); agreement with a full astropy AltAz
+transform is a few arcseconds.
+
+Windows are the runs where every constraint holds, with the edges interpolated linearly
+between grid samples. The Sun must be below ``site.night_sun_altitude_deg`` for a time to
+count, so windows are always inside astronomical night.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import math
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Literal, ParamSpec, TypeVar
+
+import astropy.units as u
+import erfa
+import numpy as np
+from astropy.coordinates import TETE, EarthLocation, SkyCoord, get_body
+from astropy.time import Time, TimeDelta
+from astropy.utils import iers
+from astropy.utils.exceptions import AstropyWarning
+from numpy.typing import ArrayLike, NDArray
+
+import pyros_common  # noqa: F401  (offline IERS tables before any astropy time transform)
+from pyros_common.domain.sites import SITES, Site
+
+__all__ = [
+    "SITES",
+    "Constraints",
+    "NoNight",
+    "Site",
+    "altitude_deg",
+    "explain_invisible",
+    "night_bounds",
+    "night_time_s",
+    "resolve_night",
+    "tonight",
+    "visibility_windows",
+    "visibility_windows_s",
+]
+
+FloatArray = NDArray[np.float64]
+
+# Degrees of hour angle per SI second (UT1 ~ UTC within a night).
+SIDEREAL_RATE_DEG_PER_S = 360.0 * 1.002737909350795 / 86400.0
+_SUN_ANCHOR_S = 3600.0
+_MOON_ANCHOR_S = 600.0
+_NIGHT_STEP_S = 30.0
+MAX_NIGHTS_AHEAD = 7
+
+
+class NoNight(ValueError):
+    """The Sun never goes below the site's night altitude (high-latitude summer)."""
+
+
+@dataclass(frozen=True)
+class Constraints:
+    """Observing constraints of one target. Unset optional limits are not applied."""
+
+    min_altitude_deg: float = 30.0
+    max_airmass: float | None = None
+    min_moon_separation_deg: float | None = None
+    max_moon_illumination: float | None = None
+
+    def __post_init__(self) -> None:
+        if not -90.0 <= self.min_altitude_deg < 90.0:
+            raise ValueError(f"min_altitude_deg {self.min_altitude_deg} outside [-90, 90)")
+        if self.max_airmass is not None and self.max_airmass < 1.0:
+            raise ValueError(f"max_airmass {self.max_airmass} is below 1 (the zenith)")
+        if self.min_moon_separation_deg is not None and not 0.0 <= self.min_moon_separation_deg <= 180.0:
+            raise ValueError(f"min_moon_separation_deg {self.min_moon_separation_deg} outside [0, 180]")
+        if self.max_moon_illumination is not None and not 0.0 <= self.max_moon_illumination <= 1.0:
+            raise ValueError(f"max_moon_illumination {self.max_moon_illumination} outside [0, 1]")
+
+    @property
+    def airmass_altitude_deg(self) -> float:
+        """The altitude at which airmass (sec z) equals ``max_airmass``; -90 without a limit."""
+        if self.max_airmass is None:
+            return -90.0
+        return math.degrees(math.asin(1.0 / self.max_airmass))
+
+
+# --------------------------------------------------------------------------- time helpers
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def tolerant(fn: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Silence astropy's arcsecond-level warnings past the shipped IERS/leap-second tables
+    (polar motion, UT1-UTC taken as 0, "dubious year"): under a second of time, irrelevant for altitude limits, fatal under -W error."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        with warnings.catch_warnings(), iers.conf.set_temp("iers_degraded_accuracy", "warn"):
+            warnings.filterwarnings("ignore", message="Tried to get polar motions", category=AstropyWarning)
+            warnings.filterwarnings("ignore", message=".*dubious year", category=erfa.ErfaWarning)
+            warnings.filterwarnings("ignore", message=r"\(some\) times are outside of range covered by IERS")
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
+
+def _utc(t: dt.datetime, what: str) -> dt.datetime:
+    if t.tzinfo is None or t.utcoffset() is None:
+        raise ValueError(f"{what} must be a timezone-aware datetime, got naive {t.isoformat()}")
+    return t.astimezone(dt.UTC)
+
+
+@tolerant
+def _times(ref: dt.datetime, seconds: FloatArray) -> Time:
+    return Time(ref.replace(tzinfo=None), scale="utc") + TimeDelta(seconds, format="sec")
+
+
+def _grid(span_s: float, step_s: float) -> FloatArray:
+    if span_s <= 0:
+        raise ValueError(f"end must be after start (span {span_s} s)")
+    if step_s <= 0:
+        raise ValueError(f"step_s must be > 0, got {step_s}")
+    n = max(1, math.ceil(span_s / step_s - 1e-9))
+    return np.linspace(0.0, span_s, n + 1)
+
+
+def _anchors(seconds: FloatArray, step_s: float) -> FloatArray:
+    lo, hi = float(seconds.min()), float(seconds.max())
+    n = max(1, math.ceil((hi - lo) / step_s - 1e-9))
+    return np.linspace(lo, lo + n * step_s, n + 1)
+
+
+def _location(site: Site) -> EarthLocation:
+    return EarthLocation.from_geodetic(site.lon_deg * u.deg, site.lat_deg * u.deg, site.height_m * u.m)
+
+
+# --------------------------------------------------------------------------- geometry
+
+
+def _unit(ra_deg: FloatArray, dec_deg: FloatArray) -> FloatArray:
+    ra, dec = np.radians(ra_deg), np.radians(dec_deg)
+    return np.stack([np.cos(dec) * np.cos(ra), np.cos(dec) * np.sin(ra), np.sin(dec)], axis=-1)
+
+
+def _radec(vec: FloatArray) -> tuple[FloatArray, FloatArray]:
+    norm = np.linalg.norm(vec, axis=-1)
+    ra = np.degrees(np.arctan2(vec[..., 1], vec[..., 0])) % 360.0
+    dec = np.degrees(np.arcsin(np.clip(vec[..., 2] / norm, -1.0, 1.0)))
+    return ra, dec
+
+
+def _interp_vectors(seconds: FloatArray, anchors: FloatArray, vec: FloatArray) -> FloatArray:
+    out = np.stack([np.interp(seconds, anchors, vec[:, k]) for k in range(3)], axis=-1)
+    return out / np.linalg.norm(out, axis=-1, keepdims=True)
+
+
+@tolerant
+def _lst_deg(site: Site, ref: dt.datetime, seconds: FloatArray) -> FloatArray:
+    """Local apparent sidereal time: astropy once per day, the sidereal rate in between."""
+    anchors = _anchors(seconds, 86400.0)
+    lst0 = _times(ref, anchors).sidereal_time("apparent", longitude=site.lon_deg * u.deg).deg
+    idx = np.clip(np.searchsorted(anchors, seconds, side="right") - 1, 0, len(anchors) - 1)
+    lst: FloatArray = (lst0[idx] + SIDEREAL_RATE_DEG_PER_S * (seconds - anchors[idx])) % 360.0
+    return lst
+
+
+@tolerant
+def _apparent(ra_deg: FloatArray, dec_deg: FloatArray, when: Time) -> tuple[FloatArray, FloatArray]:
+    """ICRS -> true equator and equinox of date (precession, nutation, aberration)."""
+    c = SkyCoord(ra=ra_deg * u.deg, dec=dec_deg * u.deg, frame="icrs").transform_to(TETE(obstime=when))
+    return np.asarray(c.ra.deg, dtype=float), np.asarray(c.dec.deg, dtype=float)
+
+
+def _altitude(lat_deg: float, ra_deg: FloatArray, dec_deg: FloatArray, lst_deg: FloatArray) -> FloatArray:
+    """Altitude (deg) of targets (n,) at sidereal times (t,) -> (n, t)."""
+    lat = math.radians(lat_deg)
+    dec = np.radians(dec_deg)[:, None]
+    ha = np.radians(lst_deg[None, :] - np.asarray(ra_deg)[:, None])
+    s = math.sin(lat) * np.sin(dec) + math.cos(lat) * np.cos(dec) * np.cos(ha)
+    alt: FloatArray = np.degrees(np.arcsin(np.clip(s, -1.0, 1.0)))
+    return alt
+
+
+@tolerant
+def _sun_altitude(site: Site, ref: dt.datetime, seconds: FloatArray, anchor_s: float = _SUN_ANCHOR_S) -> FloatArray:
+    anchors = _anchors(seconds, anchor_s)
+    t = _times(ref, anchors)
+    sun = get_body("sun", t).transform_to(TETE(obstime=t))
+    vec = _interp_vectors(seconds, anchors, _unit(np.asarray(sun.ra.deg), np.asarray(sun.dec.deg)))
+    ra, dec = _radec(vec)
+    return _body_altitude(site.lat_deg, ra, dec, _lst_deg(site, ref, seconds))
+
+
+def _body_altitude(lat_deg: float, ra_deg: FloatArray, dec_deg: FloatArray, lst_deg: FloatArray) -> FloatArray:
+    """Altitude (deg) of a moving body whose place (t,) is given at each sidereal time (t,)."""
+    lat, ha, d = math.radians(lat_deg), np.radians(lst_deg - ra_deg), np.radians(dec_deg)
+    s = math.sin(lat) * np.sin(d) + math.cos(lat) * np.cos(d) * np.cos(ha)
+    alt: FloatArray = np.degrees(np.arcsin(np.clip(s, -1.0, 1.0)))
+    return alt
+
+
+@dataclass(frozen=True)
+class _Moon:
+    vec: FloatArray  # (t, 3) topocentric apparent direction, TETE axes
+    alt_deg: FloatArray  # (t,)
+    illumination: FloatArray  # (t,) illuminated fraction 0..1
+
+
+@tolerant
+def _moon(site: Site, ref: dt.datetime, seconds: FloatArray, lst: FloatArray) -> _Moon:
+    anchors = _anchors(seconds, _MOON_ANCHOR_S)
+    t = _times(ref, anchors)
+    loc = _location(site)
+    moon_geo = get_body("moon", t)
+    sun_geo = get_body("sun", t)
+    m = moon_geo.cartesian.xyz.to_value(u.km).T
+    s = sun_geo.cartesian.xyz.to_value(u.km).T
+    # phase angle at the Moon between the Sun and the Earth
+    to_sun, to_earth = s - m, -m
+    cos_i = np.sum(to_sun * to_earth, axis=1) / (np.linalg.norm(to_sun, axis=1) * np.linalg.norm(m, axis=1))
+    illum_anchor = (1.0 + cos_i) / 2.0
+    topo = get_body("moon", t, location=loc).transform_to(TETE(obstime=t, location=loc))
+    vec = _interp_vectors(seconds, anchors, _unit(np.asarray(topo.ra.deg), np.asarray(topo.dec.deg)))
+    ra, dec = _radec(vec)
+    alt = _body_altitude(site.lat_deg, ra, dec, lst)
+    return _Moon(vec=vec, alt_deg=alt, illumination=np.interp(seconds, anchors, illum_anchor))
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+def _targets(ra_deg: ArrayLike, dec_deg: ArrayLike) -> tuple[FloatArray, FloatArray]:
+    ra = np.atleast_1d(np.asarray(ra_deg, dtype=float))
+    dec = np.atleast_1d(np.asarray(dec_deg, dtype=float))
+    if ra.ndim != 1 or ra.shape != dec.shape:
+        raise ValueError(f"ra_deg and dec_deg must be 1-D and of equal length, got {ra.shape} and {dec.shape}")
+    if not np.all(np.isfinite(ra)) or not np.all(np.isfinite(dec)):
+        raise ValueError("ra_deg and dec_deg must be finite")
+    if np.any(np.abs(dec) > 90.0):
+        raise ValueError("dec_deg must be within [-90, 90]")
+    return ra % 360.0, dec
+
+
+def _per_target(constraints: Sequence[Constraints] | Constraints, n: int) -> list[Constraints]:
+    if isinstance(constraints, Constraints):
+        return [constraints] * n
+    out = list(constraints)
+    if len(out) != n:
+        raise ValueError(f"got {len(out)} constraints for {n} targets")
+    return out
+
+
+@dataclass(frozen=True)
+class _Evaluation:
+    seconds: FloatArray  # (t,) since the reference
+    altitude: FloatArray  # (n, t)
+    night: FloatArray  # (t,) margin: night altitude - Sun altitude (>= 0 is night)
+    altitude_margin: FloatArray  # (n, t) deg above min_altitude_deg
+    airmass_margin: FloatArray  # (n, t) deg above the max_airmass altitude (+inf without limit)
+    moon_margin: FloatArray  # (n, t) deg beyond min_moon_separation_deg (+inf without limit)
+    illumination_margin: FloatArray  # (n, t) -Moon altitude when the Moon is too bright (+inf else)
+    moon_separation: FloatArray | None  # (n, t) deg, when any target asked for it
+
+    def combined(self) -> FloatArray:
+        g = np.minimum(self.altitude_margin, self.airmass_margin)
+        g = np.minimum(g, self.night[None, :])
+        g = np.minimum(g, self.moon_margin)
+        out: FloatArray = np.minimum(g, self.illumination_margin)
+        return out
+
+
+def _evaluate(
+    site: Site,
+    ra_deg: ArrayLike,
+    dec_deg: ArrayLike,
+    constraints: Sequence[Constraints] | Constraints,
+    ref: dt.datetime,
+    seconds: FloatArray,
+) -> _Evaluation:
+    ra, dec = _targets(ra_deg, dec_deg)
+    cons = _per_target(constraints, len(ra))
+    mid = _times(ref, np.array([0.5 * (seconds[0] + seconds[-1])]))[0]
+    ra_app, dec_app = _apparent(ra, dec, mid)
+    lst = _lst_deg(site, ref, seconds)
+    alt = _altitude(site.lat_deg, ra_app, dec_app, lst)
+    night = site.night_sun_altitude_deg - _sun_altitude(site, ref, seconds)
+
+    min_alt = np.array([c.min_altitude_deg for c in cons])
+    airmass_alt = np.array([c.airmass_altitude_deg if c.max_airmass is not None else np.nan for c in cons])
+    min_sep = np.array([np.nan if c.min_moon_separation_deg is None else c.min_moon_separation_deg for c in cons])
+    max_ill = np.array([np.nan if c.max_moon_illumination is None else c.max_moon_illumination for c in cons])
+
+    inf = np.full(alt.shape, np.inf)
+    airmass_margin = np.where(np.isnan(airmass_alt)[:, None], inf, alt - np.nan_to_num(airmass_alt)[:, None])
+    moon_margin, illum_margin, separation = inf, inf, None
+    if np.any(~np.isnan(min_sep)) or np.any(~np.isnan(max_ill)):
+        moon = _moon(site, ref, seconds, lst)
+        if np.any(~np.isnan(min_sep)):
+            cos_sep = _unit(ra_app, dec_app) @ moon.vec.T
+            separation = np.degrees(np.arccos(np.clip(cos_sep, -1.0, 1.0)))
+            moon_margin = np.where(np.isnan(min_sep)[:, None], inf, separation - np.nan_to_num(min_sep)[:, None])
+        if np.any(~np.isnan(max_ill)):
+            # astroplan's convention: a too-bright Moon only hurts while it is above the horizon
+            too_bright = moon.illumination[None, :] > np.where(np.isnan(max_ill), np.inf, max_ill)[:, None]
+            illum_margin = np.where(too_bright, -moon.alt_deg[None, :], inf)
+    return _Evaluation(
+        seconds=seconds,
+        altitude=alt,
+        night=night,
+        altitude_margin=alt - min_alt[:, None],
+        airmass_margin=airmass_margin,
+        moon_margin=moon_margin,
+        illumination_margin=illum_margin,
+        moon_separation=separation,
+    )
+
+
+def _runs(seconds: FloatArray, margin: FloatArray) -> list[list[tuple[float, float]]]:
+    """Per row, the intervals where margin >= 0, edges interpolated between samples."""
+    n, t = margin.shape
+    ok = margin >= 0.0
+    padded = np.zeros((n, t + 2), dtype=np.int8)
+    padded[:, 1:-1] = ok
+    d = np.diff(padded, axis=1)
+    rows, first = np.nonzero(d == 1)  # first ok sample of each run
+    rows_end, after = np.nonzero(d == -1)  # one past the last ok sample
+    last = after - 1
+    with np.errstate(divide="ignore", invalid="ignore"):
+        prev = np.maximum(first - 1, 0)
+        g0, g1 = margin[rows, prev], margin[rows, first]
+        frac = np.where(np.isfinite(g0) & np.isfinite(g1), g0 / (g0 - g1), 1.0)
+        t_start = np.where(first == 0, seconds[0], seconds[prev] + (seconds[first] - seconds[prev]) * frac)
+        nxt = np.minimum(last + 1, t - 1)
+        h0, h1 = margin[rows_end, last], margin[rows_end, nxt]
+        frac_e = np.where(np.isfinite(h0) & np.isfinite(h1), h0 / (h0 - h1), 0.0)
+        t_end = np.where(last == t - 1, seconds[-1], seconds[last] + (seconds[nxt] - seconds[last]) * frac_e)
+    out: list[list[tuple[float, float]]] = [[] for _ in range(n)]
+    for r, a, b in zip(rows.tolist(), t_start.tolist(), t_end.tolist(), strict=True):
+        out[r].append((a, b))
+    return out
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def altitude_deg(
+    site: Site, ra_deg: ArrayLike, dec_deg: ArrayLike, times: Sequence[dt.datetime]
+) -> FloatArray:
+    """Geometric altitude (deg, no refraction) of ICRS targets at ``times``: shape (n_targets, n_times)."""
+    if len(times) == 0:
+        raise ValueError("times is empty")
+    utc = [_utc(t, "times") for t in times]
+    ref = min(utc)
+    seconds = np.array([(t - ref).total_seconds() for t in utc])
+    ra, dec = _targets(ra_deg, dec_deg)
+    mid = _times(ref, np.array([0.5 * (seconds.min() + seconds.max())]))[0]
+    ra_app, dec_app = _apparent(ra, dec, mid)
+    return _altitude(site.lat_deg, ra_app, dec_app, _lst_deg(site, ref, seconds))
+
+
+def visibility_windows_s(
+    site: Site,
+    ra_deg: ArrayLike,
+    dec_deg: ArrayLike,
+    constraints: Sequence[Constraints] | Constraints,
+    start: dt.datetime,
+    end: dt.datetime,
+    step_s: float = 60.0,
+    min_duration_s: float = 0.0,
+    reference: dt.datetime | None = None,
+) -> list[list[tuple[float, float]]]:
+    """Per target, every window (seconds after ``reference``, default ``start``) where all
+    constraints hold and the Sun is below the site's night altitude, within [start, end]."""
+    start, end = _utc(start, "start"), _utc(end, "end")
+    ref = start if reference is None else _utc(reference, "reference")
+    seconds = _grid((end - start).total_seconds(), step_s)
+    ev = _evaluate(site, ra_deg, dec_deg, constraints, start, seconds)
+    shift = (start - ref).total_seconds()
+    return [
+        [(a + shift, b + shift) for a, b in runs if b - a >= min_duration_s]
+        for runs in _runs(seconds, ev.combined())
+    ]
+
+
+def visibility_windows(
+    site: Site,
+    ra_deg: ArrayLike,
+    dec_deg: ArrayLike,
+    constraints: Sequence[Constraints] | Constraints,
+    start: dt.datetime,
+    end: dt.datetime,
+    step_s: float = 60.0,
+    min_duration_s: float = 0.0,
+) -> list[list[tuple[dt.datetime, dt.datetime]]]:
+    """Per target, every (start, end) UTC window where all constraints hold at night."""
+    start = _utc(start, "start")
+    windows = visibility_windows_s(site, ra_deg, dec_deg, constraints, start, end, step_s, min_duration_s)
+    return [
+        [(start + dt.timedelta(seconds=a), start + dt.timedelta(seconds=b)) for a, b in runs]
+        for runs in windows
+    ]
+
+
+def explain_invisible(
+    site: Site,
+    ra_deg: float,
+    dec_deg: float,
+    constraints: Constraints,
+    start: dt.datetime,
+    end: dt.datetime,
+    now: dt.datetime | None = None,
+    step_s: float = 60.0,
+    min_duration_s: float = 0.0,
+) -> str | None:
+    """Why one target cannot be observed between ``start`` and ``end``; None if it can.
+
+    Constraints are checked in order (night, altitude, airmass, Moon distance, Moon
+    brightness, duration, ``now``) and the first one that leaves no time is named.
+    """
+    start, end = _utc(start, "start"), _utc(end, "end")
+    seconds = _grid((end - start).total_seconds(), step_s)
+    ev = _evaluate(site, [ra_deg], [dec_deg], constraints, start, seconds)
+    night = ev.night >= 0.0
+    if not night.any():
+        return f"no astronomical night (Sun below {site.night_sun_altitude_deg:g}°) in the interval"
+    ok = night & (ev.altitude_margin[0] >= 0.0)
+    if not ok.any():
+        highest = float(ev.altitude[0][night].max())
+        return f"below {constraints.min_altitude_deg:g}° all night (highest {highest:.1f}°)"
+    ok_airmass = ok & (ev.airmass_margin[0] >= 0.0)
+    if not ok_airmass.any():
+        return f"airmass above {constraints.max_airmass:g} all night"
+    ok_moon = ok_airmass & (ev.moon_margin[0] >= 0.0)
+    if not ok_moon.any():
+        assert ev.moon_separation is not None
+        closest = float(ev.moon_separation[0][ok_airmass].max())
+        return (
+            f"Moon closer than {constraints.min_moon_separation_deg:g}° whenever the target is high enough "
+            f"(at best {closest:.1f}°)"
+        )
+    if not (ok_moon & (ev.illumination_margin[0] >= 0.0)).any():
+        return (
+            f"Moon brighter than {constraints.max_moon_illumination:g} illuminated and above the horizon "
+            "whenever the target is observable"
+        )
+    runs = _runs(seconds, ev.combined())[0]
+    long_enough = [(a, b) for a, b in runs if b - a >= min_duration_s]
+    if not long_enough:
+        longest = max((b - a for a, b in runs), default=0.0)
+        return f"visible at most {longest / 60:.0f} min, less than the {min_duration_s / 60:.0f} min needed"
+    if now is not None:
+        now_s = (_utc(now, "now") - start).total_seconds()
+        if all(b <= now_s for _, b in long_enough):
+            last = start + dt.timedelta(seconds=long_enough[-1][1])
+            return f"only visible in the past (last window ended {last:%Y-%m-%d %H:%M} UTC)"
+    return None
+
+
+# --------------------------------------------------------------------------- nights
+
+
+def _local_noon(site: Site, night: dt.date) -> dt.datetime:
+    """Mean local noon of ``night`` (UTC), from the longitude: good enough to bracket a night."""
+    noon = dt.datetime(night.year, night.month, night.day, 12, tzinfo=dt.UTC)
+    return noon - dt.timedelta(hours=site.lon_deg / 15.0)
+
+
+def _crossings(seconds: FloatArray, values: FloatArray, threshold: float) -> list[tuple[float, bool]]:
+    """Times where ``values`` crosses ``threshold`` (linear interpolation) and whether it rises."""
+    above = values >= threshold
+    idx = np.nonzero(above[1:] != above[:-1])[0]
+    out: list[tuple[float, bool]] = []
+    for i in idx.tolist():
+        v0, v1 = float(values[i]) - threshold, float(values[i + 1]) - threshold
+        t = float(seconds[i]) + (float(seconds[i + 1]) - float(seconds[i])) * (v0 / (v0 - v1))
+        out.append((t, bool(above[i + 1])))
+    return out
+
+
+@lru_cache(maxsize=4096)
+def night_bounds(site: Site, night: dt.date) -> tuple[dt.datetime, dt.datetime]:
+    """The night starting on the local evening of ``night``: (dusk, dawn) in UTC, where the
+    Sun crosses ``site.night_sun_altitude_deg``. Raises NoNight if it never gets that low."""
+    ref = _local_noon(site, night)
+    seconds = np.arange(0.0, 86400.0 + _NIGHT_STEP_S, _NIGHT_STEP_S)
+    sun = _sun_altitude(site, ref, seconds)
+    thr = site.night_sun_altitude_deg
+    cross = _crossings(seconds, sun, thr)
+    if sun[0] < thr:  # polar winter: already night at noon
+        dusk = 0.0
+    else:
+        downs = [t for t, rising in cross if not rising]
+        if not downs:
+            raise NoNight(f"the Sun never goes below {thr:g}° at {site.name} on the night of {night}")
+        dusk = downs[0]
+    ups = [t for t, rising in cross if rising and t > dusk]
+    dawn = ups[0] if ups else float(seconds[-1])
+    return ref + dt.timedelta(seconds=dusk), ref + dt.timedelta(seconds=dawn)
+
+
+@lru_cache(maxsize=256)
+def night_time_s(site: Site, first_night: dt.date, last_night: dt.date) -> float:
+    """Total astronomical night (s) of the nights starting on ``first_night`` .. ``last_night``
+    (inclusive), from one Sun computation at one-minute resolution."""
+    if last_night < first_night:
+        raise ValueError(f"last_night {last_night} is before first_night {first_night}")
+    ref = _local_noon(site, first_night)
+    days = (last_night - first_night).days + 1
+    seconds = np.arange(0.0, days * 86400.0 + 60.0, 60.0)
+    m = site.night_sun_altitude_deg - _sun_altitude(site, ref, seconds, anchor_s=86400.0)
+    m0, m1 = m[:-1], m[1:]
+    dt_s = np.diff(seconds)
+    both = (m0 >= 0) & (m1 >= 0)
+    mixed = (m0 >= 0) != (m1 >= 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        part = np.where(mixed, np.maximum(m0, m1) / np.abs(m0 - m1), 0.0)
+    return float(np.sum(dt_s * np.where(both, 1.0, part)))
+
+
+def tonight(site: Site, now: dt.datetime) -> dt.date:
+    """The night in progress at ``now``, or the next one if it is daytime."""
+    now = _utc(now, "now")
+    local = now + dt.timedelta(hours=site.lon_deg / 15.0) - dt.timedelta(hours=12)
+    night = local.date()
+    _, dawn = night_bounds(site, night)
+    return night if now < dawn else night + dt.timedelta(days=1)
+
+
+def resolve_night(
+    site: Site, date: dt.date | Literal["tonight"], now: dt.datetime, max_nights_ahead: int = MAX_NIGHTS_AHEAD
+) -> dt.date:
+    """The night a sequence's ``date`` means at ``now``; ValueError if past or too far ahead."""
+    current = tonight(site, now)
+    if date == "tonight":
+        return current
+    if not isinstance(date, dt.date) or isinstance(date, dt.datetime):
+        raise ValueError(f"date must be 'tonight' or a date, got {date!r}")
+    if date < current:
+        raise ValueError(f"date {date} is in the past (tonight is the night of {current})")
+    if (date - current).days > max_nights_ahead:
+        raise ValueError(
+            f"date {date} is {(date - current).days} nights ahead; at most {max_nights_ahead} allowed"
+        )
+    return date

@@ -1,0 +1,12 @@
+"""The alerts service: wiring of its handlers, routes and background work."""
+
+from __future__ import annotations
+
+from pyros_common.runtime.service import Service
+
+
+class AlertsService(Service):
+    """alerts (lifecycle, heartbeat, health and metrics; its domain arrives with its own issue)."""
+
+    name = "alerts"
+    needs_db = True

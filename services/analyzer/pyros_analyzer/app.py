@@ -1,0 +1,12 @@
+"""The analyzer service: wiring of its handlers, routes and background work."""
+
+from __future__ import annotations
+
+from pyros_common.runtime.service import Service
+
+
+class AnalyzerService(Service):
+    """analyzer (lifecycle, heartbeat, health and metrics; its domain arrives with its own issue)."""
+
+    name = "analyzer"
+    needs_db = True

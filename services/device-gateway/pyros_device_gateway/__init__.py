@@ -1,0 +1,1 @@
+"""pyros_device_gateway."""

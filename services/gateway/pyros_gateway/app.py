@@ -1,0 +1,91 @@
+"""The API gateway: one FastAPI app mounting every service's routes under /api/v1."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+
+from pyros_common.bus.port import Handler
+from pyros_common.contracts import SERVICES, Event, Heartbeat
+from pyros_common.runtime.http import ops_router
+from pyros_common.runtime.service import Service, ServiceContext
+
+
+class HealthTracker:
+    """Each service's last heartbeat, as seen on pyros.heartbeat."""
+
+    def __init__(self, ctx: ServiceContext) -> None:
+        self.ctx = ctx
+        self.last: dict[str, Heartbeat] = {}
+        self.seen_at: dict[str, datetime] = {}
+
+    async def on_heartbeat(self, event: Event) -> None:
+        assert isinstance(event, Heartbeat)
+        self.last[event.service] = event
+        self.seen_at[event.service] = self.ctx.clock.now()
+
+    def report(self) -> dict[str, Any]:
+        now = self.ctx.clock.now()
+        stale_after = 3 * self.ctx.settings.heartbeat_s + 2
+        services: dict[str, Any] = {}
+        for name in SERVICES:
+            hb = self.last.get(name)
+            if hb is None:
+                services[name] = {"state": "UNKNOWN", "reason": "no heartbeat yet", "last_seen": None}
+                continue
+            age = (now - self.seen_at[name]).total_seconds()
+            stale = age > stale_after
+            services[name] = {
+                "state": "UNKNOWN" if stale else hb.state,
+                "reason": f"no heartbeat for {age:.0f} s" if stale else hb.reason,
+                "last_seen": self.seen_at[name].isoformat(),
+                "uptime_s": round(hb.uptime_s, 1),
+            }
+        ok = all(v["state"] == "ENABLED" for v in services.values())
+        return {"status": "ok" if ok else "degraded", "time": now.isoformat(), "services": services}
+
+
+class GatewayService(Service):
+    """Hosts the public REST API; consumes heartbeats for /api/v1/health."""
+
+    name = "gateway"
+    needs_db = True
+
+    def __init__(self, ctx: ServiceContext, api_services: Iterable[Service] = (), group_suffix: str = "") -> None:
+        super().__init__(ctx)
+        self.api_services = list(api_services)
+        self.tracker = HealthTracker(ctx)
+        self.group_suffix = group_suffix
+
+    @property
+    def group(self) -> str:
+        # Every gateway replica needs every heartbeat, so each has a group of its own.
+        return self.name + self.group_suffix
+
+    def subscriptions(self) -> Iterable[tuple[str, Handler]]:
+        return [(Heartbeat.topic, self.tracker.on_heartbeat)]
+
+    def create_app(self, hosted: list[Service]) -> FastAPI:
+        app = FastAPI(
+            title="PyROS API",
+            version="0.1.0",
+            description="Robotic observatory control: alerts, requests, programs, schedules, devices.",
+            openapi_url="/openapi.json",
+            docs_url="/docs",
+        )
+        app.include_router(ops_router(hosted, self.ctx.registry))
+        api = APIRouter(prefix="/api/v1")
+
+        @api.get("/health", tags=["operations"], summary="State of every PyROS service.")
+        async def health() -> dict[str, Any]:
+            return self.tracker.report()
+
+        app.include_router(api)
+        for s in self.api_services:
+            r = s.router()
+            if r is not None:
+                app.include_router(r, prefix="/api/v1")
+        return app

@@ -1,0 +1,12 @@
+"""The majordome service: wiring of its handlers, routes and background work."""
+
+from __future__ import annotations
+
+from pyros_common.runtime.service import Service
+
+
+class MajordomeService(Service):
+    """majordome (lifecycle, heartbeat, health and metrics; its domain arrives with its own issue)."""
+
+    name = "majordome"
+    needs_db = True

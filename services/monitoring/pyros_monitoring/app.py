@@ -1,0 +1,12 @@
+"""The monitoring service: wiring of its handlers, routes and background work."""
+
+from __future__ import annotations
+
+from pyros_common.runtime.service import Service
+
+
+class MonitoringService(Service):
+    """monitoring (lifecycle, heartbeat, health and metrics; its domain arrives with its own issue)."""
+
+    name = "monitoring"
+    needs_db = True

@@ -1,0 +1,12 @@
+"""The routines service: wiring of its handlers, routes and background work."""
+
+from __future__ import annotations
+
+from pyros_common.runtime.service import Service
+
+
+class RoutinesService(Service):
+    """routines (lifecycle, heartbeat, health and metrics; its domain arrives with its own issue)."""
+
+    name = "routines"
+    needs_db = True

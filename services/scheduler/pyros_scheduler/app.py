@@ -1,0 +1,12 @@
+"""The scheduler service: wiring of its handlers, routes and background work."""
+
+from __future__ import annotations
+
+from pyros_common.runtime.service import Service
+
+
+class SchedulerService(Service):
+    """scheduler (lifecycle, heartbeat, health and metrics; its domain arrives with its own issue)."""
+
+    name = "scheduler"
+    needs_db = True

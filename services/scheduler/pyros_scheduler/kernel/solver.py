@@ -1,0 +1,329 @@
+"""schedule() and reschedule(): constructive pass, gap filling, large-neighbourhood search."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pyros_scheduler.kernel._state import EPS, INF, BoolArray, IntArray, Prep, State
+from pyros_scheduler.kernel.model import KernelInput, KernelResult, Placement, Reason, Unscheduled
+
+DEFAULT_ITERATIONS = 120
+CANDIDATES_PER_MOVE = 24
+
+
+def _order(p: Prep, idx: IntArray) -> IntArray:
+    """Priority order: weight (value per second) first, then the least flexible."""
+    if idx.size == 0:
+        return idx
+    out: IntArray = idx[np.lexsort((idx, p.winlen[idx], -p.w_a[idx]))]
+    return out
+
+
+def _place_group(st: State, members: list[int], lo: float, sibling: dict[int, str]) -> None:
+    """Place a request's sequences together; an essential failure withdraws the whole request."""
+    p = st.p
+    todo = sorted(members, key=lambda k: (not p.essential[k], -p.w[k], k))
+    done: list[int] = []
+    for k in todo:
+        if st.placed[k] or k in st.fixed:
+            continue
+        ok = k not in p.static and st.quota_ok(k) and st.place(k, lo=lo)
+        if ok:
+            done.append(k)
+        elif p.essential[k]:
+            for d in done:
+                st.remove(d)
+            for m in members:
+                if m != k and not st.placed[m]:
+                    sibling[m] = p.ids[k]
+            return
+
+
+def _construct(st: State, sibling: dict[int, str], lo: float) -> None:
+    p = st.p
+    key_w = p.w_a.copy()
+    key_len = p.winlen.copy()
+    for members in p.groups:
+        key_w[members] = key_w[members].max()
+        key_len[members] = key_len[members].min()
+    idx = np.arange(p.n, dtype=np.intp)
+    order = idx[np.lexsort((idx, key_len, -key_w))].tolist()
+    seen_group: set[int] = set()
+    for i in order:
+        g = p.group[i]
+        if g >= 0:
+            if g not in seen_group:
+                seen_group.add(g)
+                _place_group(st, p.groups[g], lo, sibling)
+        elif i not in p.static and st.quota_ok(i):
+            st.place(i, lo=lo)
+
+
+def _eligible(p: Prep, exclude: set[int]) -> BoolArray:
+    """Sequences the repair moves may add or remove: not in a request group, not static."""
+    e = np.asarray(p.group, dtype=np.intp) < 0 if p.n else np.zeros(0, dtype=bool)
+    bad = list(p.static) + list(exclude)
+    if bad:
+        e[np.asarray(bad, dtype=np.intp)] = False
+    return e
+
+
+def _gap_fill(st: State, eligible: BoolArray, lo: float) -> int:
+    cand = st.candidates_for(st.free_gaps(lo), eligible)
+    n = 0
+    for i in _order(st.p, cand).tolist():
+        if st.quota_ok(i) and st.place(i, lo=lo):
+            n += 1
+    return n
+
+
+def _improve(st: State, eligible: BoolArray, lo: float, iterations: int, rng: np.random.Generator) -> int:
+    """Ruin and recreate: empty a stretch of one telescope and refill it, keep it if no worse."""
+    p = st.p
+    lo = max(lo, p.night[0])
+    hi_night = p.night[1]
+    accepted = 0
+    for _ in range(iterations):
+        tel = int(rng.integers(st.n_tel))
+        idx = st.idx[tel]
+        m = len(idx)
+        j = int(rng.integers(0, m + 1))
+        take: list[int] = []
+        for k in idx[j : j + int(rng.integers(1, 4))]:
+            if not eligible[k] or k in st.fixed or st.where[k][1] < lo:
+                break
+            take.append(k)
+        a = st.ends[tel][j - 1] if j > 0 else lo
+        jj = j + len(take)
+        b = st.starts[tel][jj] if jj < m else hi_night
+        a = max(a, lo)
+        if b - a <= EPS:
+            continue
+        before = st.value
+        old = [(k, *st.remove(k)) for k in take]
+        cand = st.candidates_for([(a, b)], eligible)
+        if cand.size == 0:
+            for k, t0, s0 in old:
+                st.put_back(k, t0, s0)
+            continue
+        noise = (0.0, 0.15, 0.5)[int(rng.integers(3))]
+        key = p.w_a[cand] * (1.0 + noise * rng.random(cand.size))
+        if int(rng.integers(4)) == 0:
+            key = key * p.dur_a[cand]
+        if cand.size > CANDIDATES_PER_MOVE:
+            top = np.argpartition(-key, CANDIDATES_PER_MOVE)[:CANDIDATES_PER_MOVE]
+            keep = np.zeros(cand.size, dtype=bool)
+            keep[top] = True
+            if take:
+                keep[np.searchsorted(cand, np.asarray(take, dtype=np.intp))] = True
+            cand, key = cand[keep], key[keep]
+        inserted: list[int] = []
+        for i in cand[np.argsort(-key, kind="stable")].tolist():
+            if st.quota_ok(i) and st.place(i, lo=a, hi=b, tels=(tel,)):
+                inserted.append(i)
+        delta = st.value - before
+        if delta > EPS or (delta > -EPS and rng.random() < 0.3):
+            accepted += 1
+        else:
+            for i in inserted:
+                st.remove(i)
+            for k, t0, s0 in old:
+                st.put_back(k, t0, s0)
+    return accepted
+
+
+def _placements(st: State) -> tuple[Placement, ...]:
+    p = st.p
+    out: list[Placement] = []
+    for tel in range(st.n_tel):
+        for s, e, k in zip(st.starts[tel], st.ends[tel], st.idx[tel], strict=True):
+            out.append(Placement(p.ids[k], tel, s, e))
+    return tuple(out)
+
+
+def schedule(inp: KernelInput, *, iterations: int | None = None, seed: int = 0) -> KernelResult:
+    """Plan the night: priority-ordered construction, gap filling, then ``iterations`` LNS moves.
+
+    Deterministic for a given ``seed``. ``iterations`` defaults to min(200, 2 × sequences).
+    """
+    prep = Prep.of(inp)
+    st = State(prep, inp)
+    sibling: dict[int, str] = {}
+    lo = prep.night[0]
+    _construct(st, sibling, lo)
+    eligible = _eligible(prep, set())
+    n_iter = min(DEFAULT_ITERATIONS, 2 * prep.n) if iterations is None else iterations
+    rng = np.random.default_rng(seed)
+    accepted = _improve(st, eligible, lo, n_iter, rng)
+    filled = _gap_fill(st, eligible, lo)
+    unplaced = np.flatnonzero(~st.placed).tolist()
+    unscheduled = st.reasons(unplaced, sibling)
+    stats = {
+        "sequences": float(prep.n),
+        "placed": float(len(st.where)),
+        "lns_iterations": float(n_iter),
+        "lns_accepted": float(accepted),
+        "gap_filled": float(filled),
+    }
+    return KernelResult(_placements(st), unscheduled, st.value, (), stats, prep)
+
+
+def _earliest_after(st: State, i: int, tel: int, after: float, prev: int | None, lo: float) -> float | None:
+    """Earliest start of ``i`` on an emptied ``tel`` after ``after`` (following ``prev``)."""
+    p = st.p
+    base = max(lo, after + (st.cost(prev, i) if prev is not None else 0.0))
+    for wlo, whi in p.windows(i):
+        t = max(wlo, base)
+        if t + p.dur[i] <= whi + EPS:
+            return t
+    return None
+
+
+def _insert_alert(
+    st: State, a: int, now: float, running: dict[int, int], interrupted: dict[int, str]
+) -> list[int]:
+    """Put alert ``a`` as early as possible, interrupting/displacing lower-weight work. Returns displaced."""
+    p = st.p
+    best: tuple[float, int, bool] | None = None
+    for tel in range(st.n_tel):
+        r = running.get(tel)
+        last_fixed = [k for k in st.idx[tel] if k in st.fixed]
+        prev = last_fixed[-1] if last_fixed else None
+        after = st.where[prev][1] + p.dur[prev] if prev is not None else now
+        t = _earliest_after(st, a, tel, max(after, now), prev, now)
+        if t is not None and (best is None or t < best[0] - EPS):
+            best = (t, tel, False)
+        if r is not None and p.w[r] < p.w[a]:
+            t = _earliest_after(st, a, tel, now, r, now)
+            if t is not None and (best is None or t < best[0] - EPS):
+                best = (t, tel, True)
+    if best is None:
+        return []
+    t, tel, interrupt = best
+    if interrupt:
+        r = running.pop(tel)
+        _, t_r = st.remove(r)
+        st.put_back(r, tel, t_r, end=now)
+        interrupted[r] = p.ids[a]
+    displaced: list[int] = []
+    while True:
+        got = st.find_on(tel, a, t, t + p.dur[a])
+        if got is not None:
+            st.insert(a, tel, got[1], got[0])
+            return displaced
+        # Evict the nearest movable placement in the way, then try again.
+        victims = [k for k in st.idx[tel] if k not in st.fixed]
+        if not victims:
+            return displaced
+        end = t + p.dur[a]
+        v = min(victims, key=lambda k: max(0.0, st.where[k][1] - end, t - st.where[k][1] - p.dur[k]))
+        st.remove(v)
+        displaced.append(v)
+
+
+def reschedule(
+    previous: KernelResult,
+    inp: KernelInput,
+    now_s: float,
+    *,
+    executing: str | None = None,
+    preempt_weight: float = 1000.0,
+    iterations: int = 10,
+    seed: int = 0,
+) -> KernelResult:
+    """Repair ``previous`` for the changed input ``inp`` from ``now_s`` to the end of the night.
+
+    Added sequences are those of ``inp`` unknown to ``previous``; removed ones are those of
+    ``previous`` missing from ``inp``. Work finished before ``now_s`` and the sequence running
+    at ``now_s`` (``executing`` or inferred from the plan) are kept, unless an added sequence
+    of weight >= ``preempt_weight`` can start earlier by interrupting it: it is then reported
+    in ``interrupted`` and as unscheduled with reason ``interrupted``.
+    """
+    old = previous.prepared if isinstance(previous.prepared, Prep) else None
+    prep = Prep.of(inp, old)
+    st = State(prep, inp)
+    ids = prep.index
+    known = previous.unscheduled.keys()
+    prev_placed = {pl.id for pl in previous.placements}
+    added = [k for k, sid in enumerate(prep.ids) if sid not in prev_placed and sid not in known]
+    running: dict[int, int] = {}
+    future: list[int] = []
+    for pl in previous.placements:
+        k = ids.get(pl.id)
+        if k is None or pl.telescope >= st.n_tel:
+            continue
+        st.put_back(k, pl.telescope, pl.start_s)
+        if pl.end_s <= now_s + EPS:
+            st.fixed.add(k)
+        elif pl.start_s <= now_s + EPS or pl.id == executing:
+            st.fixed.add(k)
+            running[pl.telescope] = k
+        else:
+            future.append(k)
+    n_removed = len(known) + len(prev_placed) - (prep.n - len(added))
+    sibling: dict[int, str] = {}
+    for u in previous.unscheduled.values():
+        if u.reason is Reason.MANDATORY_SIBLING_FAILED and u.id in ids:
+            sibling[ids[u.id]] = u.by or ""
+    interrupted: dict[int, str] = {}
+    displaced: list[int] = []
+    added_set = set(added)
+    for a in sorted((k for k in added if prep.w[k] >= preempt_weight), key=lambda k: -prep.w[k]):
+        if a not in prep.static and st.quota_ok(a):
+            displaced += _insert_alert(st, a, now_s, running, interrupted)
+    for g in sorted({prep.group[k] for k in added if prep.group[k] >= 0}):
+        _place_group(st, prep.groups[g], now_s, sibling)
+    exclude = set(interrupted) | set(sibling)
+    eligible = _eligible(prep, exclude)
+    for k in _order(prep, np.asarray([k for k in displaced if prep.group[k] >= 0], dtype=np.intp)).tolist():
+        if st.quota_ok(k):
+            st.place(k, lo=now_s)
+    # A displaced essential sequence that found no new place withdraws its request's future work.
+    for g in sorted({prep.group[k] for k in displaced if prep.group[k] >= 0}):
+        failed = [k for k in prep.groups[g] if prep.essential[k] and not st.placed[k]]
+        if failed:
+            for k in prep.groups[g]:
+                if st.placed[k] and k not in st.fixed:
+                    st.remove(k)
+                if k != failed[0] and not st.placed[k]:
+                    sibling[k] = prep.ids[failed[0]]
+    filled = _gap_fill(st, eligible, now_s)
+    accepted = _improve(st, eligible, now_s, iterations, np.random.default_rng(seed))
+    filled += _gap_fill(st, eligible, now_s)
+    # Reasons: recompute for what changed, carry the rest over.
+    placed_ids = {prep.ids[k] for k in st.where}
+    changed = set(displaced) | added_set | {k for k in future if not st.placed[k]}
+    todo: list[int] = []
+    unscheduled: dict[str, Unscheduled] = {}
+    for sid, u in previous.unscheduled.items():
+        k = ids.get(sid)
+        if k is None or st.placed[k]:
+            continue
+        if u.by is not None and u.by not in placed_ids and u.reason is not Reason.MANDATORY_SIBLING_FAILED:
+            todo.append(k)
+        else:
+            unscheduled[sid] = u
+    todo += [k for k in changed if not st.placed[k] and k not in interrupted]
+    for k, alert in interrupted.items():
+        unscheduled[prep.ids[k]] = Unscheduled(prep.ids[k], Reason.INTERRUPTED, alert)
+    fresh = st.reasons(todo, sibling)
+    for k in todo:
+        u = fresh[prep.ids[k]]
+        gone = prep.last_end[k] <= now_s
+        if u.reason in (Reason.NO_ROOM, Reason.DISPLACED) and gone:
+            u = Unscheduled(u.id, Reason.WINDOW_PASSED)
+        unscheduled[u.id] = u
+    stats = {
+        "sequences": float(prep.n),
+        "placed": float(len(st.where)),
+        "added": float(len(added)),
+        "removed": float(n_removed),
+        "displaced": float(len(displaced)),
+        "gap_filled": float(filled),
+        "lns_accepted": float(accepted),
+    }
+    interrupted_ids = tuple(prep.ids[k] for k in interrupted)
+    return KernelResult(_placements(st), unscheduled, st.value, interrupted_ids, stats, prep)
+
+
+__all__ = ["INF", "reschedule", "schedule"]

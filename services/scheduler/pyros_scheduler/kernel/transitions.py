@@ -1,0 +1,101 @@
+"""Transition models: the dead time between two sequences on one telescope."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float64]
+
+
+@runtime_checkable
+class TransitionModel(Protocol):
+    """Seconds needed between the end of sequence ``a`` and the start of ``b`` (indices)."""
+
+    def cost(self, a: int, b: int) -> float: ...
+
+
+class ZeroTransition:
+    """No dead time between sequences."""
+
+    def cost(self, a: int, b: int) -> float:
+        return 0.0
+
+
+class MatrixTransition:
+    """Dead times from an explicit (n, n) matrix of seconds."""
+
+    def __init__(self, matrix: npt.ArrayLike) -> None:
+        m = np.asarray(matrix, dtype=np.float64)
+        if m.ndim != 2 or m.shape[0] != m.shape[1]:
+            raise ValueError("transition matrix must be square")
+        if (m < 0).any():
+            raise ValueError("transition times must be >= 0")
+        self._rows: list[list[float]] = m.tolist()
+
+    def cost(self, a: int, b: int) -> float:
+        return self._rows[a][b]
+
+
+class GreatCircleTransition:
+    """Slew along the great circle at ``slew_rate_deg_s``, then settle; plus a filter change.
+
+    ``filters`` (optional) gives one filter key per sequence: the filter it starts and ends
+    with; a change costs ``filter_change_s`` and overlaps the slew (the longer one counts).
+    """
+
+    def __init__(
+        self,
+        ra_deg: npt.ArrayLike,
+        dec_deg: npt.ArrayLike,
+        *,
+        slew_rate_deg_s: float,
+        settle_s: float = 0.0,
+        filters: Sequence[str] | None = None,
+        filter_change_s: float = 0.0,
+    ) -> None:
+        if slew_rate_deg_s <= 0:
+            raise ValueError("slew rate must be > 0")
+        ra = np.radians(np.asarray(ra_deg, dtype=np.float64))
+        dec = np.radians(np.asarray(dec_deg, dtype=np.float64))
+        if ra.shape != dec.shape or ra.ndim != 1:
+            raise ValueError("ra and dec must be 1-d arrays of the same length")
+        self.xyz: FloatArray = np.stack([np.cos(dec) * np.cos(ra), np.cos(dec) * np.sin(ra), np.sin(dec)], 1)
+        self._x: list[float] = self.xyz[:, 0].tolist()
+        self._y: list[float] = self.xyz[:, 1].tolist()
+        self._z: list[float] = self.xyz[:, 2].tolist()
+        self.rate = slew_rate_deg_s
+        self.settle = settle_s
+        if filters is not None and len(filters) != ra.shape[0]:
+            raise ValueError("one filter per sequence")
+        self._filters = list(filters) if filters is not None else None
+        self.filter_change = filter_change_s
+
+    def __len__(self) -> int:
+        return len(self._x)
+
+    def cost(self, a: int, b: int) -> float:
+        if a == b:
+            return 0.0
+        dot = self._x[a] * self._x[b] + self._y[a] * self._y[b] + self._z[a] * self._z[b]
+        sep = math.degrees(math.acos(max(-1.0, min(1.0, dot))))
+        slew = sep / self.rate + self.settle
+        if self._filters is not None and self._filters[a] != self._filters[b]:
+            return max(slew, self.filter_change)
+        return slew
+
+    def costs_from(self, a: int, bs: npt.ArrayLike) -> FloatArray:
+        """Vectorised ``cost(a, b)`` for every b in ``bs``."""
+        idx = np.asarray(bs, dtype=np.intp)
+        dot = np.clip(self.xyz[idx] @ self.xyz[a], -1.0, 1.0)
+        out: FloatArray = np.degrees(np.arccos(dot)) / self.rate + self.settle
+        if self._filters is not None:
+            fa = self._filters[a]
+            change = np.fromiter((self._filters[b] != fa for b in idx.tolist()), bool, len(idx))
+            out = np.where(change, np.maximum(out, self.filter_change), out)
+        out[idx == a] = 0.0
+        return out
