@@ -6,6 +6,10 @@ set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BIN="$REPO/.cache/bin"
 HELM_VERSION="${HELM_VERSION:-v3.22.0}"
+# Kubernetes version helm assumes without a cluster (helm template, lint): helm's Makefile sets
+# it from its client-go module (v0.37 -> 1.37); a bare `go install` would leave 1.20.
+HELM_K8S_MAJOR=1
+HELM_K8S_MINOR=37
 mkdir -p "$BIN"
 
 log() { printf '[tools] %s\n' "$*"; }
@@ -26,15 +30,22 @@ apt_install() {
 }
 
 # helm: compiled from source through the Go module proxy (no binary downloads here).
-if [ -x "$BIN/helm" ] && "$BIN/helm" version --short 2>/dev/null | grep -q "^${HELM_VERSION}"; then
+HELM_STAMP="$BIN/.helm-build"   # what the binary was built with
+HELM_WANT="${HELM_VERSION} k8s ${HELM_K8S_MAJOR}.${HELM_K8S_MINOR}"
+if [ -x "$BIN/helm" ] && [ "$(cat "$HELM_STAMP" 2>/dev/null)" = "$HELM_WANT" ]; then
   log "helm already installed: $("$BIN/helm" version --short)"
 else
   command -v go >/dev/null || { log "go not found: cannot build helm"; exit 1; }
   log "building helm ${HELM_VERSION} with go install (several minutes on 2 cores)..."
   start=$(date +%s)
   GOBIN="$BIN" CGO_ENABLED=0 go install \
-    -ldflags "-X helm.sh/helm/v3/internal/version.version=${HELM_VERSION}" \
+    -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=${HELM_VERSION} \
+      -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=${HELM_K8S_MAJOR} \
+      -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=${HELM_K8S_MINOR} \
+      -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=${HELM_K8S_MAJOR} \
+      -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=${HELM_K8S_MINOR}" \
     "helm.sh/helm/v3/cmd/helm@${HELM_VERSION}"
+  echo "$HELM_WANT" > "$HELM_STAMP"
   log "helm built in $(( $(date +%s) - start ))s: $("$BIN/helm" version --short)"
 fi
 

@@ -39,7 +39,13 @@ app = faust.App(
 )
 # internal=True: the worker creates the topic at startup (CreateTopics), like the Table changelog.
 topic = app.topic(
-    f"pyros-faust-check-{run_id}", key_type=str, value_type=bytes, partitions=3, internal=True
+    f"pyros-faust-check-{run_id}",
+    key_type=str,
+    value_type=bytes,
+    key_serializer="raw",
+    value_serializer="raw",
+    partitions=3,
+    internal=True,
 )
 counts = app.Table("counts", default=int, partitions=3)
 
@@ -56,6 +62,7 @@ async def finish(ok: bool, why: str) -> None:
 @app.agent(topic)
 async def count_events(stream: faust.StreamT[bytes]) -> None:
     async for key, _value in stream.items():
+        key = key.decode() if isinstance(key, bytes) else key
         counts[key] += 1
         result["seen"] = int(result["seen"]) + 1  # type: ignore[call-overload]
         if result["seen"] == args.events:

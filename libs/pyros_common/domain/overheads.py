@@ -21,7 +21,14 @@ from types import MappingProxyType
 
 from pyros_common.domain.requests import Album, Plan, Sequence
 
-__all__ = ["OVERHEADS", "Overheads", "album_duration_s", "dither_moves", "plan_duration_s", "sequence_duration_s"]
+__all__ = [
+    "OVERHEADS",
+    "Overheads",
+    "album_duration_s",
+    "dither_moves",
+    "plan_duration_s",
+    "sequence_duration_s",
+]
 
 
 @dataclass(frozen=True)
@@ -75,7 +82,10 @@ def dither_moves(plan: Plan) -> int:
 
 def plan_duration_s(plan: Plan, detector: str, overheads: Overheads) -> float:
     """Exposures, readouts and dither moves of one plan (no filter change)."""
-    return plan.count * (plan.exposure_s + overheads.readout(detector)) + dither_moves(plan) * overheads.dither_move_s
+    return (
+        plan.count * (plan.exposure_s + overheads.readout(detector))
+        + dither_moves(plan) * overheads.dither_move_s
+    )
 
 
 def album_duration_s(album: Album, overheads: Overheads) -> float:

@@ -53,7 +53,9 @@ class IllegalTransition(ValueError):
         self.current = current
         self.target = target
         allowed = ", ".join(sorted(TRANSITIONS[current])) or "none (terminal state)"
-        super().__init__(f"illegal transition {current.value} -> {target.value} (allowed from {current.value}: {allowed})")
+        super().__init__(
+            f"illegal transition {current.value} -> {target.value} (allowed from {current.value}: {allowed})"
+        )
 
 
 def can_transition(current: State | str, target: State | str) -> bool:

@@ -22,12 +22,12 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Literal, ParamSpec, TypeVar
+from typing import Any, Literal, ParamSpec, TypeVar
 
 import astropy.units as u
 import erfa
 import numpy as np
-from astropy.coordinates import TETE, EarthLocation, SkyCoord, get_body
+from astropy.coordinates import EarthLocation
 from astropy.time import Time, TimeDelta
 from astropy.utils import iers
 from astropy.utils.exceptions import AstropyWarning
@@ -51,7 +51,7 @@ __all__ = [
     "visibility_windows_s",
 ]
 
-FloatArray = NDArray[np.float64]
+FloatArray = NDArray[np.floating[Any]]
 
 # Degrees of hour angle per SI second (UT1 ~ UTC within a night).
 SIDEREAL_RATE_DEG_PER_S = 360.0 * 1.002737909350795 / 86400.0
@@ -99,8 +99,9 @@ _R = TypeVar("_R")
 
 
 def tolerant(fn: Callable[_P, _R]) -> Callable[_P, _R]:
-    """Silence astropy's arcsecond-level warnings past the shipped IERS/leap-second tables
-    (polar motion, UT1-UTC taken as 0, "dubious year"): under a second of time, irrelevant for altitude limits, fatal under -W error."""
+    """Silence astropy's warnings past the shipped IERS/leap-second tables (polar motion,
+    UT1-UTC taken as 0, "dubious year"): arcseconds, irrelevant for altitude limits, but
+    fatal under -W error."""
 
     @functools.wraps(fn)
     def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
@@ -111,7 +112,6 @@ def tolerant(fn: Callable[_P, _R]) -> Callable[_P, _R]:
             return fn(*args, **kwargs)
 
     return wrapper
-
 
 
 def _utc(t: dt.datetime, what: str) -> dt.datetime:
@@ -161,47 +161,103 @@ def _radec(vec: FloatArray) -> tuple[FloatArray, FloatArray]:
 
 def _interp_vectors(seconds: FloatArray, anchors: FloatArray, vec: FloatArray) -> FloatArray:
     out = np.stack([np.interp(seconds, anchors, vec[:, k]) for k in range(3)], axis=-1)
-    return out / np.linalg.norm(out, axis=-1, keepdims=True)
+    unit: FloatArray = out / np.linalg.norm(out, axis=-1, keepdims=True)
+    return unit
+
+
+_C_AU_PER_DAY = 173.1446326846693
+_AU_M = 1.495978707e11
+
+
+@dataclass(frozen=True)
+class _Earth:
+    """Earth orientation and motion at anchor times (seconds after a reference)."""
+
+    anchors: FloatArray  # (k,)
+    gast_deg: FloatArray  # (k,) Greenwich apparent sidereal time
+    pnm: FloatArray  # (k, 3, 3) GCRS -> true equator and equinox of date (TETE)
+    sun_au: FloatArray  # (k, 3) geometric geocentric Sun, GCRS axes
+    velocity_c: FloatArray  # (k, 3) Earth's barycentric velocity / c (annual aberration)
+    tt: tuple[FloatArray, FloatArray]  # (k,) two-part TT Julian dates
+
+    def index(self, seconds: FloatArray) -> NDArray[np.intp]:
+        """The anchor at or before each time (the first one for earlier times)."""
+        i = np.searchsorted(self.anchors, seconds, side="right") - 1
+        return np.clip(i, 0, len(self.anchors) - 1)
 
 
 @tolerant
-def _lst_deg(site: Site, ref: dt.datetime, seconds: FloatArray) -> FloatArray:
-    """Local apparent sidereal time: astropy once per day, the sidereal rate in between."""
-    anchors = _anchors(seconds, 86400.0)
-    lst0 = _times(ref, anchors).sidereal_time("apparent", longitude=site.lon_deg * u.deg).deg
-    idx = np.clip(np.searchsorted(anchors, seconds, side="right") - 1, 0, len(anchors) - 1)
-    lst: FloatArray = (lst0[idx] + SIDEREAL_RATE_DEG_PER_S * (seconds - anchors[idx])) % 360.0
+def _earth(ref: dt.datetime, anchors: FloatArray) -> _Earth:
+    """One astropy time conversion (UTC -> UT1, TT), then IAU 2006/2000A via erfa."""
+    t = _times(ref, anchors)
+    ut1, tt = t.ut1, t.tt
+    gast = erfa.gst06a(ut1.jd1, ut1.jd2, tt.jd1, tt.jd2)
+    pnm = erfa.pnm06a(tt.jd1, tt.jd2)
+    pvh, pvb = erfa.epv00(tt.jd1, tt.jd2)  # TDB ~ TT: milliseconds don't matter here
+    return _Earth(
+        anchors=anchors,
+        gast_deg=np.degrees(np.atleast_1d(gast)),
+        pnm=np.reshape(pnm, (-1, 3, 3)),
+        sun_au=-np.reshape(pvh["p"], (-1, 3)),
+        velocity_c=np.reshape(pvb["v"], (-1, 3)) / _C_AU_PER_DAY,
+        tt=(np.atleast_1d(tt.jd1), np.atleast_1d(tt.jd2)),
+    )
+
+
+def _lst_deg(site: Site, ref: dt.datetime, seconds: FloatArray, earth: _Earth | None = None) -> FloatArray:
+    """Local apparent sidereal time: erfa at the anchors, the sidereal rate in between."""
+    if earth is None:
+        earth = _earth(ref, _anchors(seconds, 86400.0))
+    i = earth.index(seconds)
+    lst: FloatArray = (
+        earth.gast_deg[i] + site.lon_deg + SIDEREAL_RATE_DEG_PER_S * (seconds - earth.anchors[i])
+    ) % 360.0
     return lst
 
 
-@tolerant
-def _apparent(ra_deg: FloatArray, dec_deg: FloatArray, when: Time) -> tuple[FloatArray, FloatArray]:
-    """ICRS -> true equator and equinox of date (precession, nutation, aberration)."""
-    c = SkyCoord(ra=ra_deg * u.deg, dec=dec_deg * u.deg, frame="icrs").transform_to(TETE(obstime=when))
-    return np.asarray(c.ra.deg, dtype=float), np.asarray(c.dec.deg, dtype=float)
+def _aberrate(u_: FloatArray, v: FloatArray) -> FloatArray:
+    """Annual aberration to first order (good to milliarcseconds): u + v - u (u.v)."""
+    w = u_ + v - u_ * np.sum(u_ * v, axis=-1, keepdims=True)
+    out: FloatArray = w / np.linalg.norm(w, axis=-1, keepdims=True)
+    return out
+
+
+def _to_tete(vec: FloatArray, pnm: FloatArray) -> FloatArray:
+    """Rotate GCRS vectors (k, 3) by per-anchor matrices (k, 3, 3) or one matrix (3, 3)."""
+    if pnm.ndim == 2:
+        out: FloatArray = vec @ pnm.T
+        return out
+    out = np.einsum("kij,kj->ki", pnm, vec)
+    return out
+
+
+def _apparent(
+    ra_deg: FloatArray, dec_deg: FloatArray, earth: _Earth, i: int
+) -> tuple[FloatArray, FloatArray]:
+    """ICRS -> apparent place, true equator and equinox of date (aberration, precession-nutation);
+    gravitational deflection (< 0.01" away from the Sun) is neglected."""
+    u_ = _aberrate(_unit(ra_deg, dec_deg), earth.velocity_c[i])
+    return _radec(_to_tete(u_, earth.pnm[i]))
 
 
 def _altitude(lat_deg: float, ra_deg: FloatArray, dec_deg: FloatArray, lst_deg: FloatArray) -> FloatArray:
     """Altitude (deg) of targets (n,) at sidereal times (t,) -> (n, t)."""
     lat = math.radians(lat_deg)
-    dec = np.radians(dec_deg)[:, None]
-    ha = np.radians(lst_deg[None, :] - np.asarray(ra_deg)[:, None])
-    s = math.sin(lat) * np.sin(dec) + math.cos(lat) * np.cos(dec) * np.cos(ha)
-    alt: FloatArray = np.degrees(np.arcsin(np.clip(s, -1.0, 1.0)))
+    dec = np.radians(dec_deg)
+    a = (math.sin(lat) * np.sin(dec))[:, None]
+    b = (math.cos(lat) * np.cos(dec))[:, None]
+    ha = np.radians(lst_deg)[None, :] - np.radians(ra_deg)[:, None]
+    s = np.cos(ha)
+    s *= b
+    s += a
+    np.clip(s, -1.0, 1.0, out=s)
+    alt: FloatArray = np.degrees(np.arcsin(s, out=s), out=s)
     return alt
 
 
-@tolerant
-def _sun_altitude(site: Site, ref: dt.datetime, seconds: FloatArray, anchor_s: float = _SUN_ANCHOR_S) -> FloatArray:
-    anchors = _anchors(seconds, anchor_s)
-    t = _times(ref, anchors)
-    sun = get_body("sun", t).transform_to(TETE(obstime=t))
-    vec = _interp_vectors(seconds, anchors, _unit(np.asarray(sun.ra.deg), np.asarray(sun.dec.deg)))
-    ra, dec = _radec(vec)
-    return _body_altitude(site.lat_deg, ra, dec, _lst_deg(site, ref, seconds))
-
-
-def _body_altitude(lat_deg: float, ra_deg: FloatArray, dec_deg: FloatArray, lst_deg: FloatArray) -> FloatArray:
+def _body_altitude(
+    lat_deg: float, ra_deg: FloatArray, dec_deg: FloatArray, lst_deg: FloatArray
+) -> FloatArray:
     """Altitude (deg) of a moving body whose place (t,) is given at each sidereal time (t,)."""
     lat, ha, d = math.radians(lat_deg), np.radians(lst_deg - ra_deg), np.radians(dec_deg)
     s = math.sin(lat) * np.sin(d) + math.cos(lat) * np.cos(d) * np.cos(ha)
@@ -209,31 +265,54 @@ def _body_altitude(lat_deg: float, ra_deg: FloatArray, dec_deg: FloatArray, lst_
     return alt
 
 
+def _sun_altitude(
+    site: Site,
+    ref: dt.datetime,
+    seconds: FloatArray,
+    anchor_s: float = _SUN_ANCHOR_S,
+    earth: _Earth | None = None,
+) -> FloatArray:
+    """Apparent Sun altitude (deg) at ``seconds`` (Earth's heliocentric position from erfa)."""
+    if earth is None:
+        earth = _earth(ref, _anchors(seconds, anchor_s))
+    sun = _to_tete(
+        _aberrate(earth.sun_au / np.linalg.norm(earth.sun_au, axis=1)[:, None], earth.velocity_c), earth.pnm
+    )
+    ra, dec = _radec(_interp_vectors(seconds, earth.anchors, sun))
+    return _body_altitude(site.lat_deg, ra, dec, _lst_deg(site, ref, seconds, earth))
+
+
 @dataclass(frozen=True)
 class _Moon:
-    vec: FloatArray  # (t, 3) topocentric apparent direction, TETE axes
+    vec: FloatArray  # (t, 3) topocentric direction, TETE axes
     alt_deg: FloatArray  # (t,)
     illumination: FloatArray  # (t,) illuminated fraction 0..1
 
 
-@tolerant
-def _moon(site: Site, ref: dt.datetime, seconds: FloatArray, lst: FloatArray) -> _Moon:
-    anchors = _anchors(seconds, _MOON_ANCHOR_S)
-    t = _times(ref, anchors)
-    loc = _location(site)
-    moon_geo = get_body("moon", t)
-    sun_geo = get_body("sun", t)
-    m = moon_geo.cartesian.xyz.to_value(u.km).T
-    s = sun_geo.cartesian.xyz.to_value(u.km).T
+def _moon(site: Site, ref: dt.datetime, seconds: FloatArray, lst: FloatArray | None = None) -> _Moon:
+    """The Moon from erfa.moon98 (astropy's built-in lunar ephemeris), topocentric."""
+    earth = _earth(ref, _anchors(seconds, _MOON_ANCHOR_S))
+    moon = np.reshape(erfa.moon98(*earth.tt)["p"], (-1, 3))  # au, GCRS, geocentric
     # phase angle at the Moon between the Sun and the Earth
-    to_sun, to_earth = s - m, -m
-    cos_i = np.sum(to_sun * to_earth, axis=1) / (np.linalg.norm(to_sun, axis=1) * np.linalg.norm(m, axis=1))
-    illum_anchor = (1.0 + cos_i) / 2.0
-    topo = get_body("moon", t, location=loc).transform_to(TETE(obstime=t, location=loc))
-    vec = _interp_vectors(seconds, anchors, _unit(np.asarray(topo.ra.deg), np.asarray(topo.dec.deg)))
+    to_sun, to_earth = earth.sun_au - moon, -moon
+    cos_i = np.sum(to_sun * to_earth, axis=1) / (
+        np.linalg.norm(to_sun, axis=1) * np.linalg.norm(moon, axis=1)
+    )
+    illumination = (1.0 + cos_i) / 2.0
+    x, y, z = erfa.gd2gc(1, math.radians(site.lon_deg), math.radians(site.lat_deg), site.height_m) / _AU_M
+    g = np.radians(earth.gast_deg)
+    observer = np.stack(
+        [x * np.cos(g) - y * np.sin(g), x * np.sin(g) + y * np.cos(g), np.full_like(g, z)], axis=1
+    )
+    vec = _interp_vectors(seconds, earth.anchors, _to_tete(moon, earth.pnm) - observer)
     ra, dec = _radec(vec)
-    alt = _body_altitude(site.lat_deg, ra, dec, lst)
-    return _Moon(vec=vec, alt_deg=alt, illumination=np.interp(seconds, anchors, illum_anchor))
+    if lst is None:
+        lst = _lst_deg(site, ref, seconds)
+    return _Moon(
+        vec=vec,
+        alt_deg=_body_altitude(site.lat_deg, ra, dec, lst),
+        illumination=np.interp(seconds, earth.anchors, illumination),
+    )
 
 
 # --------------------------------------------------------------------------- evaluation
@@ -243,7 +322,9 @@ def _targets(ra_deg: ArrayLike, dec_deg: ArrayLike) -> tuple[FloatArray, FloatAr
     ra = np.atleast_1d(np.asarray(ra_deg, dtype=float))
     dec = np.atleast_1d(np.asarray(dec_deg, dtype=float))
     if ra.ndim != 1 or ra.shape != dec.shape:
-        raise ValueError(f"ra_deg and dec_deg must be 1-D and of equal length, got {ra.shape} and {dec.shape}")
+        raise ValueError(
+            f"ra_deg and dec_deg must be 1-D and of equal length, got {ra.shape} and {dec.shape}"
+        )
     if not np.all(np.isfinite(ra)) or not np.all(np.isfinite(dec)):
         raise ValueError("ra_deg and dec_deg must be finite")
     if np.any(np.abs(dec) > 90.0):
@@ -289,15 +370,17 @@ def _evaluate(
 ) -> _Evaluation:
     ra, dec = _targets(ra_deg, dec_deg)
     cons = _per_target(constraints, len(ra))
-    mid = _times(ref, np.array([0.5 * (seconds[0] + seconds[-1])]))[0]
-    ra_app, dec_app = _apparent(ra, dec, mid)
-    lst = _lst_deg(site, ref, seconds)
+    earth = _earth(ref, _anchors(seconds, _SUN_ANCHOR_S))
+    ra_app, dec_app = _apparent(ra, dec, earth, len(earth.anchors) // 2)
+    lst = _lst_deg(site, ref, seconds, earth)
     alt = _altitude(site.lat_deg, ra_app, dec_app, lst)
-    night = site.night_sun_altitude_deg - _sun_altitude(site, ref, seconds)
+    night = site.night_sun_altitude_deg - _sun_altitude(site, ref, seconds, earth=earth)
 
     min_alt = np.array([c.min_altitude_deg for c in cons])
     airmass_alt = np.array([c.airmass_altitude_deg if c.max_airmass is not None else np.nan for c in cons])
-    min_sep = np.array([np.nan if c.min_moon_separation_deg is None else c.min_moon_separation_deg for c in cons])
+    min_sep = np.array(
+        [np.nan if c.min_moon_separation_deg is None else c.min_moon_separation_deg for c in cons]
+    )
     max_ill = np.array([np.nan if c.max_moon_illumination is None else c.max_moon_illumination for c in cons])
 
     inf = np.full(alt.shape, np.inf)
@@ -308,7 +391,9 @@ def _evaluate(
         if np.any(~np.isnan(min_sep)):
             cos_sep = _unit(ra_app, dec_app) @ moon.vec.T
             separation = np.degrees(np.arccos(np.clip(cos_sep, -1.0, 1.0)))
-            moon_margin = np.where(np.isnan(min_sep)[:, None], inf, separation - np.nan_to_num(min_sep)[:, None])
+            moon_margin = np.where(
+                np.isnan(min_sep)[:, None], inf, separation - np.nan_to_num(min_sep)[:, None]
+            )
         if np.any(~np.isnan(max_ill)):
             # astroplan's convention: a too-bright Moon only hurts while it is above the horizon
             too_bright = moon.illumination[None, :] > np.where(np.isnan(max_ill), np.inf, max_ill)[:, None]
@@ -363,9 +448,9 @@ def altitude_deg(
     ref = min(utc)
     seconds = np.array([(t - ref).total_seconds() for t in utc])
     ra, dec = _targets(ra_deg, dec_deg)
-    mid = _times(ref, np.array([0.5 * (seconds.min() + seconds.max())]))[0]
-    ra_app, dec_app = _apparent(ra, dec, mid)
-    return _altitude(site.lat_deg, ra_app, dec_app, _lst_deg(site, ref, seconds))
+    earth = _earth(ref, _anchors(seconds, 86400.0))
+    ra_app, dec_app = _apparent(ra, dec, earth, len(earth.anchors) // 2)
+    return _altitude(site.lat_deg, ra_app, dec_app, _lst_deg(site, ref, seconds, earth))
 
 
 def visibility_windows_s(

@@ -7,7 +7,6 @@ from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
 from alerts_factories import corpus_dir, manifest_rows, synthetic_voevent
-
 from pyros_alerts.domain.matching import AlertBook, MatchPolicy, angular_separation_deg
 from pyros_alerts.domain.model import IngestResult, NormalizedPacket
 from pyros_alerts.domain.parsing import parse_packet
@@ -20,8 +19,12 @@ def _corpus_packets() -> list[tuple[dict[str, str], NormalizedPacket]]:
     return [(row, parse_packet((root / row["path"]).read_bytes())) for row in manifest_rows()]
 
 
-def _replay(packets: list[tuple[dict[str, str], NormalizedPacket]], book: AlertBook) -> dict[str, IngestResult]:
-    return {row["path"]: book.ingest(p, RECEIVED + timedelta(seconds=i)) for i, (row, p) in enumerate(packets)}
+def _replay(
+    packets: list[tuple[dict[str, str], NormalizedPacket]], book: AlertBook
+) -> dict[str, IngestResult]:
+    return {
+        row["path"]: book.ingest(p, RECEIVED + timedelta(seconds=i)) for i, (row, p) in enumerate(packets)
+    }
 
 
 def _assert_groups(results: dict[str, IngestResult], rows: list[dict[str, str]]) -> None:
@@ -107,17 +110,14 @@ def test_test_packets_never_join_real_alerts() -> None:
 
 
 def _gbm(ivorn_suffix: str, t: str, ra: str, dec: str, err: str, trig: str = "700000000") -> str:
-    return (
-        synthetic_voevent(
-            ivorn=f"ivo://nasa.gsfc.gcn/Fermi#GBM_Gnd_Pos_{t}_{trig}_{ivorn_suffix}",
-            packet_type="112",
-            isotime=t,
-            ra=ra,
-            dec=dec,
-            error=err,
-        )
-        .replace('<Param name="Instrument" value="ECLAIRs"/>', f'<Param name="TrigID" value="{trig}"/>')
-    )
+    return synthetic_voevent(
+        ivorn=f"ivo://nasa.gsfc.gcn/Fermi#GBM_Gnd_Pos_{t}_{trig}_{ivorn_suffix}",
+        packet_type="112",
+        isotime=t,
+        ra=ra,
+        dec=dec,
+        error=err,
+    ).replace('<Param name="Instrument" value="ECLAIRs"/>', f'<Param name="TrigID" value="{trig}"/>')
 
 
 def test_cross_mission_needs_time_and_overlapping_circles() -> None:
@@ -149,7 +149,9 @@ def test_same_mission_different_trigger_is_a_different_alert() -> None:
     book = AlertBook()
     a = book.ingest(parse_packet(synthetic_voevent()), RECEIVED)
     b = book.ingest(
-        parse_packet(synthetic_voevent(ivorn="ivo://org.svom/fsc#sb30010102_eclairs-wakeup", burst_id="sb30010102")),
+        parse_packet(
+            synthetic_voevent(ivorn="ivo://org.svom/fsc#sb30010102_eclairs-wakeup", burst_id="sb30010102")
+        ),
         RECEIVED,
     )
     assert b.action == "created" and b.alert_id != a.alert_id

@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 
 import pytest
 from alerts_factories import corpus_dir, synthetic_voevent
-
 from pyros_alerts.domain.model import RejectedPacket
 from pyros_alerts.domain.parsing import MAX_PACKET_BYTES, parse_isotime, parse_packet
 

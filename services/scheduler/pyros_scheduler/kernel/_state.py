@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import math
+import operator
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Sequence
 
@@ -10,12 +12,14 @@ import numpy as np
 import numpy.typing as npt
 
 from pyros_scheduler.kernel.model import KernelInput, KSequence, Reason, Unscheduled
+from pyros_scheduler.kernel.transitions import VectorTransitionModel
 
 EPS = 1e-6
 INF = math.inf
 IntArray = npt.NDArray[np.intp]
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
+Gap = tuple[float, float, int, int]  # start, end, placement before (-1), placement after (-1)
 
 
 class Prep:
@@ -27,6 +31,7 @@ class Prep:
         self.seqs = seqs
         self.night = (float(night[0]), float(night[1]))
         self.ids: list[str] = [s.id for s in seqs]
+        self.fresh: list[int] = list(range(n))
         self.index: dict[str, int] = {sid: k for k, sid in enumerate(self.ids)}
         if len(self.index) != n:
             raise ValueError("sequence ids must be unique")
@@ -102,9 +107,13 @@ class Prep:
         seqs = inp.sequences
         if old is None or old.night != night:
             return cls(seqs, night)
+        if len(seqs) >= old.n and all(map(operator.is_, itertools.islice(seqs, old.n), old.seqs)):
+            return cls._appended(old, seqs)
         old_k = [old.index.get(s.id, -1) for s in seqs]
         old_seqs = old.seqs
-        fresh_pos = [j for j, (k, s) in enumerate(zip(old_k, seqs, strict=True)) if k < 0 or old_seqs[k] is not s]
+        fresh_pos = [
+            j for j, (k, s) in enumerate(zip(old_k, seqs, strict=True)) if k < 0 or old_seqs[k] is not s
+        ]
         fresh = cls([seqs[j] for j in fresh_pos], night)
         for j in fresh_pos:
             old_k[j] = -1
@@ -115,6 +124,7 @@ class Prep:
         self.index = {sid: k for k, sid in enumerate(self.ids)}
         if len(self.index) != n:
             raise ValueError("sequence ids must be unique")
+        self.fresh = fresh_pos
         f_of = dict(zip(fresh_pos, range(len(fresh_pos)), strict=True))
         self.dur = [old.dur[k] if k >= 0 else fresh.dur[f_of[j]] for j, k in enumerate(old_k)]
         self.w = [old.w[k] if k >= 0 else fresh.w[f_of[j]] for j, k in enumerate(old_k)]
@@ -133,6 +143,27 @@ class Prep:
         self._finish(wseq, lo, hi, static, clip=False)
         return self
 
+    @classmethod
+    def _appended(cls, old: Prep, seqs: Sequence[KSequence]) -> Prep:
+        """Fast path: ``seqs`` is ``old.seqs`` with sequences appended."""
+        tail = cls(seqs[old.n :], old.night)
+        self = cls.__new__(cls)
+        self.n, self.seqs, self.night = len(seqs), seqs, old.night
+        self.ids = old.ids + tail.ids
+        self.index = dict(old.index)
+        self.index.update((sid, old.n + k) for k, sid in enumerate(tail.ids))
+        if len(self.index) != self.n:
+            raise ValueError("sequence ids must be unique")
+        self.dur, self.w, self.prog = old.dur + tail.dur, old.w + tail.w, old.prog + tail.prog
+        self.fresh = list(range(old.n, self.n))
+        static = dict(old.static)
+        static.update({old.n + k: r for k, r in tail.static.items()})
+        wseq = np.concatenate([old.wseq, tail.wseq + old.n])
+        self._finish(
+            wseq, np.concatenate([old.wlo, tail.wlo]), np.concatenate([old.whi, tail.whi]), static, clip=False
+        )
+        return self
+
     def windows(self, i: int) -> Iterable[tuple[float, float]]:
         a, b = self.ptr[i], self.ptr[i + 1]
         return zip(self._wlo[a:b], self._whi[a:b], strict=True)
@@ -144,6 +175,8 @@ class State:
     def __init__(self, prep: Prep, inp: KernelInput) -> None:
         self.p = prep
         self.cost: Callable[[int, int], float] = inp.transition.cost
+        tr = inp.transition
+        self.vector = tr if isinstance(tr, VectorTransitionModel) else None
         self.n_tel = inp.n_telescopes
         self.starts: list[list[float]] = [[] for _ in range(self.n_tel)]
         self.ends: list[list[float]] = [[] for _ in range(self.n_tel)]
@@ -241,33 +274,43 @@ class State:
     def put_back(self, i: int, tel: int, t: float, end: float | None = None) -> None:
         self.insert(i, tel, bisect_left(self.starts[tel], t), t, end)
 
-    def free_gaps(self, lo: float) -> list[tuple[float, float]]:
-        """Raw idle intervals after ``lo`` on every telescope (transitions not deducted)."""
+    def free_gaps(self, lo: float) -> list[Gap]:
+        """Idle intervals after ``lo`` on every telescope, with the placements around them."""
         n0, n1 = self.p.night
-        out: list[tuple[float, float]] = []
+        out: list[Gap] = []
         for tel in range(self.n_tel):
-            prev = max(lo, n0)
-            for s, e in zip(self.starts[tel], self.ends[tel], strict=True):
+            prev, before = max(lo, n0), -1
+            for s, e, k in zip(self.starts[tel], self.ends[tel], self.idx[tel], strict=True):
                 if s > prev + EPS:
-                    out.append((prev, s))
-                prev = max(prev, e)
+                    out.append((prev, s, before, k))
+                if e >= prev:
+                    prev, before = e, k
             if n1 > prev + EPS:
-                out.append((prev, n1))
+                out.append((prev, n1, before, -1))
         return out
 
-    def candidates_for(self, gaps: list[tuple[float, float]], eligible: BoolArray) -> IntArray:
-        """Unplaced eligible sequences with a window overlapping some gap by at least their duration."""
+    def candidates_for(self, gaps: list[Gap], eligible: BoolArray) -> IntArray:
+        """Unplaced eligible sequences that fit some gap (transitions included when vectorised)."""
         if not gaps or self.p.wseq.size == 0:
             return np.zeros(0, dtype=np.intp)
         ws = self.p.wseq
         live = eligible[ws] & ~self.placed[ws]
         ws, wlo, whi = ws[live], self.p.wlo[live], self.p.whi[live]
         need = self.p.dur_a[ws] - EPS
-        g = np.asarray(gaps, dtype=np.float64)
         hit = np.zeros(ws.shape[0], dtype=bool)
-        # Chunked over gaps so memory stays O(windows).
-        for a, b in g.tolist():
-            hit |= (np.minimum(whi, b) - np.maximum(wlo, a)) >= need
+        for a, b, before, after in gaps:
+            h = (np.minimum(whi, b) - np.maximum(wlo, a)) >= need
+            if self.vector is not None and h.any() and (before >= 0 or after >= 0):
+                sub = np.flatnonzero(h)
+                lo_s: FloatArray = np.full(sub.size, a)
+                hi_s: FloatArray = np.full(sub.size, b)
+                if before >= 0:
+                    lo_s = lo_s + self.vector.costs_from(before, ws[sub])
+                if after >= 0:
+                    hi_s = hi_s - self.vector.costs_to(ws[sub], after)
+                ok = (np.minimum(whi[sub], hi_s) - np.maximum(wlo[sub], lo_s)) >= need[sub]
+                h[sub[~ok]] = False
+            hit |= h
         out: IntArray = np.unique(ws[hit])
         return out
 

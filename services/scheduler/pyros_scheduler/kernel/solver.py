@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pyros_scheduler.kernel._state import EPS, INF, BoolArray, IntArray, Prep, State
+from pyros_scheduler.kernel._state import EPS, INF, BoolArray, Gap, IntArray, Prep, State
 from pyros_scheduler.kernel.model import KernelInput, KernelResult, Placement, Reason, Unscheduled
 
 DEFAULT_ITERATIONS = 120
@@ -68,12 +68,33 @@ def _eligible(p: Prep, exclude: set[int]) -> BoolArray:
     return e
 
 
-def _gap_fill(st: State, eligible: BoolArray, lo: float) -> int:
-    cand = st.candidates_for(st.free_gaps(lo), eligible)
+def _gap_fill(
+    st: State, eligible: BoolArray, lo: float, near: list[tuple[float, float]] | None = None
+) -> int:
+    """Place candidates into idle time after ``lo`` (only the gaps touching ``near`` if given).
+
+    After each placement the remaining candidates are filtered again against the shrunk gaps,
+    so the sequences that no longer fit are never tried.
+    """
+
+    def gaps() -> list[Gap]:
+        out = st.free_gaps(lo)
+        if near is not None:
+            out = [g for g in out if any(g[0] <= y + EPS and x <= g[1] + EPS for x, y in near)]
+        return out
+
+    cand = _order(st.p, st.candidates_for(gaps(), eligible)).tolist()
     n = 0
-    for i in _order(st.p, cand).tolist():
-        if st.quota_ok(i) and st.place(i, lo=lo):
-            n += 1
+    while cand:
+        for pos, i in enumerate(cand):
+            if st.quota_ok(i) and st.place(i, lo=lo):
+                n += 1
+                mask = np.zeros(st.p.n, dtype=bool)
+                mask[cand[pos + 1 :]] = True
+                cand = _order(st.p, st.candidates_for(gaps(), mask)).tolist()
+                break
+        else:
+            break
     return n
 
 
@@ -101,7 +122,9 @@ def _improve(st: State, eligible: BoolArray, lo: float, iterations: int, rng: np
             continue
         before = st.value
         old = [(k, *st.remove(k)) for k in take]
-        cand = st.candidates_for([(a, b)], eligible)
+        before_k = idx[j - 1] if j > 0 and st.ends[tel][j - 1] >= a - EPS else -1
+        after_k = idx[jj] if jj < len(idx) else -1
+        cand = st.candidates_for([(a, b, before_k, after_k)], eligible)
         if cand.size == 0:
             for k, t0, s0 in old:
                 st.put_back(k, t0, s0)
@@ -115,7 +138,9 @@ def _improve(st: State, eligible: BoolArray, lo: float, iterations: int, rng: np
             keep = np.zeros(cand.size, dtype=bool)
             keep[top] = True
             if take:
-                keep[np.searchsorted(cand, np.asarray(take, dtype=np.intp))] = True
+                pos = np.searchsorted(cand, np.asarray(take, dtype=np.intp))
+                pos = pos[pos < cand.size]
+                keep[pos[np.isin(cand[pos], take)]] = True
             cand, key = cand[keep], key[keep]
         inserted: list[int] = []
         for i in cand[np.argsort(-key, kind="stable")].tolist():
@@ -245,7 +270,7 @@ def reschedule(
     ids = prep.index
     known = previous.unscheduled.keys()
     prev_placed = {pl.id for pl in previous.placements}
-    added = [k for k, sid in enumerate(prep.ids) if sid not in prev_placed and sid not in known]
+    added = [k for k in prep.fresh if prep.ids[k] not in prev_placed and prep.ids[k] not in known]
     running: dict[int, int] = {}
     future: list[int] = []
     for pl in previous.placements:
@@ -287,23 +312,29 @@ def reschedule(
                     st.remove(k)
                 if k != failed[0] and not st.placed[k]:
                     sibling[k] = prep.ids[failed[0]]
-    filled = _gap_fill(st, eligible, now_s)
+
+    def freed() -> list[tuple[float, float]]:
+        out = [(now_s, now_s)]
+        for pl in previous.placements:
+            k = ids.get(pl.id)
+            if pl.end_s > now_s and (k is None or st.where.get(k) != (pl.telescope, pl.start_s)):
+                out.append((pl.start_s, pl.end_s))
+        return out
+
+    filled = _gap_fill(st, eligible, now_s, freed())
     accepted = _improve(st, eligible, now_s, iterations, np.random.default_rng(seed))
-    filled += _gap_fill(st, eligible, now_s)
-    # Reasons: recompute for what changed, carry the rest over.
+    filled += _gap_fill(st, eligible, now_s, freed())
+    # Reasons: carry the previous ones over, recompute those that changed or cite a lost holder.
     placed_ids = {prep.ids[k] for k in st.where}
-    changed = set(displaced) | added_set | {k for k in future if not st.placed[k]}
-    todo: list[int] = []
-    unscheduled: dict[str, Unscheduled] = {}
-    for sid, u in previous.unscheduled.items():
-        k = ids.get(sid)
-        if k is None or st.placed[k]:
-            continue
-        if u.by is not None and u.by not in placed_ids and u.reason is not Reason.MANDATORY_SIBLING_FAILED:
-            todo.append(k)
-        else:
-            unscheduled[sid] = u
-    todo += [k for k in changed if not st.placed[k] and k not in interrupted]
+    lost = prev_placed - placed_ids
+    unscheduled = dict(previous.unscheduled)
+    for sid in [sid for sid in unscheduled if sid not in ids]:
+        del unscheduled[sid]
+    for sid in placed_ids:
+        unscheduled.pop(sid, None)
+    stale = [ids[sid] for sid, u in unscheduled.items() if u.by in lost]
+    changed = set(displaced) | added_set | {ids[sid] for sid in lost if sid in ids}
+    todo = [k for k in changed | set(stale) if not st.placed[k]]
     for k, alert in interrupted.items():
         unscheduled[prep.ids[k]] = Unscheduled(prep.ids[k], Reason.INTERRUPTED, alert)
     fresh = st.reasons(todo, sibling)

@@ -19,6 +19,15 @@ class TransitionModel(Protocol):
     def cost(self, a: int, b: int) -> float: ...
 
 
+@runtime_checkable
+class VectorTransitionModel(TransitionModel, Protocol):
+    """A transition model that can also answer for many sequences at once (used to prune)."""
+
+    def costs_from(self, a: int, bs: npt.ArrayLike) -> FloatArray: ...
+
+    def costs_to(self, bs: npt.ArrayLike, a: int) -> FloatArray: ...
+
+
 class ZeroTransition:
     """No dead time between sequences."""
 
@@ -99,3 +108,7 @@ class GreatCircleTransition:
             out = np.where(change, np.maximum(out, self.filter_change), out)
         out[idx == a] = 0.0
         return out
+
+    def costs_to(self, bs: npt.ArrayLike, a: int) -> FloatArray:
+        """Vectorised ``cost(b, a)`` for every b in ``bs`` (the model is symmetric)."""
+        return self.costs_from(a, bs)

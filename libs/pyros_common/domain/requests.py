@@ -1,0 +1,223 @@
+"""Astronomers' requests: request -> sequences -> albums (one per detector) -> plans.
+
+Immutable pydantic models: every field carries a description and its unit, and a
+validation error names the offending field. The JSON document format built on them
+(schema "pyros.request/1") lives in ``document.py``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from pyros_common.domain.visibility import Constraints
+
+__all__ = [
+    "MAX_NIGHTS_AHEAD",
+    "Album",
+    "Detector",
+    "Plan",
+    "Request",
+    "RequestContent",
+    "RequestKind",
+    "Sequence",
+    "SequenceConstraints",
+    "Strategy",
+    "Target",
+]
+
+MAX_NIGHTS_AHEAD = 7
+_MODEL = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False, populate_by_name=True)
+
+Name = Annotated[str, Field(min_length=1, max_length=128, pattern=r"\S")]
+
+
+class Detector(StrEnum):
+    """A camera of the telescope. On the GFT both sit behind a dichroic and expose together."""
+
+    VIS = "VIS"
+    NIR = "NIR"
+
+
+class Strategy(StrEnum):
+    """What counts as success for a request with several sequences."""
+
+    BEST_EFFORT = "best_effort"  # every sequence observed is kept
+    ALL_OR_NOTHING = "all_or_nothing"  # schedule all sequences of the request or none
+
+
+class RequestKind(StrEnum):
+    """Where a request comes from."""
+
+    ROUTINE = "routine"  # submitted by an astronomer
+    ALERT = "alert"  # made from an alert (e.g. a GRB VOEvent)
+
+
+class Target(BaseModel):
+    """A fixed target, ICRS coordinates."""
+
+    model_config = _MODEL
+
+    name: Name = Field(description="Target name, e.g. 'M31' or 'GRB 240101A'.")
+    ra_deg: float = Field(ge=0.0, lt=360.0, description="Right ascension, ICRS, degrees [0, 360).")
+    dec_deg: float = Field(ge=-90.0, le=90.0, description="Declination, ICRS, degrees [-90, 90].")
+
+
+class SequenceConstraints(BaseModel):
+    """When a sequence may be observed. An absent (null) optional limit is not applied."""
+
+    model_config = _MODEL
+
+    min_altitude_deg: float = Field(
+        default=30.0, ge=0.0, lt=90.0, description="Lowest altitude above the horizon, degrees."
+    )
+    max_airmass: float | None = Field(
+        default=2.0, ge=1.0, le=10.0, description="Highest airmass (sec z), dimensionless; null: no limit."
+    )
+    min_moon_separation_deg: float | None = Field(
+        default=None, ge=0.0, le=180.0, description="Smallest angular distance to the Moon, degrees."
+    )
+    max_moon_illumination: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=1.0,
+        description="Highest illuminated fraction of the Moon (0 new, 1 full), applied while it is up.",
+    )
+
+    def to_visibility(self) -> Constraints:
+        """The same limits as the visibility module's constraints."""
+        return Constraints(
+            min_altitude_deg=self.min_altitude_deg,
+            max_airmass=self.max_airmass,
+            min_moon_separation_deg=self.min_moon_separation_deg,
+            max_moon_illumination=self.max_moon_illumination,
+        )
+
+
+Offset = tuple[
+    Annotated[float, Field(ge=-600.0, le=600.0)],
+    Annotated[float, Field(ge=-600.0, le=600.0)],
+]
+
+
+class Plan(BaseModel):
+    """Identical exposures through one filter, cycling through the dither offsets."""
+
+    model_config = _MODEL
+
+    filter: str = Field(
+        min_length=1,
+        max_length=16,
+        pattern=r"^[A-Za-z0-9_+'-]+$",
+        description="Filter name, e.g. 'r' or 'J'.",
+    )
+    exposure_s: float = Field(gt=0.0, le=3600.0, description="Exposure time of one image, seconds.")
+    count: int = Field(ge=1, le=1000, description="Number of images.")
+    dither_arcsec: list[Offset] = Field(
+        default_factory=list,
+        max_length=100,
+        description="Pointing offsets [dx, dy], arcseconds (each within ±600). Image k is taken at "
+        "offset k mod len(list). Empty: no dithering.",
+    )
+
+
+class Album(BaseModel):
+    """The plans taken with one detector."""
+
+    model_config = _MODEL
+
+    detector: Detector = Field(description="Camera taking this album: VIS or NIR.")
+    plans: list[Plan] = Field(min_length=1, max_length=50, description="Plans, in order.")
+
+
+class Sequence(BaseModel):
+    """One pointing: a target, when and under which constraints, and its albums."""
+
+    model_config = _MODEL
+
+    name: Name = Field(description="Sequence name, unique within the request.")
+    target: Target = Field(description="What to point at.")
+    date: Literal["tonight"] | dt.date = Field(
+        default="tonight",
+        description=f"'tonight' or the local date (YYYY-MM-DD) of the evening the night starts, "
+        f"at most {MAX_NIGHTS_AHEAD} nights ahead (checked at submission).",
+    )
+    carry_over_nights: int = Field(
+        default=0, ge=0, le=MAX_NIGHTS_AHEAD, description="Further nights to try if not observed on its date."
+    )
+    mandatory: bool = Field(default=False, description="For all_or_nothing: the request fails without it.")
+    priority_offset: int = Field(default=0, ge=-5, le=5, description="Added to the request's priority.")
+    constraints: SequenceConstraints = Field(
+        default_factory=SequenceConstraints, description="Observing limits."
+    )
+    albums: list[Album] = Field(
+        min_length=1, max_length=len(Detector), description="One album per detector, taken in parallel."
+    )
+
+    @field_validator("albums")
+    @classmethod
+    def _one_album_per_detector(cls, albums: list[Album]) -> list[Album]:
+        detectors = [a.detector for a in albums]
+        if len(set(detectors)) != len(detectors):
+            raise ValueError(f"one album per detector, got {[d.value for d in detectors]}")
+        return albums
+
+
+class RequestContent(BaseModel):
+    """What a request asks for: shared by the stored request and its JSON document."""
+
+    model_config = _MODEL
+
+    name: Name = Field(description="Request name.")
+    program: str = Field(
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_.-]+$",
+        description="Scientific program code, e.g. 'GRB'.",
+    )
+    strategy: Strategy = Field(default=Strategy.BEST_EFFORT, description="best_effort or all_or_nothing.")
+    kind: RequestKind = Field(default=RequestKind.ROUTINE, description="routine or alert.")
+    alert_id: str | None = Field(
+        default=None, min_length=1, max_length=256, description="Alert identifier (kind alert only)."
+    )
+    valid_from: AwareDatetime | None = Field(
+        default=None, description="Alert requests: not before this time (ISO 8601, UTC)."
+    )
+    valid_until: AwareDatetime | None = Field(
+        default=None, description="Alert requests: not after this time (ISO 8601, UTC)."
+    )
+    priority: int | None = Field(
+        default=None,
+        ge=0,
+        le=100,
+        description="Priority override (higher first); null: from the program's grade.",
+    )
+    sequences: list[Sequence] = Field(min_length=1, max_length=100, description="Sequences, in order.")
+
+    @field_validator("valid_from", "valid_until")
+    @classmethod
+    def _utc(cls, value: dt.datetime | None) -> dt.datetime | None:
+        return None if value is None else value.astimezone(dt.UTC)
+
+    @model_validator(mode="after")
+    def _coherent(self) -> RequestContent:
+        if self.kind is not RequestKind.ALERT:
+            extra = [f for f in ("alert_id", "valid_from", "valid_until") if getattr(self, f) is not None]
+            if extra:
+                raise ValueError(f"{', '.join(extra)} only allowed with kind 'alert'")
+        if self.valid_from and self.valid_until and self.valid_until <= self.valid_from:
+            raise ValueError("valid_until must be after valid_from")
+        names = [s.name for s in self.sequences]
+        if len(set(names)) != len(names):
+            raise ValueError("sequence names must be unique within a request")
+        return self
+
+
+class Request(RequestContent):
+    """A request as stored: its content plus who owns it."""
+
+    id: str | None = Field(default=None, description="Identifier given by routines when stored.")
+    user: str = Field(min_length=1, max_length=128, description="Owner's user name.")

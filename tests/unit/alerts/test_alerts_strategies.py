@@ -1,0 +1,80 @@
+"""Strategies as data and the alert request documents they build."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from alerts_factories import synthetic_voevent
+from pyros_alerts.domain.matching import AlertBook
+from pyros_alerts.domain.parsing import parse_packet
+from pyros_alerts.domain.strategies import (
+    StrategyError,
+    build_request,
+    list_strategies,
+    load_strategies,
+    pick_strategy,
+    strategy_for_alert,
+)
+
+RECEIVED = datetime(2030, 1, 1, 1, 5, tzinfo=UTC)
+
+
+def test_shipped_strategies_load_and_list() -> None:
+    strategies = load_strategies()
+    names = {s["name"] for s in list_strategies(strategies)}
+    assert {"svom_grb", "swift_grb", "fermi_gbm", "fermi_lat", "integral_grb", "fallback"} <= names
+    assert sum(s.fallback for s in strategies.values()) == 1
+
+
+def test_pick_default_then_fallback() -> None:
+    strategies = load_strategies()
+    assert pick_strategy(strategies, mission="SVOM", packet_type=209).name == "svom_grb"
+    assert pick_strategy(strategies, mission="Swift", packet_type=67).name == "swift_grb"
+    assert pick_strategy(strategies, mission="Fermi", packet_type=121).name == "fermi_lat"
+    assert pick_strategy(strategies, mission="MAXI", packet_type=135).name == "fallback"
+
+
+def test_build_request_document() -> None:
+    book = AlertBook()
+    result = book.ingest(parse_packet(synthetic_voevent()), RECEIVED)
+    assert result.request_needed
+    strategy = strategy_for_alert(load_strategies(), result.alert)
+    doc = build_request(result.alert, strategy, received_at=RECEIVED)
+    assert doc["schema"] == "pyros.request/1"
+    assert doc["kind"] == "alert" and doc["program"] == "GRB"
+    assert doc["name"] == result.request_id == "svom-sb30010101-r1"
+    assert doc["alert_id"] == result.alert_id
+    assert datetime.fromisoformat(doc["valid_from"]) == RECEIVED
+    assert datetime.fromisoformat(doc["valid_until"]) == RECEIVED + timedelta(hours=strategy.validity_hours)
+    seq = doc["sequences"][0]
+    assert seq["target"] == {"name": "GRB 300101.043", "ra_deg": 123.4567, "dec_deg": -12.3456}
+    assert seq["date"] == "tonight" and seq["mandatory"] is True
+    assert {a["detector"] for a in seq["albums"]} == {"VIS", "NIR"}
+    plan = seq["albums"][0]["plans"][0]
+    assert set(plan) == {"filter", "exposure_s", "count", "dither_arcsec"}
+    assert all(len(d) == 2 for d in plan["dither_arcsec"])
+
+
+def test_no_request_for_a_retracted_or_positionless_alert() -> None:
+    book = AlertBook()
+    strategies = load_strategies()
+    created = book.ingest(parse_packet(synthetic_voevent(position=False)), RECEIVED)
+    assert not created.request_needed
+    with pytest.raises(StrategyError):
+        build_request(created.alert, strategies["svom_grb"], received_at=RECEIVED)
+    retraction = synthetic_voevent(ivorn="ivo://org.svom/fsc#sb30010101_retraction", packet_type="219")
+    retracted = book.ingest(parse_packet(retraction), RECEIVED)
+    assert retracted.action == "retracted"
+    with pytest.raises(StrategyError):
+        build_request(retracted.alert, strategies["svom_grb"], received_at=RECEIVED)
+
+
+def test_invalid_strategy_file_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "bad.yaml").write_text(
+        "name: bad\nvalidity_hours: 2\nsequences:\n  - name: s\n    albums:\n"
+        "      - detector: VIS\n        plans: [{filter: r, exposure_s: 10, count: 1}]\n"
+    )
+    with pytest.raises(StrategyError, match="VIS and one NIR"):
+        load_strategies(tmp_path)

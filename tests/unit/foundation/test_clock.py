@@ -1,0 +1,50 @@
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from pyros_common.clock import SimulatedClock, SystemClock
+
+T0 = datetime(2026, 12, 15, 3, 0, tzinfo=UTC)
+
+
+def test_system_clock_is_aware_utc() -> None:
+    now = SystemClock().now()
+    assert now.tzinfo is not None and now.utcoffset() == timedelta(0)
+
+
+def test_simulated_clock_refuses_naive_start_and_going_back() -> None:
+    with pytest.raises(ValueError, match="timezone-aware"):
+        SimulatedClock(datetime(2026, 1, 1))
+    clock = SimulatedClock(T0)
+    with pytest.raises(ValueError, match="forward"):
+        clock.advance(-1)
+
+
+async def test_manual_clock_wakes_sleepers_in_deadline_order() -> None:
+    clock = SimulatedClock(T0)
+    woke: list[str] = []
+
+    async def sleeper(name: str, s: float) -> None:
+        await clock.sleep(s)
+        woke.append(name)
+
+    tasks = [asyncio.create_task(sleeper("late", 3600)), asyncio.create_task(sleeper("early", 60))]
+    await asyncio.sleep(0)
+    clock.advance(59)
+    await asyncio.sleep(0)
+    assert woke == []
+    clock.advance(1)
+    await asyncio.sleep(0)
+    assert woke == ["early"]
+    clock.set(T0 + timedelta(hours=2))
+    await asyncio.gather(*tasks)
+    assert woke == ["early", "late"]
+    assert clock.now() == T0 + timedelta(hours=2)
+
+
+async def test_fast_clock_runs_a_night_faster_than_real_time() -> None:
+    clock = SimulatedClock(T0, speed=36000.0)  # ten hours a second
+    await clock.sleep(360)  # six simulated minutes = 10 ms
+    assert clock.now() - T0 >= timedelta(seconds=360)
+    assert clock.now() - T0 < timedelta(hours=1)
