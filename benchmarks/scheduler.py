@@ -20,13 +20,11 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-import pyros_common  # noqa: F401  (offline IERS before astropy)
-
 import astropy.units as u
 import numpy as np
+import pyros_common  # noqa: F401  (offline IERS before astropy)
 from astropy.coordinates import AltAz, EarthLocation, SkyCoord, get_sun
 from astropy.time import Time
-
 from pyros_scheduler.kernel import (
     GreatCircleTransition,
     KernelInput,
@@ -124,7 +122,7 @@ def run_ours(grid: Grid, wl: dict[str, np.ndarray]) -> tuple[float, KernelInput,
 
 
 def run_astroplan(grid: Grid, wl: dict[str, np.ndarray], end: Time) -> tuple[float, list[Placement]]:
-    from astroplan import AltitudeConstraint, AtNightConstraint, FixedTarget, ObservingBlock, Observer
+    from astroplan import AltitudeConstraint, AtNightConstraint, FixedTarget, Observer, ObservingBlock
     from astroplan.scheduling import PriorityScheduler, Schedule, Transitioner
 
     t = time.perf_counter()
@@ -153,7 +151,7 @@ def run_astroplan(grid: Grid, wl: dict[str, np.ndarray], end: Time) -> tuple[flo
 
 def incremental(grid: Grid, inp: KernelInput, res: Any, wl: dict[str, np.ndarray]) -> dict[str, Any]:
     """One alert request mid-night: window + new input + reschedule, timed together."""
-    now = 0.5 * grid.s[-1]
+    now = float(0.5 * grid.s[-1])
     t = time.perf_counter()
     a_ra, a_dec = np.array([float(wl["ra"][0]) + 3.0]), np.array([float(wl["dec"][0])])
     win = windows_s(grid, a_ra, a_dec)[0]

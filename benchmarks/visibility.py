@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 import pyros_common  # noqa: F401  (offline IERS before astropy/astroplan)
 from pyros_common.domain.visibility import SITES, Constraints, night_bounds, visibility_windows_s
 
@@ -54,19 +53,27 @@ def main() -> None:
     pyros_ok = np.array([bool(w) for w in windows])
 
     # astroplan, same targets, same night, same grid resolution
-    observer = Observer(longitude=site.lon_deg * u.deg, latitude=site.lat_deg * u.deg, elevation=site.height_m * u.m)
+    def observer() -> Observer:
+        # a fresh Observer per call: astroplan caches AltAz frames on it, which would let the
+        # second call reuse the first one's work
+        return Observer(
+            longitude=site.lon_deg * u.deg, latitude=site.lat_deg * u.deg, elevation=site.height_m * u.m
+        )
+
     targets = SkyCoord(ra=ra * u.deg, dec=dec * u.deg)
     time_range = Time([start.replace(tzinfo=None), end.replace(tzinfo=None)], scale="utc")
     constraints = [AltitudeConstraint(min=30 * u.deg), AirmassConstraint(max=2.0)]
     resolution = args.step * u.s
     t0 = time.perf_counter()
     ap_ok = np.asarray(
-        is_observable(constraints, observer, targets, time_range=time_range, time_grid_resolution=resolution)
+        is_observable(
+            constraints, observer(), targets, time_range=time_range, time_grid_resolution=resolution
+        )
     )
     ap_is_observable_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     table = observability_table(
-        constraints, observer, targets, time_range=time_range, time_grid_resolution=resolution
+        constraints, observer(), targets, time_range=time_range, time_grid_resolution=resolution
     )
     ap_table_s = time.perf_counter() - t0
     table_ok = np.asarray(table["ever observable"])

@@ -65,7 +65,10 @@ def pg_url() -> Iterator[str]:
 
         conn = psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=3)
     except Exception as exc:
-        missing(f"PostgreSQL at {PG_ADMIN_URL} ({type(exc).__name__})", "start it with `scripts/postgres.sh start`")
+        missing(
+            f"PostgreSQL at {PG_ADMIN_URL} ({type(exc).__name__})",
+            "start it with `scripts/postgres.sh start`",
+        )
         raise
     name = f"pyros_test_{uuid.uuid4().hex[:10]}"
     conn.execute(f'CREATE DATABASE "{name}"')

@@ -9,15 +9,17 @@ from typing import Annotated
 
 import typer
 from pydantic import ValidationError
-
 from pyros_common.logs import configure_logging
 from pyros_common.settings import Settings
+
+from pyros_cli.alerts_cmd import alerts_app
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="PyROS robotic observatory control.")
 db_app = typer.Typer(no_args_is_help=True, help="Database migrations.")
 contracts_app = typer.Typer(no_args_is_help=True, help="Event contracts for partner nodes.")
 app.add_typer(db_app, name="db")
 app.add_typer(contracts_app, name="contracts")
+app.add_typer(alerts_app, name="alerts")
 
 
 def load_settings(**overrides: object) -> Settings:
@@ -30,15 +32,24 @@ def load_settings(**overrides: object) -> Settings:
 
 
 @app.command()
-def run(service: Annotated[str, typer.Argument(help="alerts, routines, scheduler, majordome, monitoring, "
-                                                    "observer, analyzer, device-gateway or gateway")]) -> None:
+def run(
+    service: Annotated[
+        str,
+        typer.Argument(
+            help="alerts, routines, scheduler, majordome, monitoring, "
+            "observer, analyzer, device-gateway or gateway"
+        ),
+    ],
+) -> None:
     """Run one service on Kafka and PostgreSQL (production mode)."""
     from pyros_cli.registry import SERVICE_CLASSES
     from pyros_cli.serve import run_service
 
     if service not in (*SERVICE_CLASSES, "gateway"):
-        typer.echo(f"pyros: unknown service {service!r}; choose one of {', '.join(SERVICE_CLASSES)}, gateway",
-                   err=True)
+        typer.echo(
+            f"pyros: unknown service {service!r}; choose one of {', '.join(SERVICE_CLASSES)}, gateway",
+            err=True,
+        )
         raise typer.Exit(2)
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)
@@ -74,10 +85,14 @@ def db_upgrade(revision: str = "head") -> None:
     try:
         db.upgrade(revision)
     except Exception as exc:
-        typer.echo(f"pyros: migration failed on {db.engine.url.render_as_string(hide_password=True)}: {exc}",
-                   err=True)
+        typer.echo(
+            f"pyros: migration failed on {db.engine.url.render_as_string(hide_password=True)}: {exc}",
+            err=True,
+        )
         raise typer.Exit(1) from None
-    typer.echo(f"database at {db.engine.url.render_as_string(hide_password=True)} is at {db.current_revision()}")
+    typer.echo(
+        f"database at {db.engine.url.render_as_string(hide_password=True)} is at {db.current_revision()}"
+    )
 
 
 @db_app.command("current")
@@ -98,7 +113,9 @@ def contracts_asyncapi() -> None:
 
 
 @contracts_app.command("jsonschema")
-def contracts_jsonschema(out: Annotated[Path, typer.Option(help="Directory for one file per event.")]) -> None:
+def contracts_jsonschema(
+    out: Annotated[Path, typer.Option(help="Directory for one file per event.")],
+) -> None:
     """Write the JSON Schema of every event model."""
     import json
 

@@ -12,8 +12,6 @@ from pathlib import Path
 import structlog
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
-
-from pyros_cli.registry import SERVICE_CLASSES, service_class
 from pyros_common.bus.inprocess import InProcessBus
 from pyros_common.bus.kafka import KafkaBus
 from pyros_common.bus.metrics import BusMetrics
@@ -24,6 +22,8 @@ from pyros_common.runtime.http import HttpServer, service_app
 from pyros_common.runtime.service import Service, ServiceContext
 from pyros_common.settings import Settings
 from pyros_gateway.app import GatewayService
+
+from pyros_cli.registry import SERVICE_CLASSES, service_class
 
 log = structlog.get_logger("pyros")
 
@@ -42,8 +42,14 @@ def kafka_context(settings: Settings, producer: str) -> ServiceContext:
         producer=producer,
         retries=settings.bus_retries,
     )
-    return ServiceContext(bus=bus, clock=clock, settings=settings, db=Database(settings.database_url),
-                          registry=registry, bus_metrics=metrics)
+    return ServiceContext(
+        bus=bus,
+        clock=clock,
+        settings=settings,
+        db=Database(settings.database_url),
+        registry=registry,
+        bus_metrics=metrics,
+    )
 
 
 def embedded_context(settings: Settings) -> ServiceContext:
@@ -52,11 +58,14 @@ def embedded_context(settings: Settings) -> ServiceContext:
     clock = SystemClock()
     bus = InProcessBus(metrics=metrics, clock=clock, retries=settings.bus_retries)
     db = Database(settings.database_url)
-    return ServiceContext(bus=bus, clock=clock, settings=settings, db=db, registry=registry, bus_metrics=metrics)
+    return ServiceContext(
+        bus=bus, clock=clock, settings=settings, db=db, registry=registry, bus_metrics=metrics
+    )
 
 
-async def serve(ctx: ServiceContext, services: list[Service], app: FastAPI, host: str, port: int,
-                ready_message: str = "") -> None:
+async def serve(
+    ctx: ServiceContext, services: list[Service], app: FastAPI, host: str, port: int, ready_message: str = ""
+) -> None:
     """Serve HTTP at once, start the services when their prerequisites are met, stop on a signal."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -66,7 +75,9 @@ async def serve(ctx: ServiceContext, services: list[Service], app: FastAPI, host
     try:
         await http.start()
     except (OSError, SystemExit, RuntimeError) as exc:
-        raise SystemExit(f"pyros: cannot listen on {host}:{port} ({exc}); is another PyROS running?") from None
+        raise SystemExit(
+            f"pyros: cannot listen on {host}:{port} ({exc}); is another PyROS running?"
+        ) from None
     host_ = ServiceHost(ctx, services)
     starting = asyncio.create_task(host_.start())
     waiter = asyncio.create_task(stop.wait())
@@ -96,7 +107,9 @@ def run_service(name: str, settings: Settings) -> None:
     if name == "gateway":
         ctx = kafka_context(settings, "gateway")
         api = [service_class(n)(ctx) for n in SERVICE_CLASSES]
-        gw = GatewayService(ctx, api_services=api, group_suffix=f"-{socket.gethostname()}-{uuid.uuid4().hex[:6]}")
+        gw = GatewayService(
+            ctx, api_services=api, group_suffix=f"-{socket.gethostname()}-{uuid.uuid4().hex[:6]}"
+        )
         # The gateway hosts the routes of every service, but consumes only heartbeats.
         app = gw.create_app([gw])
         asyncio.run(serve(ctx, [gw], app, settings.http_host, settings.http_port))

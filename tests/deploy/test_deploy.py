@@ -193,15 +193,19 @@ def test_default_render_has_every_service(helm: str) -> None:
         assert "$(PYROS_DATABASE_PASSWORD)" in env["PYROS_DATABASE_URL"]["value"]
         assert container["envFrom"][0]["configMapRef"]["name"] == "pyros-test"
         assert pod["securityContext"]["runAsNonRoot"] is True
+        # Service links would inject PYROS_<SVC>_PORT=tcp://... into the PYROS_ settings.
+        assert pod["enableServiceLinks"] is False
         mounts = {m["name"] for m in container["volumeMounts"]}
         assert ("data" in mounts) == (process in {"observer", "analyzer"}), process
 
+    # Hosts left empty are not set at all: "" would count as a host for the settings.
     alerts = _env(deployments["pyros-test-alerts"]["spec"]["template"]["spec"]["containers"][0])
-    assert {"PYROS_GCN_CLIENT_ID", "PYROS_GCN_CLIENT_SECRET", "PYROS_VTP_HOST", "PYROS_VTP_PORT"} <= set(
-        alerts
-    )
-    gateway = _env(deployments["pyros-test-device-gateway"]["spec"]["template"]["spec"]["containers"][0])
-    assert {"PYROS_INDI_HOST", "PYROS_INDI_PORT"} <= set(gateway)
+    assert {"PYROS_GCN_CLIENT_ID", "PYROS_GCN_CLIENT_SECRET", "PYROS_VTP_PORT"} <= set(alerts)
+    assert alerts["PYROS_GCN_CLIENT_ID"]["valueFrom"]["secretKeyRef"]["optional"] is True
+    assert "PYROS_VTP_HOST" not in alerts
+    devices = _env(deployments["pyros-test-device-gateway"]["spec"]["template"]["spec"]["containers"][0])
+    assert "PYROS_INDI_HOST" not in devices
+    assert devices["PYROS_INDI_PORT"]["value"] == "7624"
 
     (config,) = _by_kind(docs, "ConfigMap").values()
     assert REQUIRED_ENV <= set(config["data"])
@@ -211,6 +215,15 @@ def test_default_render_has_every_service(helm: str) -> None:
     assert "pyros-test-data" in _by_kind(docs, "PersistentVolumeClaim")
     secret = _by_kind(docs, "Secret")["pyros-test"]
     assert len(secret["data"]["jwt-secret"]) > 40  # generated in development
+
+
+def test_hosts_are_passed_when_given(helm: str) -> None:
+    docs = _render(helm, "-f", str(CHART / "ci" / "production-values.yaml"))
+    deployments = _by_kind(docs, "Deployment")
+    alerts = _env(deployments["pyros-test-alerts"]["spec"]["template"]["spec"]["containers"][0])
+    assert alerts["PYROS_VTP_HOST"]["value"] == "voevent.example.org"
+    devices = _env(deployments["pyros-test-device-gateway"]["spec"]["template"]["spec"]["containers"][0])
+    assert devices["PYROS_INDI_HOST"]["value"] == "indiserver.gft.svc"
 
 
 def test_migration_job_is_a_hook(helm: str) -> None:
@@ -374,7 +387,10 @@ def test_docker_compose_config(docker_compose: str) -> None:
         assert svc["environment"]["PYROS_JWT_SECRET"] == "test-only-secret"
         assert REQUIRED_ENV <= set(svc["environment"])
     assert services["alerts"]["environment"]["PYROS_VTP_PORT"] == "8099"
-    assert "PYROS_INDI_HOST" in services["device-gateway"]["environment"]
+    # Unset on the host: null, i.e. absent in the container (not an empty host name).
+    assert services["device-gateway"]["environment"]["PYROS_INDI_HOST"] is None
+    assert services["alerts"]["environment"]["PYROS_VTP_HOST"] is None
+    assert services["alerts"]["environment"]["PYROS_GCN_CLIENT_SECRET"] is None
 
 
 def test_docker_compose_requires_jwt_secret(docker_compose: str) -> None:

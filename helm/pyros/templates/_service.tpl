@@ -45,6 +45,8 @@ spec:
         {{- toYaml . | nindent 8 }}
       {{- end }}
       automountServiceAccountToken: false
+      # No <SVC>_PORT=tcp://... variables: they collide with PYROS_* and KAFKA_* settings.
+      enableServiceLinks: false
       securityContext:
         {{- toYaml $root.Values.podSecurityContext | nindent 8 }}
       containers:
@@ -81,14 +83,20 @@ spec:
                   name: {{ include "pyros.secretName" $root }}
                   key: gcn-client-secret
                   optional: true
+            {{- /* Unset, not "", when empty: an unset host is what disables the intake. */}}
+            {{- with $svc.vtp.host }}
             - name: PYROS_VTP_HOST
-              value: {{ $svc.vtp.host | quote }}
+              value: {{ . | quote }}
+            {{- end }}
             - name: PYROS_VTP_PORT
               value: {{ $svc.vtp.port | quote }}
             {{- end }}
             {{- if eq $name "device-gateway" }}
+            {{- /* Unset when empty: the device gateway then runs the simulators. */}}
+            {{- with $svc.indi.host }}
             - name: PYROS_INDI_HOST
-              value: {{ $svc.indi.host | quote }}
+              value: {{ . | quote }}
+            {{- end }}
             - name: PYROS_INDI_PORT
               value: {{ $svc.indi.port | quote }}
             {{- end }}

@@ -129,11 +129,18 @@ class InProcessBus:
             except Exception as exc:
                 if self._metrics:
                     self._metrics.errors.labels(group, msg.topic).inc()
-                log.warning("handler failed", topic=msg.topic, group=group, attempt=attempt, error=repr(exc),
-                            correlation_id=event.correlation_id)
+                log.warning(
+                    "handler failed",
+                    topic=msg.topic,
+                    group=group,
+                    attempt=attempt,
+                    error=repr(exc),
+                    correlation_id=event.correlation_id,
+                )
                 if attempt >= self._retries:
-                    await self._dead_letter(msg, group, f"handler failed after {attempt} attempts: {exc!r}",
-                                            attempts=attempt)
+                    await self._dead_letter(
+                        msg, group, f"handler failed after {attempt} attempts: {exc!r}", attempts=attempt
+                    )
                     return
                 await asyncio.sleep(self._backoff * 2 ** (attempt - 1))
                 continue
@@ -147,7 +154,12 @@ class InProcessBus:
         if self._metrics:
             self._metrics.dlq.labels(group, msg.topic, reason_label(reason)).inc()
         dl: DeadLetter = dead_letter(
-            topic=msg.topic, raw=msg.value, key=msg.key, reason=reason, group=group, attempts=attempts,
+            topic=msg.topic,
+            raw=msg.value,
+            key=msg.key,
+            reason=reason,
+            group=group,
+            attempts=attempts,
             offset=msg.offset,
         )
         if msg.topic != DeadLetter.topic:

@@ -85,7 +85,7 @@ class KafkaBus:
         return f"{self.prefix}{topic}"
 
     def logical(self, physical: str) -> str:
-        return physical[len(self.prefix):] if self.prefix and physical.startswith(self.prefix) else physical
+        return physical[len(self.prefix) :] if self.prefix and physical.startswith(self.prefix) else physical
 
     def subscribe(self, topic: str, group: str, handler: Handler) -> None:
         if self._producer is not None:
@@ -133,8 +133,9 @@ class KafkaBus:
 
     async def wait_assigned(self, timeout_s: float = 30.0) -> None:
         """Wait until every consumer has partitions (tests)."""
+
         async def _all() -> None:
-            while not all(c.assignment() for c in self._consumers):
+            while not all(c.assignment() for c in self._consumers):  # noqa: ASYNC110 (polled)
                 await asyncio.sleep(0.05)
 
         await asyncio.wait_for(_all(), timeout_s)
@@ -202,11 +203,18 @@ class KafkaBus:
             except Exception as exc:
                 if self._metrics:
                     self._metrics.errors.labels(sub.group, topic).inc()
-                log.warning("handler failed", topic=topic, group=sub.group, attempt=attempt, error=repr(exc),
-                            correlation_id=event.correlation_id)
+                log.warning(
+                    "handler failed",
+                    topic=topic,
+                    group=sub.group,
+                    attempt=attempt,
+                    error=repr(exc),
+                    correlation_id=event.correlation_id,
+                )
                 if attempt >= self._retries:
-                    await self._dead_letter(rec, sub, f"handler failed after {attempt} attempts: {exc!r}",
-                                            attempts=attempt)
+                    await self._dead_letter(
+                        rec, sub, f"handler failed after {attempt} attempts: {exc!r}", attempts=attempt
+                    )
                     return
                 await asyncio.sleep(self._backoff * 2 ** (attempt - 1))
                 continue
@@ -215,16 +223,29 @@ class KafkaBus:
                 self._metrics.latency.labels(sub.group, topic).observe(self._clock.monotonic() - t0)
             return
 
-    async def _dead_letter(self, rec: ConsumerRecord[bytes, bytes], sub: Subscription, reason: str,
-                           attempts: int) -> None:
-        log.error("dead letter", topic=sub.topic, group=sub.group, reason=reason, offset=rec.offset,
-                  partition=rec.partition)
+    async def _dead_letter(
+        self, rec: ConsumerRecord[bytes, bytes], sub: Subscription, reason: str, attempts: int
+    ) -> None:
+        log.error(
+            "dead letter",
+            topic=sub.topic,
+            group=sub.group,
+            reason=reason,
+            offset=rec.offset,
+            partition=rec.partition,
+        )
         if self._metrics:
             self._metrics.dlq.labels(sub.group, sub.topic, reason_label(reason)).inc()
         if sub.topic == DeadLetter.topic:
             return
         dl = dead_letter(
-            topic=sub.topic, raw=rec.value, key=rec.key, reason=reason, group=sub.group, attempts=attempts,
-            partition=rec.partition, offset=rec.offset,
+            topic=sub.topic,
+            raw=rec.value,
+            key=rec.key,
+            reason=reason,
+            group=sub.group,
+            attempts=attempts,
+            partition=rec.partition,
+            offset=rec.offset,
         )
         await self.publish(DeadLetter.topic, dl.stamped(producer=sub.group, sent_at=self._clock.now()))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram
 
 
 class BusMetrics:
@@ -12,12 +12,20 @@ class BusMetrics:
         self.consumed = Counter(
             "pyros_events_consumed", "Events handled successfully.", ["service", "topic"], registry=registry
         )
-        self.produced = Counter("pyros_events_produced", "Events published.", ["service", "topic"], registry=registry)
+        self.produced = Counter(
+            "pyros_events_produced", "Events published.", ["service", "topic"], registry=registry
+        )
         self.errors = Counter(
-            "pyros_handler_errors", "Handler failures (each attempt).", ["service", "topic"], registry=registry
+            "pyros_handler_errors",
+            "Handler failures (each attempt).",
+            ["service", "topic"],
+            registry=registry,
         )
         self.dlq = Counter(
-            "pyros_dlq", "Messages sent to the dead-letter topic.", ["service", "topic", "reason"], registry=registry
+            "pyros_dlq",
+            "Messages sent to the dead-letter topic.",
+            ["service", "topic", "reason"],
+            registry=registry,
         )
         self.latency = Histogram(
             "pyros_handler_seconds",

@@ -13,8 +13,11 @@ ASYNCAPI_VERSION = "3.0.0"
 def _rewrite_refs(node: Any) -> Any:
     if isinstance(node, dict):
         return {
-            k: (v.replace("#/$defs/", "#/components/schemas/") if k == "$ref" and isinstance(v, str)
-                else _rewrite_refs(v))
+            k: (
+                v.replace("#/$defs/", "#/components/schemas/")
+                if k == "$ref" and isinstance(v, str)
+                else _rewrite_refs(v)
+            )
             for k, v in node.items()
         }
     if isinstance(node, list):

@@ -11,7 +11,6 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from pyros_common.contracts.envelope import Event
 
 
-
 class _Part(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -113,7 +112,9 @@ class ScheduleChanged(Event):
     night_end: AwareDatetime = Field(description="End of astronomical night (UTC).")
     trigger: str = Field(description="What caused this version (initial, new request, alert, ...).")
     scheduled: list[ScheduledSequence] = Field(default_factory=list, description="Planned sequences.")
-    unscheduled: list[UnscheduledSequence] = Field(default_factory=list, description="Left out, with reasons.")
+    unscheduled: list[UnscheduledSequence] = Field(
+        default_factory=list, description="Left out, with reasons."
+    )
     interrupted: str | None = Field(None, description="Sequence id interrupted by this version, if any.")
     objective: float = Field(0.0, description="Sum of weight × duration of the plan [s].")
     solver: str = Field("", description="Solver and passes used.")

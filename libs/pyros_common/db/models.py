@@ -80,7 +80,9 @@ class ProgramMember(Base):
     __tablename__ = "program_members"
     __table_args__ = {"info": _owner("routines")}
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
-    program_code: Mapped[str] = mapped_column(ForeignKey("programs.code", ondelete="CASCADE"), primary_key=True)
+    program_code: Mapped[str] = mapped_column(
+        ForeignKey("programs.code", ondelete="CASCADE"), primary_key=True
+    )
     user: Mapped[User] = relationship(back_populates="programs")
 
 

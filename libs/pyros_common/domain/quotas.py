@@ -100,10 +100,10 @@ GRADE_PRIORITY: dict[Grade, PriorityClass] = {
     Grade.B: PriorityClass.MEDIUM,
     Grade.C: PriorityClass.LOW,
 }
-# Bands 10 apart so a sequence's priority_offset (-5..+5) never crosses into another class.
+# Bases 20 apart so a sequence's priority_offset (-5..+5) never reaches another class.
 PRIORITY_BASE: dict[PriorityClass, int] = {
-    PriorityClass.HIGH: 30,
-    PriorityClass.MEDIUM: 20,
+    PriorityClass.HIGH: 50,
+    PriorityClass.MEDIUM: 30,
     PriorityClass.LOW: 10,
 }
 

@@ -344,20 +344,22 @@ def _per_target(constraints: Sequence[Constraints] | Constraints, n: int) -> lis
 @dataclass(frozen=True)
 class _Evaluation:
     seconds: FloatArray  # (t,) since the reference
-    altitude: FloatArray  # (n, t)
+    altitude: FloatArray  # (n, t) deg
     night: FloatArray  # (t,) margin: night altitude - Sun altitude (>= 0 is night)
-    altitude_margin: FloatArray  # (n, t) deg above min_altitude_deg
-    airmass_margin: FloatArray  # (n, t) deg above the max_airmass altitude (+inf without limit)
-    moon_margin: FloatArray  # (n, t) deg beyond min_moon_separation_deg (+inf without limit)
-    illumination_margin: FloatArray  # (n, t) -Moon altitude when the Moon is too bright (+inf else)
+    min_altitude: FloatArray  # (n,) min_altitude_deg
+    airmass_altitude: FloatArray  # (n,) altitude of max_airmass, -90 without limit
+    moon_margin: FloatArray | None  # (n, t) deg beyond min_moon_separation_deg (+inf without limit)
+    illumination_margin: FloatArray | None  # (n, t) -Moon altitude when the Moon is too bright, +inf else
     moon_separation: FloatArray | None  # (n, t) deg, when any target asked for it
 
     def combined(self) -> FloatArray:
-        g = np.minimum(self.altitude_margin, self.airmass_margin)
-        g = np.minimum(g, self.night[None, :])
-        g = np.minimum(g, self.moon_margin)
-        out: FloatArray = np.minimum(g, self.illumination_margin)
-        return out
+        """The smallest margin over every constraint (>= 0: observable), degrees."""
+        g: FloatArray = self.altitude - np.maximum(self.min_altitude, self.airmass_altitude)[:, None]
+        np.minimum(g, self.night[None, :], out=g)
+        for extra in (self.moon_margin, self.illumination_margin):
+            if extra is not None:
+                np.minimum(g, extra, out=g)
+        return g
 
 
 def _evaluate(
@@ -376,34 +378,38 @@ def _evaluate(
     alt = _altitude(site.lat_deg, ra_app, dec_app, lst)
     night = site.night_sun_altitude_deg - _sun_altitude(site, ref, seconds, earth=earth)
 
-    min_alt = np.array([c.min_altitude_deg for c in cons])
-    airmass_alt = np.array([c.airmass_altitude_deg if c.max_airmass is not None else np.nan for c in cons])
-    min_sep = np.array(
-        [np.nan if c.min_moon_separation_deg is None else c.min_moon_separation_deg for c in cons]
-    )
-    max_ill = np.array([np.nan if c.max_moon_illumination is None else c.max_moon_illumination for c in cons])
+    unique = {c: k for k, c in enumerate(dict.fromkeys(cons))}
+    table = list(unique)
+    which = np.array([unique[c] for c in cons])
 
-    inf = np.full(alt.shape, np.inf)
-    airmass_margin = np.where(np.isnan(airmass_alt)[:, None], inf, alt - np.nan_to_num(airmass_alt)[:, None])
-    moon_margin, illum_margin, separation = inf, inf, None
+    def column(values: list[float]) -> FloatArray:
+        out: FloatArray = np.array(values, dtype=float)[which]
+        return out
+
+    min_alt = column([c.min_altitude_deg for c in table])
+    airmass_alt = column([c.airmass_altitude_deg for c in table])
+    min_sep = column(
+        [np.nan if c.min_moon_separation_deg is None else c.min_moon_separation_deg for c in table]
+    )
+    max_ill = column([np.nan if c.max_moon_illumination is None else c.max_moon_illumination for c in table])
+
+    moon_margin = illum_margin = separation = None
     if np.any(~np.isnan(min_sep)) or np.any(~np.isnan(max_ill)):
         moon = _moon(site, ref, seconds, lst)
         if np.any(~np.isnan(min_sep)):
             cos_sep = _unit(ra_app, dec_app) @ moon.vec.T
             separation = np.degrees(np.arccos(np.clip(cos_sep, -1.0, 1.0)))
-            moon_margin = np.where(
-                np.isnan(min_sep)[:, None], inf, separation - np.nan_to_num(min_sep)[:, None]
-            )
+            moon_margin = separation - np.where(np.isnan(min_sep), -np.inf, min_sep)[:, None]
         if np.any(~np.isnan(max_ill)):
             # astroplan's convention: a too-bright Moon only hurts while it is above the horizon
             too_bright = moon.illumination[None, :] > np.where(np.isnan(max_ill), np.inf, max_ill)[:, None]
-            illum_margin = np.where(too_bright, -moon.alt_deg[None, :], inf)
+            illum_margin = np.where(too_bright, -moon.alt_deg[None, :], np.inf)
     return _Evaluation(
         seconds=seconds,
         altitude=alt,
         night=night,
-        altitude_margin=alt - min_alt[:, None],
-        airmass_margin=airmass_margin,
+        min_altitude=min_alt,
+        airmass_altitude=airmass_alt,
         moon_margin=moon_margin,
         illumination_margin=illum_margin,
         moon_separation=separation,
@@ -518,14 +524,14 @@ def explain_invisible(
     night = ev.night >= 0.0
     if not night.any():
         return f"no astronomical night (Sun below {site.night_sun_altitude_deg:g}°) in the interval"
-    ok = night & (ev.altitude_margin[0] >= 0.0)
+    ok = night & (ev.altitude[0] >= ev.min_altitude[0])
     if not ok.any():
         highest = float(ev.altitude[0][night].max())
         return f"below {constraints.min_altitude_deg:g}° all night (highest {highest:.1f}°)"
-    ok_airmass = ok & (ev.airmass_margin[0] >= 0.0)
+    ok_airmass = ok & (ev.altitude[0] >= ev.airmass_altitude[0])
     if not ok_airmass.any():
         return f"airmass above {constraints.max_airmass:g} all night"
-    ok_moon = ok_airmass & (ev.moon_margin[0] >= 0.0)
+    ok_moon = ok_airmass if ev.moon_margin is None else ok_airmass & (ev.moon_margin[0] >= 0.0)
     if not ok_moon.any():
         assert ev.moon_separation is not None
         closest = float(ev.moon_separation[0][ok_airmass].max())
@@ -533,7 +539,7 @@ def explain_invisible(
             f"Moon closer than {constraints.min_moon_separation_deg:g}° whenever the target is high enough "
             f"(at best {closest:.1f}°)"
         )
-    if not (ok_moon & (ev.illumination_margin[0] >= 0.0)).any():
+    if ev.illumination_margin is not None and not (ok_moon & (ev.illumination_margin[0] >= 0.0)).any():
         return (
             f"Moon brighter than {constraints.max_moon_illumination:g} illuminated and above the horizon "
             "whenever the target is observable"

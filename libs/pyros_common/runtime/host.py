@@ -7,7 +7,6 @@ import contextlib
 
 import structlog
 from prometheus_client import Gauge
-
 from pyros_common.bus.kafka import KafkaBus, KafkaUnreachable, check_kafka
 from pyros_common.contracts import Heartbeat
 from pyros_common.db import DatabaseNotMigrated, DatabaseUnreachable
@@ -29,10 +28,15 @@ class ServiceHost:
         self._tasks: list[asyncio.Task[None]] = []
         self._stopped = asyncio.Event()
         self.state_gauge = Gauge(
-            "pyros_service_state", "1 for the current lifecycle state.", ["service", "state"], registry=ctx.registry
+            "pyros_service_state",
+            "1 for the current lifecycle state.",
+            ["service", "state"],
+            registry=ctx.registry,
         )
         self.heartbeat_gauge = Gauge(
-            "pyros_heartbeat_timestamp_seconds", "Last heartbeat sent (Unix time) [s].", ["service"],
+            "pyros_heartbeat_timestamp_seconds",
+            "Last heartbeat sent (Unix time) [s].",
+            ["service"],
             registry=ctx.registry,
         )
         for s in services:
@@ -72,8 +76,9 @@ class ServiceHost:
                 if attempt == 1:
                     log.error(str(exc))
                 else:
-                    log.warning("still waiting", reason=str(exc).split(":")[0], attempt=attempt,
-                                retry_in_s=delay)
+                    log.warning(
+                        "still waiting", reason=str(exc).split(":")[0], attempt=attempt, retry_in_s=delay
+                    )
                 for s in self.services:
                     s.reason = str(exc)
                 await self.ctx.clock.sleep(delay)
@@ -110,7 +115,7 @@ class ServiceHost:
         for s in self.services:
             hb = Heartbeat(
                 service=s.name,
-                state=s.state.value,  # type: ignore[arg-type]
+                state=s.state.value,
                 reason=s.reason,
                 uptime_s=max(0.0, self.ctx.clock.monotonic() - s.started_at),
                 telescope_id=self.ctx.settings.telescope_id,

@@ -11,7 +11,6 @@ import uvicorn
 from fastapi import APIRouter, FastAPI, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-
 from pyros_common.runtime.service import LifecycleState, Service
 
 

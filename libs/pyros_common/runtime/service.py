@@ -8,7 +8,6 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, ClassVar
 
 from prometheus_client import CollectorRegistry
-
 from pyros_common.bus.metrics import BusMetrics
 from pyros_common.bus.port import Bus, Handler
 from pyros_common.clock import Clock
@@ -78,7 +77,9 @@ class Service:
     async def on_stop(self) -> None:
         """Stop background work."""
 
-    async def publish(self, event: Event, *, correlation_id: str | None = None, key: str | None = None) -> None:
+    async def publish(
+        self, event: Event, *, correlation_id: str | None = None, key: str | None = None
+    ) -> None:
         """Stamp the envelope (producer, time, telescope) and publish on the event's topic."""
         stamped = event.stamped(producer=self.name, sent_at=self.clock.now(), correlation_id=correlation_id)
         if stamped.telescope_id != self.settings.telescope_id and event.telescope_id == "gft":

@@ -7,7 +7,6 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
-
 from pyros_common.bus.port import Handler
 from pyros_common.contracts import SERVICES, Event, Heartbeat
 from pyros_common.runtime.http import ops_router
@@ -54,7 +53,9 @@ class GatewayService(Service):
     name = "gateway"
     needs_db = True
 
-    def __init__(self, ctx: ServiceContext, api_services: Iterable[Service] = (), group_suffix: str = "") -> None:
+    def __init__(
+        self, ctx: ServiceContext, api_services: Iterable[Service] = (), group_suffix: str = ""
+    ) -> None:
         super().__init__(ctx)
         self.api_services = list(api_services)
         self.tracker = HealthTracker(ctx)

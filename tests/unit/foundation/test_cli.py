@@ -12,7 +12,16 @@ from prometheus_client.parser import text_string_to_metric_families
 
 ROOT = Path(__file__).resolve().parents[3]
 PYROS = str(ROOT / ".venv" / "bin" / "pyros")
-SERVICES = {"alerts", "routines", "scheduler", "majordome", "monitoring", "observer", "analyzer", "device-gateway"}
+SERVICES = {
+    "alerts",
+    "routines",
+    "scheduler",
+    "majordome",
+    "monitoring",
+    "observer",
+    "analyzer",
+    "device-gateway",
+}
 
 
 def free_port() -> int:
@@ -24,8 +33,13 @@ def free_port() -> int:
 def test_pyros_up_lists_all_services_enabled_and_serves_metrics(tmp_path: Path) -> None:
     port = free_port()
     env = {**os.environ, "PYROS_LOG_FORMAT": "json"}
-    proc = subprocess.Popen([PYROS, "up", "--port", str(port), "--data-dir", str(tmp_path / "var")],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=tmp_path)
+    proc = subprocess.Popen(
+        [PYROS, "up", "--port", str(port), "--data-dir", str(tmp_path / "var")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=env,
+        cwd=tmp_path,
+    )
     try:
         deadline = time.monotonic() + 60  # generous for a loaded machine; the 20 s promise is measured below
         health = None
@@ -44,7 +58,9 @@ def test_pyros_up_lists_all_services_enabled_and_serves_metrics(tmp_path: Path) 
         metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
         names = {f.name for f in text_string_to_metric_families(metrics)}
         assert {"pyros_events_produced", "pyros_service_state", "pyros_heartbeat_timestamp_seconds"} <= names
-        assert httpx.get(f"http://127.0.0.1:{port}/openapi.json", timeout=5).json()["openapi"].startswith("3.1")
+        assert (
+            httpx.get(f"http://127.0.0.1:{port}/openapi.json", timeout=5).json()["openapi"].startswith("3.1")
+        )
         assert (tmp_path / "var" / "pyros.db").exists()
     finally:
         proc.send_signal(signal.SIGINT)
@@ -54,9 +70,16 @@ def test_pyros_up_lists_all_services_enabled_and_serves_metrics(tmp_path: Path) 
 
 
 def test_run_without_kafka_prints_one_sentence_and_keeps_retrying(tmp_path: Path) -> None:
-    env = {**os.environ, "PYROS_KAFKA_BOOTSTRAP": "127.0.0.1:1", "PYROS_HTTP_PORT": str(free_port()),
-           "PYROS_DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}", "PYROS_STARTUP_RETRY_MAX_S": "1"}
-    proc = subprocess.Popen([PYROS, "run", "alerts"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+    env = {
+        **os.environ,
+        "PYROS_KAFKA_BOOTSTRAP": "127.0.0.1:1",
+        "PYROS_HTTP_PORT": str(free_port()),
+        "PYROS_DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}",
+        "PYROS_STARTUP_RETRY_MAX_S": "1",
+    }
+    proc = subprocess.Popen(
+        [PYROS, "run", "alerts"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env
+    )
     lines: list[str] = []
     try:
         deadline = time.monotonic() + 40

@@ -2,7 +2,6 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
-
 from pyros_common.clock import SimulatedClock, SystemClock
 
 T0 = datetime(2026, 12, 15, 3, 0, tzinfo=UTC)

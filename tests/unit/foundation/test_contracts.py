@@ -9,16 +9,23 @@ from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
-
 from pyros_common.contracts import MODEL_BY_TOPIC, TOPICS, AlertChanged, DeviceCommand, Event
 from pyros_common.contracts.asyncapi import asyncapi_yaml, build_asyncapi
 
 ROOT = Path(__file__).resolve().parents[3]
 ARCH = ROOT.parent / "shared" / "docs" / "ARCHITECTURE.md"
 ARCH_TOPICS = {
-    "pyros.voevents.raw", "pyros.alerts", "pyros.requests", "pyros.schedule", "pyros.system",
-    "pyros.device.commands", "pyros.device.status", "pyros.conditions", "pyros.observations",
-    "pyros.images", "pyros.analysis",
+    "pyros.voevents.raw",
+    "pyros.alerts",
+    "pyros.requests",
+    "pyros.schedule",
+    "pyros.system",
+    "pyros.device.commands",
+    "pyros.device.status",
+    "pyros.conditions",
+    "pyros.observations",
+    "pyros.images",
+    "pyros.analysis",
 }
 ENVELOPE = {"schema_version", "event_id", "sent_at", "producer", "correlation_id", "telescope_id"}
 
@@ -52,8 +59,16 @@ def test_units_are_stated_for_physical_quantities() -> None:
 
 def test_round_trip_and_key() -> None:
     ev = AlertChanged(
-        alert_id="A1", action="created", event_key="sb1", missions=["SVOM"], mission="SVOM", role="observation",
-        ivorn="ivo://x#1", trigger_time=datetime(2026, 4, 21, 4, 13, 17, tzinfo=UTC), ra_deg=189.98, dec_deg=-17.77,
+        alert_id="A1",
+        action="created",
+        event_key="sb1",
+        missions=["SVOM"],
+        mission="SVOM",
+        role="observation",
+        ivorn="ivo://x#1",
+        trigger_time=datetime(2026, 4, 21, 4, 13, 17, tzinfo=UTC),
+        ra_deg=189.98,
+        dec_deg=-17.77,
     ).stamped(producer="alerts", sent_at=datetime(2026, 4, 21, 4, 13, 20, tzinfo=UTC))
     back = AlertChanged.model_validate_json(ev.model_dump_json())
     assert back == ev
@@ -64,8 +79,15 @@ def test_round_trip_and_key() -> None:
 def test_invalid_payloads_are_refused_with_the_field() -> None:
     with pytest.raises(ValidationError, match="dec_deg"):
         AlertChanged(
-            alert_id="A", action="created", event_key="k", missions=[], mission="M", role="observation",
-            ivorn="i", trigger_time=datetime(2026, 1, 1, tzinfo=UTC), dec_deg=95.0,
+            alert_id="A",
+            action="created",
+            event_key="k",
+            missions=[],
+            mission="M",
+            role="observation",
+            ivorn="i",
+            trigger_time=datetime(2026, 1, 1, tzinfo=UTC),
+            dec_deg=95.0,
         )
     with pytest.raises(ValidationError, match="command"):
         DeviceCommand(device_id="telescope", command="dance")  # type: ignore[arg-type]
@@ -96,7 +118,10 @@ def test_asyncapi_is_valid_for_the_official_parser(tmp_path: Path) -> None:
     f.write_text(asyncapi_yaml())
     out = subprocess.run(
         ["node", str(ROOT / "tools" / "validate_asyncapi.mjs"), str(f)],
-        capture_output=True, text=True, env={**os.environ, "ASYNCAPI_PARSER_DIR": str(parser_dir)}, timeout=120,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "ASYNCAPI_PARSER_DIR": str(parser_dir)},
+        timeout=120,
     )
     assert out.returncode == 0, out.stdout + out.stderr
     assert "VALID asyncapi 3.0.0 channels=13" in out.stdout

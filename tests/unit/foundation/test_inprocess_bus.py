@@ -3,7 +3,6 @@ import json
 
 import pytest
 from prometheus_client import CollectorRegistry
-
 from pyros_common.bus import BusMetrics, InProcessBus
 from pyros_common.contracts import DeadLetter, DeviceStatus, Event, ObservationChanged
 
@@ -91,8 +90,12 @@ async def test_poison_messages_go_to_the_dlq_with_a_reason_and_the_consumer_goes
     await bus.publish_raw(ObservationChanged.topic, b"{not json", b"k")
     bad = {"sequence_id": "s", "request_id": "r", "action": "exploded"}
     await bus.publish_raw(ObservationChanged.topic, json.dumps(bad).encode(), b"k")
-    await bus.publish(ObservationChanged.topic, ObservationChanged(sequence_id="boom", request_id="r", action="started"))
-    await bus.publish(ObservationChanged.topic, ObservationChanged(sequence_id="ok", request_id="r", action="started"))
+    await bus.publish(
+        ObservationChanged.topic, ObservationChanged(sequence_id="boom", request_id="r", action="started")
+    )
+    await bus.publish(
+        ObservationChanged.topic, ObservationChanged(sequence_id="ok", request_id="r", action="started")
+    )
     await bus.stop()
     assert handled == ["ok"]
     reasons = [d.reason for d in dead]
@@ -101,8 +104,13 @@ async def test_poison_messages_go_to_the_dlq_with_a_reason_and_the_consumer_goes
     assert "handler failed after 2 attempts" in reasons[2] and "cannot handle boom" in reasons[2]
     assert base64.b64decode(dead[0].original_bytes_b64) == b"{not json"
     assert dead[0].original_topic == ObservationChanged.topic and dead[0].consumer_group == "observer"
-    assert registry.get_sample_value("pyros_dlq_total", {"service": "observer", "topic": ObservationChanged.topic,
-                                                         "reason": "invalid_json"}) == 1
+    assert (
+        registry.get_sample_value(
+            "pyros_dlq_total",
+            {"service": "observer", "topic": ObservationChanged.topic, "reason": "invalid_json"},
+        )
+        == 1
+    )
 
 
 @pytest.mark.parametrize("raw", [None, b"", b"[]", b'{"device_id": 3}'])

@@ -2,7 +2,6 @@ import asyncio
 from pathlib import Path
 
 import pytest
-
 from pyros_common.bus import InProcessBus
 from pyros_common.bus.kafka import KafkaBus
 from pyros_common.clock import SystemClock
@@ -38,7 +37,9 @@ class Broken(Service):
 def ctx_for(tmp_path: Path, bus=None) -> ServiceContext:  # type: ignore[no-untyped-def]
     db = Database(f"sqlite:///{tmp_path / 'x.db'}")
     db.upgrade()
-    return ServiceContext(bus=bus or InProcessBus(), clock=SystemClock(), settings=Settings(heartbeat_s=0.05), db=db)
+    return ServiceContext(
+        bus=bus or InProcessBus(), clock=SystemClock(), settings=Settings(heartbeat_s=0.05), db=db
+    )
 
 
 async def test_services_become_enabled_and_publish_heartbeats(tmp_path: Path) -> None:

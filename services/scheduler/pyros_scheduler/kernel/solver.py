@@ -7,7 +7,7 @@ import numpy as np
 from pyros_scheduler.kernel._state import EPS, INF, BoolArray, Gap, IntArray, Prep, State
 from pyros_scheduler.kernel.model import KernelInput, KernelResult, Placement, Reason, Unscheduled
 
-DEFAULT_ITERATIONS = 120
+DEFAULT_ITERATIONS = 40
 CANDIDATES_PER_MOVE = 24
 
 
@@ -169,7 +169,7 @@ def _placements(st: State) -> tuple[Placement, ...]:
 def schedule(inp: KernelInput, *, iterations: int | None = None, seed: int = 0) -> KernelResult:
     """Plan the night: priority-ordered construction, gap filling, then ``iterations`` LNS moves.
 
-    Deterministic for a given ``seed``. ``iterations`` defaults to min(200, 2 × sequences).
+    Deterministic for a given ``seed``. ``iterations`` defaults to min(40, 2 × sequences).
     """
     prep = Prep.of(inp)
     st = State(prep, inp)
@@ -303,14 +303,14 @@ def reschedule(
     for k in _order(prep, np.asarray([k for k in displaced if prep.group[k] >= 0], dtype=np.intp)).tolist():
         if st.quota_ok(k):
             st.place(k, lo=now_s)
-    # A displaced essential sequence that found no new place withdraws its request's future work.
-    for g in sorted({prep.group[k] for k in displaced if prep.group[k] >= 0}):
-        failed = [k for k in prep.groups[g] if prep.essential[k] and not st.placed[k]]
+    # A displaced or interrupted essential sequence withdraws its request's future work.
+    for g in sorted({prep.group[k] for k in [*displaced, *interrupted] if prep.group[k] >= 0}):
+        failed = [k for k in prep.groups[g] if prep.essential[k] and (not st.placed[k] or k in interrupted)]
         if failed:
             for k in prep.groups[g]:
                 if st.placed[k] and k not in st.fixed:
                     st.remove(k)
-                if k != failed[0] and not st.placed[k]:
+                if k != failed[0] and not st.placed[k] and k not in interrupted:
                     sibling[k] = prep.ids[failed[0]]
 
     def freed() -> list[tuple[float, float]]:

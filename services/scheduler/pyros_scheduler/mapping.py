@@ -1,0 +1,144 @@
+"""Request documents + site + night -> kernel input (the only place that knows about the sky).
+
+Times handed to the kernel are seconds after dusk. Sequence ids are ``"<request>/<sequence>"``.
+
+Weights: grade A/B/C base 3/2/1 × (1 + 0.1 × priority_offset) × (1 + 0.2 × nights carried
+over); alert requests get 1000 + their priority, above every routine. The kernel's transition
+model carries the slew (great circle at ``slew_rate_deg_s`` + ``settle_s``) and the filter
+change, so the fixed slew overhead of ``sequence_duration_s`` is not counted twice.
+Multi-night planning happens here: a sequence is offered on every night from its date to
+its date + ``carry_over_nights``; call ``kernel_input`` once per night with what is left.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import pyros_common  # noqa: F401  (offline IERS before astropy)
+from pyros_common.domain.overheads import OVERHEADS, Overheads, sequence_duration_s
+from pyros_common.domain.quotas import Grade
+from pyros_common.domain.requests import Request, RequestKind, Strategy
+from pyros_common.domain.sites import Site
+from pyros_common.domain.visibility import Constraints, night_bounds, visibility_windows_s
+
+from pyros_scheduler.kernel import GreatCircleTransition, KernelInput, KSequence
+
+GRADE_BASE: dict[Grade, float] = {Grade.A: 3.0, Grade.B: 2.0, Grade.C: 1.0}
+ALERT_BASE = 1000.0
+
+
+@dataclass(frozen=True)
+class NightInput:
+    """A kernel input for one night plus what is needed to read its result back."""
+
+    kernel: KernelInput
+    dusk: dt.datetime
+    dawn: dt.datetime
+
+    def to_utc(self, seconds: float) -> dt.datetime:
+        return self.dusk + dt.timedelta(seconds=seconds)
+
+
+def weight(
+    *, grade: Grade, priority_offset: int, nights_carried: int, alert_priority: int | None = None
+) -> float:
+    """Scheduling weight of a sequence (see the module docstring)."""
+    if alert_priority is not None:
+        return ALERT_BASE + alert_priority
+    return GRADE_BASE[grade] * (1.0 + 0.1 * priority_offset) * (1.0 + 0.2 * nights_carried)
+
+
+def nights_carried(date: dt.date | str, carry_over: int, night: dt.date) -> int | None:
+    """Nights since the sequence's date, or None when ``night`` is outside its allowed span."""
+    if date == "tonight" or not isinstance(date, dt.date):
+        return 0
+    delta = (night - date).days
+    return delta if 0 <= delta <= carry_over else None
+
+
+def kernel_input(
+    requests: Sequence[Request],
+    *,
+    site: Site,
+    night: dt.date,
+    grades: Mapping[str, Grade],
+    quotas_s: Mapping[str, float] | None = None,
+    n_telescopes: int = 1,
+    overheads: Overheads | None = None,
+    slew_rate_deg_s: float = 3.0,
+    settle_s: float = 10.0,
+) -> NightInput:
+    """Map stored requests to the kernel for ``night`` (local date of the evening)."""
+    oh = overheads if overheads is not None else OVERHEADS["gft-spm"]
+    dusk, dawn = night_bounds(site, night)
+    seqs: list[KSequence] = []
+    ras: list[float] = []
+    decs: list[float] = []
+    filters: list[str] = []
+    cons: list[Constraints] = []
+    clip: list[tuple[float, float]] = []
+    night_s = (dawn - dusk).total_seconds()
+    for req in requests:
+        rid = req.id or req.name
+        alert = req.kind is RequestKind.ALERT
+        lo = (req.valid_from - dusk).total_seconds() if req.valid_from else 0.0
+        hi = (req.valid_until - dusk).total_seconds() if req.valid_until else night_s
+        for s in req.sequences:
+            carried = nights_carried(s.date, s.carry_over_nights, night)
+            if carried is None:
+                continue
+            w = weight(
+                grade=grades.get(req.program, Grade.C),
+                priority_offset=s.priority_offset,
+                nights_carried=carried,
+                alert_priority=(req.priority or 0) if alert else None,
+            )
+            dur = max(1.0, sequence_duration_s(s, oh) - oh.slew_s)
+            seqs.append(
+                KSequence(
+                    id=f"{rid}/{s.name}",
+                    duration_s=dur,
+                    weight=w,
+                    windows=(),
+                    mandatory=s.mandatory,
+                    request_id=rid,
+                    all_or_nothing=req.strategy is Strategy.ALL_OR_NOTHING,
+                    program=req.program,
+                )
+            )
+            ras.append(s.target.ra_deg)
+            decs.append(s.target.dec_deg)
+            first = s.albums[0].plans[0].filter if s.albums and s.albums[0].plans else ""
+            filters.append(first)
+            c = s.constraints
+            cons.append(
+                Constraints(
+                    min_altitude_deg=c.min_altitude_deg,
+                    max_airmass=c.max_airmass,
+                    min_moon_separation_deg=c.min_moon_separation_deg,
+                    max_moon_illumination=c.max_moon_illumination,
+                )
+            )
+            clip.append((lo, hi))
+    wins = visibility_windows_s(site, ras, decs, cons, dusk, dawn, step_s=60.0) if seqs else []
+    out = []
+    for k, sq in enumerate(seqs):
+        lo, hi = clip[k]
+        w = tuple((max(a, lo), min(b, hi)) for a, b in wins[k] if min(b, hi) > max(a, lo))
+        out.append(
+            KSequence(
+                sq.id, sq.duration_s, sq.weight, w, sq.mandatory, sq.request_id, sq.all_or_nothing, sq.program
+            )
+        )
+    tr = GreatCircleTransition(
+        ras,
+        decs,
+        slew_rate_deg_s=slew_rate_deg_s,
+        settle_s=settle_s,
+        filters=filters,
+        filter_change_s=oh.filter_change_s,
+    )
+    kin = KernelInput(out, (0.0, night_s), n_telescopes, dict(quotas_s or {}), tr)
+    return NightInput(kin, dusk, dawn)
