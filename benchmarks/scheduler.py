@@ -1,6 +1,6 @@
 """Scheduler benchmark: our kernel against astroplan's PriorityScheduler on the same workloads.
 
-    .venv/bin/python benchmarks/scheduler.py [--quick] [--plot gantt.png]
+    .venv/bin/python benchmarks/scheduler.py [--quick] [--out results.json]
 
 Workloads: random targets visible from San Pedro Mártir on a December night, durations
 5-30 min, random integer priorities 1..10 (astroplan: lower is better; ours: weight 11 - p).
@@ -134,7 +134,9 @@ def run_astroplan(grid: Grid, wl: dict[str, np.ndarray], end: Time) -> tuple[flo
     ]
     constraints = [AltitudeConstraint(min=MIN_ALT * u.deg), AtNightConstraint.twilight_astronomical()]
     scheduler = PriorityScheduler(
-        constraints=constraints, observer=observer, transitioner=Transitioner(slew_rate=SLEW_DEG_S * u.deg / u.s)
+        constraints=constraints,
+        observer=observer,
+        transitioner=Transitioner(slew_rate=SLEW_DEG_S * u.deg / u.s),
     )
     sched = Schedule(grid.t0, end)
     with warnings.catch_warnings():
@@ -156,9 +158,7 @@ def incremental(grid: Grid, inp: KernelInput, res: Any, wl: dict[str, np.ndarray
     a_ra, a_dec = np.array([float(wl["ra"][0]) + 3.0]), np.array([float(wl["dec"][0])])
     win = windows_s(grid, a_ra, a_dec)[0]
     alert = KSequence("alert-grb", 1200.0, 1000.0, win, request_id="alert-grb")
-    tr = GreatCircleTransition(
-        np.r_[wl["ra"], a_ra], np.r_[wl["dec"], a_dec], slew_rate_deg_s=SLEW_DEG_S
-    )
+    tr = GreatCircleTransition(np.r_[wl["ra"], a_ra], np.r_[wl["dec"], a_dec], slew_rate_deg_s=SLEW_DEG_S)
     inp2 = KernelInput([*inp.sequences, alert], inp.night, transition=tr)
     res2 = reschedule(res, inp2, now)
     elapsed = time.perf_counter() - t
@@ -176,7 +176,6 @@ def incremental(grid: Grid, inp: KernelInput, res: Any, wl: dict[str, np.ndarray
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="astroplan at 20 and 100 only")
-    ap.add_argument("--plot", type=Path, help="write a Gantt chart of the 300-sequence plan")
     ap.add_argument("--out", type=Path, default=ROOT / "results" / "scheduler.json")
     args = ap.parse_args()
 
@@ -211,10 +210,6 @@ def main() -> None:
         }
         report["comparison"].append(row)
         print(json.dumps(row), flush=True)
-        if args.plot and n == sizes[-1]:
-            from pyros_scheduler.plot import gantt
-
-            gantt(inp, res, args.plot, night_start=start, site=(LAT, LON, HEIGHT), targets=wl, title=f"{n} sequences")
     times: dict[int, float] = {}
     for n in (1000, 10000):
         wl = workload(grid, n, seed=n)

@@ -123,7 +123,10 @@ class InProcessBus:
             attempt += 1
             t0 = self._clock.monotonic()
             try:
-                await handler(event)
+                with structlog.contextvars.bound_contextvars(
+                    correlation_id=event.correlation_id, event_id=str(event.event_id)
+                ):
+                    await handler(event)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

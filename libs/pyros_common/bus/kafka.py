@@ -197,7 +197,10 @@ class KafkaBus:
             attempt += 1
             t0 = self._clock.monotonic()
             try:
-                await sub.handler(event)
+                with structlog.contextvars.bound_contextvars(
+                    correlation_id=event.correlation_id, event_id=str(event.event_id)
+                ):
+                    await sub.handler(event)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

@@ -126,10 +126,17 @@ def kernel_input(
     out = []
     for k, sq in enumerate(seqs):
         lo, hi = clip[k]
-        w = tuple((max(a, lo), min(b, hi)) for a, b in wins[k] if min(b, hi) > max(a, lo))
+        win = tuple((max(a, lo), min(b, hi)) for a, b in wins[k] if min(b, hi) > max(a, lo))
         out.append(
             KSequence(
-                sq.id, sq.duration_s, sq.weight, w, sq.mandatory, sq.request_id, sq.all_or_nothing, sq.program
+                sq.id,
+                sq.duration_s,
+                sq.weight,
+                win,
+                sq.mandatory,
+                sq.request_id,
+                sq.all_or_nothing,
+                sq.program,
             )
         )
     tr = GreatCircleTransition(

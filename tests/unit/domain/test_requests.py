@@ -197,3 +197,13 @@ def test_export_then_import_gives_an_equal_request(doc: dict[str, Any]) -> None:
     assert isinstance(again, Request)
     # and the document itself is a fixed point
     assert json.loads(export_json(again)) == json.loads(text)
+
+
+def test_docs_example_is_a_valid_document() -> None:
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).parents[3] / "docs" / "request-document.md").read_text()
+    block = re.findall(r"```json\n(.*?)```", text, re.S)[0]
+    request = import_document(json.loads(block), user="alice")
+    assert [a.detector for a in request.sequences[0].albums] == ["VIS", "NIR"]

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from pyros_scheduler.kernel import (
     GreatCircleTransition,
     KernelInput,
@@ -53,7 +54,10 @@ def instances(draw: st.DrawFn) -> KernelInput:
         )
     quotas = {"p0": float(rng.uniform(0, 20_000))} if rng.random() < 0.5 else {}
     tr = GreatCircleTransition(
-        rng.uniform(0, 360, n), rng.uniform(-30, 80, n), slew_rate_deg_s=float(rng.uniform(0.2, 3)), settle_s=15
+        rng.uniform(0, 360, n),
+        rng.uniform(-30, 80, n),
+        slew_rate_deg_s=float(rng.uniform(0.2, 3)),
+        settle_s=15,
     )
     return KernelInput(seqs, NIGHT, n_telescopes=draw(st.integers(1, 3)), quotas_s=quotas, transition=tr)
 
@@ -73,7 +77,7 @@ def test_random_plans_are_feasible(inp: KernelInput, seed: int) -> None:
     index = {s.id: k for k, s in enumerate(inp.sequences)}
     for tel in range(inp.n_telescopes):
         ps = sorted((p for p in res.placements if p.telescope == tel), key=lambda p: p.start_s)
-        for a, b in zip(ps, ps[1:], strict=False):
+        for a, b in itertools.pairwise(ps):
             assert b.start_s >= a.end_s + inp.transition.cost(index[a.id], index[b.id]) - 1e-6
     for prog, q in inp.quotas_s.items():
         assert sum(p.end_s - p.start_s for p in res.placements if by_id[p.id].program == prog) <= q + 1e-6
@@ -88,8 +92,9 @@ def test_random_plans_are_feasible(inp: KernelInput, seed: int) -> None:
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(instances(), st.floats(0, 36_000), st.floats(0, 30_000), st.floats(600, 3000))
-def test_random_reschedules_are_feasible(inp: KernelInput, now: float, alert_at: float, alert_len: float) -> None:
-    res = schedule(inp)
+def test_random_reschedules_are_feasible(
+    inp: KernelInput, now: float, alert_at: float, alert_len: float
+) -> None:
     alert = seq("alert", alert_len, 1000.0, (alert_at, alert_at + alert_len + 4000))
     n = len(inp.sequences)
     tr = MatrixTransition(np.full((n + 1, n + 1), 30.0) - 30.0 * np.eye(n + 1))
@@ -147,7 +152,9 @@ def test_all_or_nothing_mandatory_failure_withdraws_the_request() -> None:
 
 def test_transitions_are_respected_and_objective_counts_weight_times_duration() -> None:
     tr = GreatCircleTransition([0.0, 90.0], [0.0, 0.0], slew_rate_deg_s=1.0, settle_s=10.0)
-    res = schedule(KernelInput([seq("a", 1000, 2, (0, 1000)), seq("b", 1000, 1, NIGHT)], NIGHT, transition=tr))
+    res = schedule(
+        KernelInput([seq("a", 1000, 2, (0, 1000)), seq("b", 1000, 1, NIGHT)], NIGHT, transition=tr)
+    )
     a, b = res.placement("a"), res.placement("b")
     assert a is not None and b is not None
     assert b.start_s >= a.end_s + 100.0 - 1e-9
