@@ -77,6 +77,7 @@ class GatewayService(Service):
             openapi_url="/openapi.json",
             docs_url="/docs",
         )
+        app.state.ctx = self.ctx  # request.app.state.ctx: settings, db, bus, clock for route dependencies
         app.include_router(ops_router(hosted, self.ctx.registry))
         api = APIRouter(prefix="/api/v1")
 
