@@ -21,7 +21,6 @@ from pathlib import Path
 import numpy as np
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-
 from pyros_common.bus.kafka import KafkaBus
 from pyros_common.contracts import DeviceStatus, Event
 

@@ -22,7 +22,8 @@ LOCAL_IVO="${COMET_LOCAL_IVO:-ivo://pyros/test}"
 TIMEOUT="${COMET_START_TIMEOUT:-60}"
 
 ensure_venv() {
-  local stamp="$VENV/.installed-$(sha256sum "$REQS" | cut -c1-16)"
+  local stamp
+  stamp="$VENV/.installed-$(sha256sum "$REQS" | cut -c1-16)"
   [[ -f "$stamp" && -x "$VENV/bin/twistd" ]] && return 0
   local py
   py="$(command -v python3.11 || true)"

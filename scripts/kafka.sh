@@ -55,7 +55,7 @@ fetch_jars() {
   fi
   mv "$LIB.tmp" "$LIB"
   touch "$marker"
-  log "fetched $(ls "$LIB"/*.jar | wc -l) jars."
+  log "fetched $(find "$LIB" -name '*.jar' | wc -l) jars."
 }
 
 jvm_log_opts() {
@@ -67,7 +67,7 @@ jvm_log_opts() {
 }
 
 run_java() { # run a short-lived Kafka JVM tool
-  java -Xmx256m -Dkafka.logs.dir="$LOGS" $(jvm_log_opts) -cp "$LIB/*" "$@"
+  java -Xmx256m -Dkafka.logs.dir="$LOGS" "$(jvm_log_opts)" -cp "$LIB/*" "$@"
 }
 
 render_config() {
@@ -116,6 +116,13 @@ asyncio.run(main())
 PY
 }
 
+show_stdout_tail() { # JVM-level failures (bad options, OOM) only show up on stdout/stderr
+  if [[ -s "$STDOUT_LOG" ]]; then
+    echo "[kafka] ---- last 20 lines of $STDOUT_LOG ----" >&2
+    tail -n 20 "$STDOUT_LOG" >&2 || true
+  fi
+}
+
 status() {
   if pid_alive "$PIDFILE" && port_open "$HOST" "$PORT"; then
     log "running (pid $(cat "$PIDFILE"), Kafka $(cat "$KDIR/running.version" 2>/dev/null || echo '?')) on $HOST:$PORT."
@@ -152,19 +159,25 @@ start() {
   format_storage
   log "starting Kafka $KAFKA_VERSION (KRaft broker+controller) on $HOST:$PORT ..."
   : >"$LOGS/server.log"
-  local t0=$SECONDS
+  local t0=$SECONDS heap
+  read -r -a heap <<<"${KAFKA_HEAP_OPTS:--Xms256m -Xmx512m}"
   # setsid: own session so the broker survives the caller's shell/job control; stop uses the pid file.
-  setsid java ${KAFKA_HEAP_OPTS:--Xms256m -Xmx512m} -server -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
+  setsid java "${heap[@]}" -server -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
     -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true \
-    -Dkafka.logs.dir="$LOGS" $(jvm_log_opts) \
+    -Dkafka.logs.dir="$LOGS" "$(jvm_log_opts)" \
     -cp "$LIB/*" kafka.Kafka "$CONF/server.properties" \
     >"$STDOUT_LOG" 2>&1 </dev/null &
   echo $! >"$PIDFILE"
   echo "$KAFKA_VERSION" >"$KDIR/running.version"
   until broker_ready; do
-    pid_alive "$PIDFILE" || { rm -f "$PIDFILE"; die "Kafka exited during startup." "$LOGS/server.log"; }
+    if ! pid_alive "$PIDFILE"; then
+      rm -f "$PIDFILE"
+      show_stdout_tail
+      die "Kafka exited during startup." "$LOGS/server.log"
+    fi
     if ((SECONDS - t0 >= TIMEOUT)); then
-      tail -n 20 "$STDOUT_LOG" >&2 || true
+      show_stdout_tail
+      stop_pidfile kafka "$PIDFILE" 30 >&2
       die "Kafka did not become ready on $HOST:$PORT within ${TIMEOUT}s." "$LOGS/server.log"
     fi
     sleep 0.5

@@ -88,3 +88,16 @@ def voevents_dir() -> Path:
             pytest.fail(f"{d} is missing (CI=true)")
         pytest.skip(f"{d} is absent: the shared VOEvent packets are not on this machine")
     return d
+
+
+@pytest.fixture
+def pg_db(pg_url: str) -> Iterator[object]:
+    """A migrated PyROS database on a fresh PostgreSQL database; disposed afterwards."""
+    from pyros_common.db import Database
+
+    db = Database(pg_url)
+    try:
+        db.upgrade()
+        yield db
+    finally:
+        db.dispose()

@@ -103,7 +103,9 @@ def main() -> int:
     ap.add_argument("--file", default="/work/shared/data/voevents/svom/sb26042105_eclairs-wakeup.xml")
     ap.add_argument("--receive-port", type=int, default=8098)
     ap.add_argument("--broadcast-port", type=int, default=8099)
-    ap.add_argument("--wait-iamalive", type=float, default=0.0, help="seconds to keep listening after the event")
+    ap.add_argument(
+        "--wait-iamalive", type=float, default=0.0, help="seconds to keep listening after the event"
+    )
     ap.add_argument("--silent", action="store_true", help="also run a subscriber that never replies")
     args = ap.parse_args()
 
@@ -111,7 +113,9 @@ def main() -> int:
     seen: dict[str, list[str]] = {}
     threads = [threading.Thread(target=subscriber, args=("polite", args.broadcast_port, True, stop, seen))]
     if args.silent:
-        threads.append(threading.Thread(target=subscriber, args=("silent", args.broadcast_port, False, stop, seen)))
+        threads.append(
+            threading.Thread(target=subscriber, args=("silent", args.broadcast_port, False, stop, seen))
+        )
     for t in threads:
         t.start()
     time.sleep(1.0)
@@ -119,7 +123,10 @@ def main() -> int:
     sendvo = REPO / ".cache" / "comet-venv" / "bin" / "comet-sendvo"
     proc = subprocess.run(
         [str(sendvo), "--host=127.0.0.1", f"--port={args.receive_port}", f"--file={args.file}"],
-        capture_output=True, text=True, timeout=30, check=False,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
     )
     say("sendvo", f"exit={proc.returncode} out={(proc.stdout + proc.stderr).strip()[-300:]!r}")
 
@@ -136,7 +143,10 @@ def main() -> int:
     if "polite" in PAYLOADS:
         sent = Path(args.file).read_bytes()
         got = PAYLOADS["polite"]
-        say("probe", f"event bytes identical to the submitted file: {got == sent} ({len(got)} vs {len(sent)} bytes)")
+        say(
+            "probe",
+            f"event bytes identical to the submitted file: {got == sent} ({len(got)} vs {len(sent)} bytes)",
+        )
         if got != sent:
             say("probe", f"received starts with: {got[:120]!r}")
     ok = proc.returncode == 0 and any(s.startswith("VOEvent") for s in seen.get("polite", []))

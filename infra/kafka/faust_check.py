@@ -51,9 +51,12 @@ counts = app.Table("counts", default=int, partitions=3)
 
 result: dict[str, object] = {"ok": False, "seen": 0}
 t0 = time.monotonic()
+_bg: list[asyncio.Future[None]] = []  # keep references to fire-and-forget tasks
 
 
 async def finish(ok: bool, why: str) -> None:
+    if result.get("why"):
+        return
     result["ok"] = ok
     result["why"] = why
     await worker.stop()
@@ -68,7 +71,7 @@ async def count_events(stream: faust.StreamT[bytes]) -> None:
         if result["seen"] == args.events:
             table_state = {k: counts[k] for k in KEYS}
             ok = table_state == dict(expected)
-            asyncio.ensure_future(finish(ok, f"table={table_state} expected={dict(expected)}"))
+            _bg.append(asyncio.ensure_future(finish(ok, f"table={table_state} expected={dict(expected)}")))
 
 
 @app.task
@@ -78,7 +81,7 @@ async def produce() -> None:
     print(f"faust_check: produced {args.events} events to {topic.get_topic_name()}", flush=True)
 
 
-@app.timer(interval=args.timeout)
+@app.timer(interval=args.timeout)  # first fires after one interval
 async def give_up() -> None:
     if time.monotonic() - t0 >= args.timeout:
         await finish(False, f"timeout after {args.timeout}s, agent saw {result['seen']} events")
@@ -91,6 +94,28 @@ try:
 except SystemExit:
     pass
 elapsed = time.monotonic() - t0
+
+
+async def delete_check_topics() -> None:
+    """Best effort: drop the topics this run created (source, changelog, assignor)."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=args.broker, request_timeout_ms=10_000)
+    await admin.start()
+    try:
+        mine = [t for t in await admin.list_topics() if t.startswith(f"pyros-faust-check-{run_id}")]
+        if mine:
+            await admin.delete_topics(mine)
+    finally:
+        await admin.close()
+
+
+try:
+    asyncio.run(delete_check_topics())
+except Exception as exc:
+    print(f"faust_check: (could not delete check topics: {exc!r})")
 status = "OK" if result["ok"] else "FAILED"
-print(f"faust_check: {status} in {elapsed:.1f}s: agent saw {result['seen']}/{args.events} events; {result.get('why')}")
+print(
+    f"faust_check: {status} in {elapsed:.1f}s: agent saw {result['seen']}/{args.events} events; {result.get('why')}"
+)
 sys.exit(0 if result["ok"] else 1)

@@ -13,6 +13,7 @@ from pyros_common.logs import configure_logging
 from pyros_common.settings import Settings
 
 from pyros_cli.alerts_cmd import alerts_app
+from pyros_cli.schedule_cmd import schedule
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="PyROS robotic observatory control.")
 db_app = typer.Typer(no_args_is_help=True, help="Database migrations.")
@@ -20,6 +21,7 @@ contracts_app = typer.Typer(no_args_is_help=True, help="Event contracts for part
 app.add_typer(db_app, name="db")
 app.add_typer(contracts_app, name="contracts")
 app.add_typer(alerts_app, name="alerts")
+app.command("schedule")(schedule)
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import socket
 import uuid
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -87,7 +88,8 @@ async def test_kafka_produce_consume_roundtrip() -> None:
 
 
 async def test_postgres_select_one() -> None:
-    _require_tcp("127.0.0.1", 5432, "PostgreSQL", "scripts/postgres.sh start")
+    url = urlsplit(POSTGRES_DSN)
+    _require_tcp(url.hostname or "127.0.0.1", url.port or 5432, "PostgreSQL", "scripts/postgres.sh start")
 
     import psycopg
 

@@ -41,10 +41,9 @@ def _start_consumer(bootstrap: str, prefix: str, url: str) -> subprocess.Popen[b
 
 
 def test_sigkill_mid_stream_loses_nothing_and_effects_stay_exactly_once(
-    kafka_bootstrap: str, topic_prefix: str, pg_url: str
+    kafka_bootstrap: str, topic_prefix: str, pg_url: str, pg_db: Database
 ) -> None:
-    db = Database(pg_url)
-    db.upgrade()
+    db = pg_db
     with db.session() as s:
         s.execute(text("CREATE TABLE deliveries (id bigserial primary key, event_id varchar(36) not null)"))
 
@@ -68,10 +67,11 @@ def test_sigkill_mid_stream_loses_nothing_and_effects_stay_exactly_once(
     deadline = time.monotonic() + 300
     while _count(db, "SELECT count(*) FROM deliveries") < N // 3:
         assert time.monotonic() < deadline, "consumer made no progress"
-        assert consumer.poll() is None, consumer.stderr.read().decode() if consumer.stderr else ""
+        if consumer.poll() is not None:
+            pytest.fail("consumer died: " + consumer.communicate()[1].decode()[-2000:])
         time.sleep(0.2)
     consumer.send_signal(signal.SIGKILL)
-    consumer.wait(timeout=10)
+    consumer.communicate(timeout=10)
     handled_before = _count(db, "SELECT count(*) FROM deliveries")
     assert 0 < handled_before < N, "the kill must land mid-stream"
 
@@ -82,7 +82,7 @@ def test_sigkill_mid_stream_loses_nothing_and_effects_stay_exactly_once(
             time.sleep(0.5)
     finally:
         consumer.send_signal(signal.SIGTERM)
-        consumer.wait(timeout=60)
+        consumer.communicate(timeout=60)
 
     delivered = _count(db, "SELECT count(*) FROM deliveries")
     assert _count(db, "SELECT count(DISTINCT event_id) FROM deliveries") == N  # at least once
@@ -94,7 +94,6 @@ def test_sigkill_mid_stream_loses_nothing_and_effects_stay_exactly_once(
         stored = {r[0] for r in s.execute(text("SELECT event_id FROM processed_events"))}
     assert stored == set(ids)
     print(f"\n{N} events, {handled_before} handled before SIGKILL, {delivered - N} redelivered after restart")
-    db.dispose()
 
 
 async def test_poison_messages_land_on_the_dlq_and_the_consumer_keeps_going(
@@ -149,3 +148,21 @@ async def test_poison_messages_land_on_the_dlq_and_the_consumer_keeps_going(
     assert "validation at action" in letters[1].reason
     assert {d.consumer_group for d in letters} == {"observer"}
     assert handled == ["s1"]
+
+
+def test_migrations_run_on_postgresql_and_times_stay_utc(pg_db: Database) -> None:
+    from datetime import UTC, datetime
+
+    from pyros_common.db.models import Schedule
+    from sqlalchemy import select
+
+    pg_db.check()
+    when = datetime(2026, 12, 15, 4, 30, tzinfo=UTC)
+    with pg_db.session() as s:
+        s.add(Schedule(telescope_id="gft", night=when.date(), version=1, created_at=when, document={"a": 1}))
+    with pg_db.session() as s:
+        got = s.scalars(select(Schedule)).one()
+    assert got.created_at == when and got.document == {"a": 1}
+    with pg_db.session() as s:
+        assert pg_db.mark_processed(s, "g", "e", when) is True
+        assert pg_db.mark_processed(s, "g", "e", when) is False

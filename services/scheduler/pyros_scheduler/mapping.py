@@ -1,6 +1,8 @@
 """Request documents + site + night -> kernel input (the only place that knows about the sky).
 
-Times handed to the kernel are seconds after dusk. Sequence ids are ``"<request>/<sequence>"``.
+Times handed to the kernel are seconds after dusk. Sequence ids are ``"<request>/<sequence>"``
+(request id, or its name when it has no id yet). ``NightInput.info`` keeps, per kernel
+sequence, what the sky side needs to read the result back (names, target, constraints).
 
 Weights: grade A/B/C base 3/2/1 × (1 + 0.1 × priority_offset) × (1 + 0.2 × nights carried
 over); alert requests get 1000 + their priority, above every routine. The kernel's transition
@@ -13,8 +15,8 @@ its date + ``carry_over_nights``; call ``kernel_input`` once per night with what
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Container, Mapping, Sequence
+from dataclasses import dataclass, field
 
 import pyros_common  # noqa: F401  (offline IERS before astropy)
 from pyros_common.domain.overheads import OVERHEADS, Overheads, sequence_duration_s
@@ -30,15 +32,38 @@ ALERT_BASE = 1000.0
 
 
 @dataclass(frozen=True)
+class SequenceInfo:
+    """The sky side of one kernel sequence."""
+
+    request_id: str
+    request: str  # request document "name"
+    sequence: str  # sequence "name"
+    program: str
+    target: str
+    ra_deg: float
+    dec_deg: float
+    constraints: Constraints
+    nights_carried: int
+    alert: bool
+    # False when the request's validity (alerts) does not meet the night at all
+    valid_tonight: bool = True
+
+
+@dataclass(frozen=True)
 class NightInput:
     """A kernel input for one night plus what is needed to read its result back."""
 
     kernel: KernelInput
     dusk: dt.datetime
     dawn: dt.datetime
+    info: tuple[SequenceInfo, ...] = field(default=())
 
     def to_utc(self, seconds: float) -> dt.datetime:
         return self.dusk + dt.timedelta(seconds=seconds)
+
+    def to_s(self, when: dt.datetime) -> float:
+        """Seconds after dusk of ``when``."""
+        return (when - self.dusk).total_seconds()
 
 
 def weight(
@@ -69,8 +94,12 @@ def kernel_input(
     overheads: Overheads | None = None,
     slew_rate_deg_s: float = 3.0,
     settle_s: float = 10.0,
+    skip: Container[str] = (),
 ) -> NightInput:
-    """Map stored requests to the kernel for ``night`` (local date of the evening)."""
+    """Map stored requests to the kernel for ``night`` (local date of the evening).
+
+    ``skip`` holds kernel ids (``"<request>/<sequence>"``) to leave out (done or failed).
+    """
     oh = overheads if overheads is not None else OVERHEADS["gft-spm"]
     dusk, dawn = night_bounds(site, night)
     seqs: list[KSequence] = []
@@ -79,6 +108,7 @@ def kernel_input(
     filters: list[str] = []
     cons: list[Constraints] = []
     clip: list[tuple[float, float]] = []
+    info: list[SequenceInfo] = []
     night_s = (dawn - dusk).total_seconds()
     for req in requests:
         rid = req.id or req.name
@@ -87,7 +117,7 @@ def kernel_input(
         hi = (req.valid_until - dusk).total_seconds() if req.valid_until else night_s
         for s in req.sequences:
             carried = nights_carried(s.date, s.carry_over_nights, night)
-            if carried is None:
+            if carried is None or f"{rid}/{s.name}" in skip:
                 continue
             w = weight(
                 grade=grades.get(req.program, Grade.C),
@@ -122,6 +152,21 @@ def kernel_input(
                 )
             )
             clip.append((lo, hi))
+            info.append(
+                SequenceInfo(
+                    request_id=rid,
+                    request=req.name,
+                    sequence=s.name,
+                    program=req.program,
+                    target=s.target.name,
+                    ra_deg=s.target.ra_deg,
+                    dec_deg=s.target.dec_deg,
+                    constraints=cons[-1],
+                    nights_carried=carried,
+                    alert=alert,
+                    valid_tonight=hi > max(lo, 0.0) and lo < night_s,
+                )
+            )
     wins = visibility_windows_s(site, ras, decs, cons, dusk, dawn, step_s=60.0) if seqs else []
     out = []
     for k, sq in enumerate(seqs):
@@ -148,4 +193,4 @@ def kernel_input(
         filter_change_s=oh.filter_change_s,
     )
     kin = KernelInput(out, (0.0, night_s), n_telescopes, dict(quotas_s or {}), tr)
-    return NightInput(kin, dusk, dawn)
+    return NightInput(kin, dusk, dawn, tuple(info))

@@ -1,0 +1,343 @@
+"""Night planning: requests + programs + site + night -> a plan in UTC with a reason for every left-out sequence.
+
+Used by ``pyros schedule`` and by the scheduler service. The kernel's reasons are turned into
+the observatory's words (docs/scheduler.md):
+
+    never visible | Moon constraint | quota exhausted | displaced by higher-weight sequence X |
+    outside night | mandatory sibling failed | no longer visible | interrupted by X
+
+"higher-weight" compares what the sequences bring to the objective (weight × duration), so
+a long sequence of equal weight per second may displace a shorter one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Container, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pyros_common.domain.overheads import Overheads
+from pyros_common.domain.quotas import Grade
+from pyros_common.domain.requests import Request
+from pyros_common.domain.sites import Site
+from pyros_common.domain.visibility import Constraints, visibility_windows_s
+
+from pyros_scheduler.kernel import KernelResult, Reason, reschedule, schedule
+from pyros_scheduler.mapping import NightInput, SequenceInfo, kernel_input
+
+NEVER_VISIBLE = "never visible"
+MOON = "Moon constraint"
+QUOTA = "quota exhausted"
+DISPLACED = "displaced by higher-weight sequence"
+OUTSIDE_NIGHT = "outside night"
+SIBLING = "mandatory sibling failed"
+NO_LONGER_VISIBLE = "no longer visible"
+INTERRUPTED = "interrupted by"
+
+
+@dataclass(frozen=True)
+class Program:
+    """A scientific program as the scheduler needs it: its grade and its share of the night."""
+
+    code: str
+    grade: Grade
+    quota_percent: float | None = None
+
+
+@dataclass(frozen=True)
+class Scheduled:
+    seq_id: str  # kernel id "<request id>/<sequence name>"
+    request_id: str
+    request: str
+    sequence: str
+    telescope: str
+    start: dt.datetime
+    end: dt.datetime
+    weight: float
+    program: str
+    info: SequenceInfo
+
+
+@dataclass(frozen=True)
+class Unplaced:
+    seq_id: str
+    request_id: str
+    request: str
+    sequence: str
+    reason: str
+    detail: str = ""
+
+
+@dataclass
+class NightPlan:
+    """One version of a night's plan, in UTC."""
+
+    night: dt.date
+    night_input: NightInput
+    result: KernelResult
+    telescopes: tuple[str, ...]
+    scheduled: list[Scheduled]
+    unscheduled: list[Unplaced]
+    runtime_s: float = 0.0
+    solver: str = ""
+    interrupted: list[str] = field(default_factory=list)
+
+    @property
+    def dusk(self) -> dt.datetime:
+        return self.night_input.dusk
+
+    @property
+    def dawn(self) -> dt.datetime:
+        return self.night_input.dawn
+
+    @property
+    def objective(self) -> float:
+        return self.result.objective
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``schedule.json`` document (docs/scheduler.md)."""
+        return {
+            "night": {"date": self.night.isoformat(), "start": iso(self.dusk), "end": iso(self.dawn)},
+            "scheduled": [
+                {
+                    "request": s.request,
+                    "sequence": s.sequence,
+                    "telescope": s.telescope,
+                    "start": iso(s.start),
+                    "end": iso(s.end),
+                    "weight": round(s.weight, 6),
+                    "program": s.program,
+                    "target": s.info.target,
+                }
+                for s in self.scheduled
+            ],
+            "unscheduled": [
+                {"request": u.request, "sequence": u.sequence, "reason": u.reason, "detail": u.detail}
+                for u in self.unscheduled
+            ],
+            "interrupted": self.interrupted,
+            "objective": round(self.objective, 3),
+            "runtime_s": round(self.runtime_s, 4),
+            "solver": self.solver,
+        }
+
+
+def iso(t: dt.datetime) -> str:
+    """ISO 8601 UTC with a Z, to the second."""
+    return t.astimezone(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def quotas_s(programs: Iterable[Program], night_s: float, n_telescopes: int) -> dict[str, float]:
+    """A program's quota for one night: its percent of the night's telescope time."""
+    return {
+        p.code: p.quota_percent / 100.0 * night_s * n_telescopes
+        for p in programs
+        if p.quota_percent is not None
+    }
+
+
+def build_input(
+    requests: Sequence[Request],
+    *,
+    site: Site,
+    night: dt.date,
+    programs: Mapping[str, Program],
+    n_telescopes: int = 1,
+    overheads: Overheads | None = None,
+    skip: Container[str] = (),
+) -> NightInput:
+    """Kernel input for ``night``, quotas as a share of this night's time."""
+    grades = {code: p.grade for code, p in programs.items()}
+    ni = kernel_input(
+        requests,
+        site=site,
+        night=night,
+        grades=grades,
+        n_telescopes=n_telescopes,
+        overheads=overheads,
+        skip=skip,
+    )
+    night_s = ni.kernel.night[1] - ni.kernel.night[0]
+    q = quotas_s(programs.values(), night_s, n_telescopes)
+    if not q:
+        return ni
+    kin = ni.kernel
+    return NightInput(
+        type(kin)(kin.sequences, kin.night, kin.n_telescopes, q, kin.transition), ni.dusk, ni.dawn, ni.info
+    )
+
+
+def solve(
+    ni: NightInput,
+    *,
+    night: dt.date,
+    site: Site,
+    telescopes: Sequence[str],
+    previous: NightPlan | None = None,
+    now: dt.datetime | None = None,
+    executing: str | None = None,
+    iterations: int | None = None,
+    clock_s: Any = None,
+) -> NightPlan:
+    """Full schedule, or an incremental one from ``now`` when ``previous`` is given.
+
+    ``clock_s`` is a zero-argument callable returning seconds (``time.perf_counter`` in the
+    CLI, the clock port's ``monotonic`` in the service) used only to report the runtime.
+    """
+    t0 = clock_s() if clock_s else 0.0
+    if previous is not None and now is not None and now > ni.dusk:
+        now_s = ni.to_s(now)
+        res = reschedule(previous.result, ni.kernel, now_s, executing=executing)
+        solver = f"pyros-kernel reschedule from {iso(now)} (repair + gap filling + LNS)"
+    else:
+        now_s = None
+        res = schedule(ni.kernel, iterations=iterations)
+        n_iter = int(res.stats.get("lns_iterations", 0))
+        solver = f"pyros-kernel greedy + gap filling + LNS({n_iter})"
+    runtime = (clock_s() - t0) if clock_s else 0.0
+    return to_plan(ni, res, night=night, site=site, telescopes=telescopes, runtime_s=runtime, solver=solver)
+
+
+def to_plan(
+    ni: NightInput,
+    res: KernelResult,
+    *,
+    night: dt.date,
+    site: Site,
+    telescopes: Sequence[str],
+    runtime_s: float = 0.0,
+    solver: str = "",
+) -> NightPlan:
+    seqs = ni.kernel.sequences
+    index = {s.id: k for k, s in enumerate(seqs)}
+    scheduled = []
+    for p in res.placements:
+        k = index[p.id]
+        inf = ni.info[k]
+        scheduled.append(
+            Scheduled(
+                p.id,
+                inf.request_id,
+                inf.request,
+                inf.sequence,
+                telescopes[p.telescope],
+                ni.to_utc(p.start_s),
+                ni.to_utc(p.end_s),
+                seqs[k].weight,
+                inf.program,
+                inf,
+            )
+        )
+    scheduled.sort(key=lambda s: (s.start, s.telescope))
+    return NightPlan(
+        night=night,
+        night_input=ni,
+        result=res,
+        telescopes=tuple(telescopes),
+        scheduled=scheduled,
+        unscheduled=explain(ni, res, site),
+        runtime_s=runtime_s,
+        solver=solver,
+        interrupted=[_name(ni, index, sid) for sid in res.interrupted],
+    )
+
+
+def _name(ni: NightInput, index: Mapping[str, int], sid: str) -> str:
+    k = index.get(sid)
+    if k is None:
+        return sid
+    return f"{ni.info[k].request}/{ni.info[k].sequence}"
+
+
+def _without_moon(c: Constraints) -> Constraints:
+    return Constraints(min_altitude_deg=c.min_altitude_deg, max_airmass=c.max_airmass)
+
+
+def explain(ni: NightInput, res: KernelResult, site: Site) -> list[Unplaced]:
+    """The kernel's reasons in the observatory's words (see the module docstring)."""
+    seqs = ni.kernel.sequences
+    index = {s.id: k for k, s in enumerate(seqs)}
+    placed = {p.id: p for p in res.placements}
+    never = [
+        index[u.id]
+        for u in res.unscheduled.values()
+        if u.reason in (Reason.NEVER_VISIBLE, Reason.WINDOW_TOO_SHORT)
+        and ni.info[index[u.id]].valid_tonight
+        and ni.info[index[u.id]].nights_carried == 0
+    ]
+    moon = {k for k in never if ni.info[k].constraints != _without_moon(ni.info[k].constraints)}
+    moon_blocked: set[int] = set()
+    if moon:
+        ks = sorted(moon)
+        wins = visibility_windows_s(
+            site,
+            [ni.info[k].ra_deg for k in ks],
+            [ni.info[k].dec_deg for k in ks],
+            [_without_moon(ni.info[k].constraints) for k in ks],
+            ni.dusk,
+            ni.dawn,
+        )
+        moon_blocked = {
+            k for k, w in zip(ks, wins, strict=True) if any(b - a >= seqs[k].duration_s for a, b in w)
+        }
+    out: list[Unplaced] = []
+    for u in res.unscheduled.values():
+        if u.id in placed and u.reason is not Reason.INTERRUPTED:
+            continue
+        k = index[u.id]
+        inf, s = ni.info[k], seqs[k]
+        detail = ""
+        if u.reason in (Reason.NEVER_VISIBLE, Reason.WINDOW_TOO_SHORT, Reason.OUTSIDE_NIGHT):
+            if not inf.valid_tonight or u.reason is Reason.OUTSIDE_NIGHT:
+                reason, detail = OUTSIDE_NIGHT, "its validity does not meet the night"
+            elif inf.nights_carried > 0:
+                reason, detail = NO_LONGER_VISIBLE, f"carried over {inf.nights_carried} night(s)"
+            elif k in moon_blocked:
+                reason = MOON
+            else:
+                reason = NEVER_VISIBLE
+                if u.reason is Reason.WINDOW_TOO_SHORT:
+                    longest = max((b - a for a, b in s.windows), default=0.0)
+                    detail = f"visible {longest / 60:.0f} min, needs {s.duration_s / 60:.0f} min"
+        elif u.reason is Reason.QUOTA_EXHAUSTED:
+            reason, detail = QUOTA, f"program {inf.program}"
+        elif u.reason is Reason.MANDATORY_SIBLING_FAILED:
+            reason, detail = SIBLING, _name(ni, index, u.by) if u.by else ""
+        elif u.reason is Reason.WINDOW_PASSED:
+            reason, detail = NO_LONGER_VISIBLE, "its windows tonight are over"
+        elif u.reason is Reason.INTERRUPTED:
+            reason = f"{INTERRUPTED} {_name(ni, index, u.by) if u.by else 'an alert'}"
+        else:  # DISPLACED or NO_ROOM: name who holds its time
+            holder = _holder(ni, res, k, u.by)
+            reason = f"{DISPLACED} {_name(ni, index, holder)}" if holder else DISPLACED
+        out.append(Unplaced(u.id, inf.request_id, inf.request, inf.sequence, reason, detail))
+    out.sort(key=lambda x: (x.request, x.sequence))
+    return out
+
+
+def _holder(ni: NightInput, res: KernelResult, k: int, by: str | None) -> str | None:
+    """The placement that took the time of sequence ``k``: the one named by the kernel when it
+    outweighs ``k``, else the most valuable overlapping its windows, else the nearest one."""
+    seqs = ni.kernel.sequences
+    s = seqs[k]
+    by_id = {q.id: q for q in seqs}
+    if by is not None and by in by_id and by_id[by].weight > s.weight:
+        return by
+    best: tuple[float, str] | None = None
+    nearest: tuple[float, str] | None = None
+    for p in res.placements:
+        q = by_id[p.id]
+        gap = min(
+            (max(0.0, a - p.end_s, p.start_s - b) for a, b in s.windows),
+            default=float("inf"),
+        )
+        if gap == 0.0:
+            value = q.weight * q.duration_s
+            if best is None or value > best[0]:
+                best = (value, p.id)
+        elif nearest is None or gap < nearest[0]:
+            nearest = (gap, p.id)
+    if best is not None:
+        return best[1]
+    return nearest[1] if nearest else by
