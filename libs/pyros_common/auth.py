@@ -183,9 +183,7 @@ def _load_user(request: Request, username: str) -> CurrentUser | None:
         return CurrentUser(id=user.id, username=user.username, role=user.role, programs=frozenset(codes))
 
 
-async def current_user(
-    request: Request, token: Annotated[str | None, Depends(oauth2_scheme)]
-) -> CurrentUser:
+async def current_user(request: Request, token: Annotated[str | None, Depends(oauth2_scheme)]) -> CurrentUser:
     """The user behind the bearer token; 401 when missing, invalid, expired or not (any more) active."""
     if not token:
         raise _unauthorized("not authenticated: send 'Authorization: Bearer <token>'")

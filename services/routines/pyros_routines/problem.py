@@ -7,7 +7,7 @@ or its dependencies into problem+json, naming the field that failed.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine, Iterable, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
@@ -91,7 +91,7 @@ def validation_problem(exc: ValidationError | RequestValidationError, prefix: st
     return ProblemError(422, first + more, kind="validation", title="Invalid input", errors=errs)
 
 
-def problem_response(p: ProblemError, headers: dict[str, str] | None = None) -> JSONResponse:
+def problem_response(p: ProblemError, headers: Mapping[str, str] | None = None) -> JSONResponse:
     return JSONResponse(
         p.problem().model_dump(mode="json"), status_code=p.status, media_type=MEDIA_TYPE, headers=headers
     )

@@ -12,9 +12,8 @@ from pydantic import ValidationError
 from pyros_common.auth import CurrentUser, hash_password, hash_token, new_reset_token, verify_password
 from pyros_common.contracts import RequestChanged
 from pyros_common.db.models import Album as AlbumRow
-from pyros_common.db.models import PasswordResetToken
+from pyros_common.db.models import PasswordResetToken, Program, ProgramMember, QuotaEntry, User
 from pyros_common.db.models import Plan as PlanRow
-from pyros_common.db.models import Program, ProgramMember, QuotaEntry, User
 from pyros_common.db.models import Request as RequestRow
 from pyros_common.db.models import Sequence as SequenceRow
 from pyros_common.domain.document import export_document, import_document
@@ -60,7 +59,7 @@ def user_public(*, user: User) -> m.UserPublic:
         id=user.id,
         username=user.username,
         email=user.email,
-        role=user.role,  # type: ignore[arg-type]
+        role=user.role,
         active=user.active,
         programs=sorted(p.program_code for p in user.programs),
         created_at=user.created_at,
@@ -172,7 +171,7 @@ def program_public(*, program: Program) -> m.ProgramPublic:
     return m.ProgramPublic(
         code=program.code,
         name=program.name,
-        grade=program.grade,  # type: ignore[arg-type]
+        grade=program.grade,
         quota_percent=program.quota_percent,
         priority=GRADE_PRIORITY[Grade(program.grade)].value,
         created_at=program.created_at,
@@ -186,7 +185,9 @@ def create_program(
     if session.get(Program, code) is not None:
         raise ProblemError(409, f"program {code} exists", kind="conflict", errors=[("code", "taken")])
     if grade not in ("A", "B", "C") or not 0 <= quota_percent <= 100:
-        raise ProblemError(422, "grade must be A, B or C and quota_percent within [0, 100]", kind="validation")
+        raise ProblemError(
+            422, "grade must be A, B or C and quota_percent within [0, 100]", kind="validation"
+        )
     program = Program(code=code, name=name, grade=grade, quota_percent=quota_percent, created_at=now)
     session.add(program)
     session.flush()
@@ -206,7 +207,9 @@ def quota(*, session: Session, program: Program, semester: Semester, site: Site)
     night_s = semester_night_time_s(site, semester)
     alloc = allocated_s(program.quota_percent, night_s)
     booked, used = session.execute(
-        select(func.coalesce(func.sum(QuotaEntry.booked_s), 0.0), func.coalesce(func.sum(QuotaEntry.used_s), 0.0))
+        select(
+            func.coalesce(func.sum(QuotaEntry.booked_s), 0.0), func.coalesce(func.sum(QuotaEntry.used_s), 0.0)
+        )
         .where(QuotaEntry.program_code == program.code)
         .where(QuotaEntry.semester == str(semester))
     ).one()
@@ -364,8 +367,12 @@ def check_request(
                 now,
                 durations[i],
             )
-            span = f"night {nights[i][0]}" if len(nights[i]) == 1 else f"nights {nights[i][0]}..{nights[i][-1]}"
-            refusals.append((f"sequences.{i}", f"{seq.name} ({seq.target.name}) never observable on {span}: {why}"))
+            span = (
+                f"night {nights[i][0]}" if len(nights[i]) == 1 else f"nights {nights[i][0]}..{nights[i][-1]}"
+            )
+            refusals.append(
+                (f"sequences.{i}", f"{seq.name} ({seq.target.name}) never observable on {span}: {why}")
+            )
             continue
         wins = windows[(i, chosen_night)]
         longest = max(range(len(wins)), key=lambda k: wins[k][1] - wins[k][0])
@@ -510,9 +517,9 @@ def changed_event(*, row: RequestRow, action: str) -> RequestChanged:
     """The pyros.requests event for ``row`` after ``action``."""
     return RequestChanged(
         request_id=row.id,
-        action=action,  # type: ignore[arg-type]
+        action=action,
         state=row.state,
-        kind=row.kind,  # type: ignore[arg-type]
+        kind=row.kind,
         program=row.program_code,
         owner=row.owner,
         reason=row.reason,
@@ -520,7 +527,9 @@ def changed_event(*, row: RequestRow, action: str) -> RequestChanged:
     )
 
 
-def store_request(*, session: Session, checked: Checked, now: dt.datetime) -> tuple[RequestRow, RequestChanged]:
+def store_request(
+    *, session: Session, checked: Checked, now: dt.datetime
+) -> tuple[RequestRow, RequestChanged]:
     """Store an accepted request, book its time, and return the event announcing it."""
     request = checked.request
     request_id = request.id or new_request_id()
@@ -550,9 +559,7 @@ def _visible(user: CurrentUser, program: str) -> bool:
 def get_request(*, session: Session, user: CurrentUser, request_id: str) -> RequestRow:
     """The request if the user may see it; 404 otherwise (others' requests do not exist for them)."""
     row = session.scalar(
-        select(RequestRow)
-        .where(RequestRow.id == request_id)
-        .options(selectinload(RequestRow.sequences))
+        select(RequestRow).where(RequestRow.id == request_id).options(selectinload(RequestRow.sequences))
     )
     if row is None or not _visible(user, row.program_code):
         raise ProblemError(404, f"no request {request_id}", kind="not-found")
@@ -597,7 +604,9 @@ def give_back(*, session: Session, sequence_ids: list[str], used: bool = False) 
     if not sequence_ids:
         return
     for entry in session.scalars(
-        select(QuotaEntry).where(QuotaEntry.sequence_id.in_(sequence_ids)).where(QuotaEntry.released.is_(False))
+        select(QuotaEntry)
+        .where(QuotaEntry.sequence_id.in_(sequence_ids))
+        .where(QuotaEntry.released.is_(False))
     ):
         if used:
             entry.used_s += entry.booked_s
@@ -677,7 +686,9 @@ def store_foreign_request(
     except ValidationError:
         return None
     state = event.state if event.state in State.__members__.values() else State.SUBMITTED.value
-    durations = [sequence_duration_s(s, OVERHEADS.get(site.name, OVERHEADS["gft-spm"])) for s in request.sequences]
+    durations = [
+        sequence_duration_s(s, OVERHEADS.get(site.name, OVERHEADS["gft-spm"])) for s in request.sequences
+    ]
     row = _rows(request, event.request_id, state, now, None, durations)
     row.reason = event.reason
     session.add(row)
@@ -700,9 +711,7 @@ def settle_request(*, row: RequestRow, now: dt.datetime) -> str | None:
     if not states or any(s not in TERMINAL and s is not State.PARTIAL for s in states):
         return None
     done = [s for s in states if s is State.COMPLETED]
-    mandatory_failed = any(
-        State(s.state) is not State.COMPLETED and s.mandatory for s in row.sequences
-    )
+    mandatory_failed = any(State(s.state) is not State.COMPLETED and s.mandatory for s in row.sequences)
     if len(done) == len(states):
         target = State.COMPLETED
     elif not done or (row.strategy == "all_or_nothing" and mandatory_failed):

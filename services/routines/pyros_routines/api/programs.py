@@ -17,10 +17,14 @@ from pyros_routines.problem import ProblemRoute, problems
 
 router = APIRouter(prefix="/programs", tags=["programs"], route_class=ProblemRoute)
 
-Code = Annotated[str, Path(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_.-]+$", description="Program code.")]
+Code = Annotated[
+    str, Path(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_.-]+$", description="Program code.")
+]
 
 
-@router.get("", summary="Programs you belong to (every program for experts and admins).", responses=problems(401))
+@router.get(
+    "", summary="Programs you belong to (every program for experts and admins).", responses=problems(401)
+)
 async def list_programs(db: DbDep, user: UserDep) -> m.ProgramsPublic:
     def work(session: Session) -> m.ProgramsPublic:
         q = select(Program).order_by(Program.code)
@@ -62,7 +66,9 @@ async def read_program(db: DbDep, user: UserDep, code: Code) -> m.ProgramPublic:
 
 
 @router.patch(
-    "/{code}", summary="Change grade, name or quota of a program (admin).", responses=problems(401, 403, 404, 422)
+    "/{code}",
+    summary="Change grade, name or quota of a program (admin).",
+    responses=problems(401, 403, 404, 422),
 )
 async def update_program(db: DbDep, admin: AdminDep, code: Code, body: m.ProgramUpdate) -> m.ProgramPublic:
     def work(session: Session) -> m.ProgramPublic:
@@ -94,9 +100,10 @@ async def read_quota(
         Query(pattern=r"^20[0-9]{2}[AB]$", description="e.g. 2026A (Jan-Jun), 2026B; default: tonight's."),
     ] = None,
 ) -> m.QuotaPublic:
-    sem = Semester.parse(semester) if semester else service.current_semester(site=site, now=ctx.clock.now())
+    now = ctx.clock.now()
 
     def work(session: Session) -> m.QuotaPublic:
+        sem = Semester.parse(semester) if semester else service.current_semester(site=site, now=now)
         p = service.get_program(session=session, code=code, user=user)
         return service.quota(session=session, program=p, semester=sem, site=site)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, status
-from pyros_common.auth import verify_password
+from pyros_common.auth import hash_password, verify_password
 from pyros_common.db.models import User
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -47,7 +47,7 @@ async def change_password(db: DbDep, user: UserDep, body: m.PasswordChange) -> m
             raise ProblemError(
                 400, "current password is wrong", kind="bad-password", errors=[("current_password", "wrong")]
             )
-        row.password_hash = service.hash_password(body.new_password)
+        row.password_hash = hash_password(body.new_password)
         return m.Message(message="password changed")
 
     return await in_session(db, work)
@@ -111,7 +111,9 @@ async def read_user(db: DbDep, _admin: AdminDep, user_id: UserId) -> m.UserPubli
 async def update_user(db: DbDep, admin: AdminDep, user_id: UserId, body: m.UserUpdate) -> m.UserPublic:
     def work(session: Session) -> m.UserPublic:
         row = service.get_user(session=session, user_id=user_id)
-        return service.user_public(user=service.update_user(session=session, user=row, changes=body, by=admin))
+        return service.user_public(
+            user=service.update_user(session=session, user=row, changes=body, by=admin)
+        )
 
     return await in_session(db, work)
 

@@ -1,0 +1,78 @@
+"""Ephemerides of a night: Sun, twilights, Moon and planets."""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import lru_cache
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from pyros_common.domain.ephemerides import night_ephemerides
+from pyros_common.domain.sites import Site
+from pyros_common.domain.visibility import tonight
+from starlette.concurrency import run_in_threadpool
+
+from pyros_routines import models as m
+from pyros_routines.deps import CtxDep, SiteDep, UserDep
+from pyros_routines.problem import ProblemError, ProblemRoute, problems
+
+router = APIRouter(tags=["ephemerides"], route_class=ProblemRoute)
+
+FIRST, LAST = dt.date(1900, 1, 1), dt.date(2099, 12, 31)
+
+
+@lru_cache(maxsize=64)
+def _ephemerides(site: Site, night: dt.date) -> m.EphemeridesPublic:
+    e = night_ephemerides(site, night)
+    return m.EphemeridesPublic(
+        site=e.site,
+        night=e.night,
+        sunset=e.sunset,
+        sunrise=e.sunrise,
+        civil_dusk=e.civil_dusk,
+        civil_dawn=e.civil_dawn,
+        nautical_dusk=e.nautical_dusk,
+        nautical_dawn=e.nautical_dawn,
+        astronomical_dusk=e.astronomical_dusk,
+        astronomical_dawn=e.astronomical_dawn,
+        midnight=e.midnight,
+        moonrise=e.moonrise,
+        moonset=e.moonset,
+        moon_illumination=e.moon_illumination,
+        moon_ra_deg=e.moon_ra_deg,
+        moon_dec_deg=e.moon_dec_deg,
+        planets=[
+            m.PlanetPublic(
+                name=p.name, ra_deg=p.ra_deg, dec_deg=p.dec_deg, max_altitude_deg=p.max_altitude_deg
+            )
+            for p in e.planets
+        ],
+    )
+
+
+@router.get(
+    "/ephemerides",
+    summary="Sun, twilights, Moon and planets for a night at the site.",
+    responses=problems(401, 422),
+)
+async def ephemerides(
+    ctx: CtxDep,
+    site: SiteDep,
+    _user: UserDep,
+    night: Annotated[
+        dt.date | None, Query(description="Local date of the evening (YYYY-MM-DD); default: tonight.")
+    ] = None,
+) -> m.EphemeridesPublic:
+    if night is not None and not FIRST <= night <= LAST:
+        raise ProblemError(
+            422,
+            f"night must be within {FIRST}..{LAST}",
+            kind="validation",
+            errors=[("night", "out of range")],
+        )
+    now = ctx.clock.now()
+
+    def work() -> m.EphemeridesPublic:
+        return _ephemerides(site, night or tonight(site, now))
+
+    return await run_in_threadpool(work)

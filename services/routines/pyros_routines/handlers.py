@@ -1,0 +1,124 @@
+"""Routines' consumers: alert requests, observation progress and schedules move request states.
+
+Idempotent on the event id (``processed_events``), effect and mark in one transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import structlog
+from pyros_common.contracts import Event, ObservationChanged, RequestChanged, ScheduleChanged
+from pyros_common.db.models import Request as RequestRow
+from pyros_common.db.models import Sequence as SequenceRow
+from pyros_common.domain.sites import get_site
+from pyros_common.domain.states import State
+from pyros_common.runtime.service import ServiceContext
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+from starlette.concurrency import run_in_threadpool
+
+from pyros_routines import service
+from pyros_routines.deps import PRODUCER, publish
+
+log = structlog.get_logger("pyros.routines")
+GROUP = "routines"
+
+_OBSERVATION_TARGET = {
+    "started": State.EXECUTING,
+    "completed": State.COMPLETED,
+    "failed": State.FAILED,
+    "interrupted": State.ACCEPTED,
+}
+
+
+class Handlers:
+    """The event handlers of routines; dependencies come in through the context."""
+
+    def __init__(self, ctx: ServiceContext) -> None:
+        self.ctx = ctx
+
+    def _once(self, event: Event, fn: Callable[[Session], RequestChanged | None]) -> RequestChanged | None:
+        db = self.ctx.db
+        assert db is not None
+        with db.session() as s:
+            if not db.mark_processed(s, GROUP, str(event.event_id), self.ctx.clock.now()):
+                return None
+            return fn(s)
+
+    async def on_request(self, event: Event) -> None:
+        """Store requests announced by others (alert requests) and follow their cancellations."""
+        assert isinstance(event, RequestChanged)
+        if event.producer == PRODUCER:
+            return
+        site = get_site(self.ctx.settings.site)
+        now = self.ctx.clock.now()
+
+        def effect(s: Session) -> RequestChanged | None:
+            row = s.get(RequestRow, event.request_id)
+            if row is None:
+                if service.store_foreign_request(session=s, event=event, site=site, now=now) is None:
+                    log.warning("request event without a usable document", request_id=event.request_id)
+                return None
+            if event.state in {st.value for st in State} and service.set_state(row=row, target=event.state):
+                row.reason = event.reason or row.reason
+                row.updated_at = now
+                if event.state == State.CANCELLED:
+                    open_seqs = [q for q in row.sequences if service.set_state(row=q, target=State.CANCELLED)]
+                    service.give_back(session=s, sequence_ids=[q.id for q in open_seqs])
+            return None
+
+        await run_in_threadpool(self._once, event, effect)
+
+    async def on_observation(self, event: Event) -> None:
+        """Sequence progress: completed time is used, failed time goes back; the request follows."""
+        assert isinstance(event, ObservationChanged)
+        target = _OBSERVATION_TARGET.get(event.action)
+        if target is None:
+            return
+        now = self.ctx.clock.now()
+
+        def effect(s: Session) -> RequestChanged | None:
+            seq = s.get(SequenceRow, event.sequence_id)
+            if seq is None or not service.set_state(row=seq, target=target):
+                return None
+            if target is State.COMPLETED:
+                service.give_back(session=s, sequence_ids=[seq.id], used=True)
+            elif target is State.FAILED:
+                service.give_back(session=s, sequence_ids=[seq.id])
+            row = s.scalar(
+                select(RequestRow)
+                .where(RequestRow.id == seq.request_id)
+                .options(selectinload(RequestRow.sequences))
+            )
+            if row is None:
+                return None
+            if target is State.EXECUTING:
+                service.set_state(row=row, target=State.EXECUTING)
+                return None
+            action = service.settle_request(row=row, now=now)
+            if action is None:
+                return None
+            row.reason = event.reason or row.reason
+            return service.changed_event(row=row, action=action)
+
+        out = await run_in_threadpool(self._once, event, effect)
+        if out is not None:
+            await publish(self.ctx, out)
+
+    async def on_schedule(self, event: Event) -> None:
+        """Sequences in a new schedule become scheduled (no event: the scheduler already knows)."""
+        assert isinstance(event, ScheduleChanged)
+        ids = [s.sequence_id for s in event.scheduled]
+
+        def effect(s: Session) -> RequestChanged | None:
+            for seq in s.scalars(select(SequenceRow).where(SequenceRow.id.in_(ids))):
+                if seq.state == State.ACCEPTED:
+                    service.set_state(row=seq, target=State.SCHEDULED)
+                    req = s.get(RequestRow, seq.request_id)
+                    if req is not None and req.state == State.ACCEPTED:
+                        service.set_state(row=req, target=State.SCHEDULED)
+            return None
+
+        if ids:
+            await run_in_threadpool(self._once, event, effect)
