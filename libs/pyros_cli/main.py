@@ -13,6 +13,7 @@ from pyros_common.logs import configure_logging
 from pyros_common.settings import Settings
 
 from pyros_cli.alerts_cmd import alerts_app
+from pyros_cli.routines_cmd import login, programs_app, request_app, users_app
 from pyros_cli.schedule_cmd import schedule
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="PyROS robotic observatory control.")
@@ -21,6 +22,10 @@ contracts_app = typer.Typer(no_args_is_help=True, help="Event contracts for part
 app.add_typer(db_app, name="db")
 app.add_typer(contracts_app, name="contracts")
 app.add_typer(alerts_app, name="alerts")
+app.add_typer(users_app, name="users")
+app.add_typer(programs_app, name="programs")
+app.add_typer(request_app, name="request")
+app.command("login")(login)
 app.command("schedule")(schedule)
 
 

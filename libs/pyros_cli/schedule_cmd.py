@@ -53,7 +53,9 @@ def load_workload(path: Path) -> tuple[list[Any], dict[str, Any]]:
 
 
 def schedule(
-    requests: Annotated[Path, typer.Option("--requests", help="Workload JSON: programs and request documents.")],
+    requests: Annotated[
+        Path, typer.Option("--requests", help="Workload JSON: programs and request documents.")
+    ],
     out: Annotated[Path, typer.Option("--out", help="Where to write schedule.json.")],
     night: Annotated[str, typer.Option("--night", help="Local date of the night's evening, YYYY-MM-DD.")],
     site: Annotated[str, typer.Option("--site", help="Built-in site id.")] = "gft-spm",

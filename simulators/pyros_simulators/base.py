@@ -86,6 +86,8 @@ class SimulatedDevice:
         except asyncio.CancelledError:
             if self._motion.cancelled() and not _current_task_cancelling():
                 raise Aborted(f"{self.name}: aborted") from None
+            # the caller itself was cancelled (gateway timeout, shutdown): the device stops where it is
+            self.state = "idle"
             raise
         finally:
             self._motion = None

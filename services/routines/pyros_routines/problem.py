@@ -11,11 +11,12 @@ from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
-from fastapi import HTTPException, Request, Response
+from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field, ValidationError
+from starlette.exceptions import HTTPException
 
 MEDIA_TYPE = "application/problem+json"
 TYPE_BASE = "urn:pyros:problem:"
@@ -123,12 +124,8 @@ def _content() -> dict[str, Any]:
 
 
 def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI ``responses=`` entries declaring problem+json for ``statuses``."""
+    """OpenAPI ``responses=`` entries declaring problem+json for ``statuses`` (and 400: unreadable body)."""
     out: dict[int | str, dict[str, Any]] = {}
-    for s in statuses:
+    for s in sorted({400, *statuses}):
         out[s] = {"model": Problem, "description": HTTPStatus(s).phrase, "content": _content()}
     return out
-
-
-# What (almost) every authenticated route can answer.
-AUTH = problems(401, 422)

@@ -1,12 +1,137 @@
-"""The scheduler service: wiring of its handlers, routes and background work."""
+"""The scheduler service: wiring of its handlers, routes and the night loop."""
 
 from __future__ import annotations
 
-from pyros_common.runtime.service import Service
+import asyncio
+import contextlib
+import importlib
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from pydantic import ValidationError
+from pyros_common.bus.port import Handler
+from pyros_common.contracts import AlertChanged, ConditionsChanged, ObservationChanged, RequestChanged
+from pyros_common.domain.document import import_document
+from pyros_common.domain.quotas import Grade
+from pyros_common.domain.sites import get_site
+from pyros_common.runtime.service import Service, ServiceContext
+from sqlalchemy import select
+
+from pyros_scheduler.api import build_router
+from pyros_scheduler.book import NightBook
+from pyros_scheduler.handlers import SchedulerHandlers, load_requests
+from pyros_scheduler.planner import Program
+
+if TYPE_CHECKING:
+    from fastapi import APIRouter
+
+log = structlog.get_logger("pyros.scheduler")
+
+
+def default_auth() -> Callable[..., Any] | None:
+    """``pyros_common.auth.current_user`` when the auth module is installed."""
+    try:
+        auth = importlib.import_module("pyros_common.auth")
+    except ImportError:
+        return None
+    dep: Callable[..., Any] | None = getattr(auth, "current_user", None)
+    return dep
 
 
 class SchedulerService(Service):
-    """scheduler (lifecycle, heartbeat, health and metrics; its domain arrives with its own issue)."""
+    """Keeps the night's pool and plan; publishes a new schedule version on every change."""
 
     name = "scheduler"
     needs_db = True
+
+    def __init__(
+        self,
+        ctx: ServiceContext,
+        *,
+        telescopes: Sequence[str] | None = None,
+        programs: Callable[[], Mapping[str, Program]] | None = None,
+        unsafe_hold_s: float = 1800.0,
+        auth_dependency: Callable[..., Any] | None = None,
+        night_loop: bool = True,
+    ) -> None:
+        super().__init__(ctx)
+        self.site = get_site(ctx.settings.site)
+        self.book = NightBook(
+            site=self.site,
+            telescopes=telescopes or (ctx.settings.telescope_id,),
+            programs=programs or self._programs,
+            unsafe_hold_s=unsafe_hold_s,
+            monotonic=ctx.clock.monotonic,
+        )
+        self._auth = auth_dependency if auth_dependency is not None else default_auth()
+        self._night_loop = night_loop
+        self._handlers: SchedulerHandlers | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def handlers(self) -> SchedulerHandlers:
+        if self._handlers is None:
+            self._handlers = SchedulerHandlers(
+                book=self.book, db=self.db, clock=self.clock, publish=self.publish
+            )
+        return self._handlers
+
+    def _programs(self) -> dict[str, Program]:
+        """Grades from the programs table (quotas are charged by routines at acceptance)."""
+        from pyros_common.db.models import Program as ProgramRow
+
+        with self.db.session() as s:
+            rows = s.scalars(select(ProgramRow)).all()
+            out = {}
+            for r in rows:
+                with contextlib.suppress(ValueError):
+                    out[r.code] = Program(r.code, Grade(r.grade))
+            return out
+
+    def subscriptions(self) -> Iterable[tuple[str, Handler]]:
+        h = self.handlers
+        return [
+            (RequestChanged.topic, h.on_request),
+            (AlertChanged.topic, h.on_alert),
+            (ConditionsChanged.topic, h.on_conditions),
+            (ObservationChanged.topic, h.on_observation),
+        ]
+
+    def router(self) -> APIRouter:
+        return build_router(
+            db=lambda: self.db,
+            current_night=lambda: self.book.night,
+            default_telescope=self.book.telescopes[0],
+            auth=self._auth,
+        )
+
+    async def on_start(self) -> None:
+        now = self.clock.now()
+        for row in load_requests(self.db):
+            try:
+                self.book.add(
+                    import_document(row["document"], user=row["owner"] or "unknown", id=row["id"]), now
+                )
+            except (ValidationError, TypeError) as exc:
+                log.error("stored request not loaded", request_id=row["id"], error=str(exc))
+        await self.handlers.roll_over()
+        if self._night_loop:
+            self._task = asyncio.create_task(self._nights(), name="scheduler-nights")
+
+    async def _nights(self) -> None:
+        """At each dawn, carry over to the next night and plan it."""
+        while True:
+            plan = self.book.plan
+            wait = 3600.0 if plan is None else (plan.dawn - self.clock.now()).total_seconds() + 1.0
+            await self.clock.sleep(max(1.0, wait))
+            try:
+                await self.handlers.roll_over()
+            except Exception:
+                log.exception("night roll-over failed")
+
+    async def on_stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task

@@ -186,12 +186,12 @@ def solve(
     CLI, the clock port's ``monotonic`` in the service) used only to report the runtime.
     """
     t0 = clock_s() if clock_s else 0.0
-    if previous is not None and now is not None and now > ni.dusk:
-        now_s = ni.to_s(now)
-        res = reschedule(previous.result, ni.kernel, now_s, executing=executing)
+    if now is not None and now > ni.dusk:
+        # From now to dawn, keeping what ran (a first plan made at night starts from nothing).
+        base = previous.result if previous is not None else KernelResult((), {}, 0.0)
+        res = reschedule(base, ni.kernel, ni.to_s(now), executing=executing)
         solver = f"pyros-kernel reschedule from {iso(now)} (repair + gap filling + LNS)"
     else:
-        now_s = None
         res = schedule(ni.kernel, iterations=iterations)
         n_iter = int(res.stats.get("lns_iterations", 0))
         solver = f"pyros-kernel greedy + gap filling + LNS({n_iter})"

@@ -48,7 +48,11 @@ async def test_alert_requests_are_stored_and_their_cancellation_followed(
         item = r.json()["items"][0]
         assert item["id"] == "sb25102001-r1" and item["state"] == "submitted" and item["owner"] == "alerts"
         cancel = RequestChanged(
-            request_id="sb25102001-r1", action="cancelled", state="cancelled", kind="alert", reason="retracted"
+            request_id="sb25102001-r1",
+            action="cancelled",
+            state="cancelled",
+            kind="alert",
+            reason="retracted",
         ).stamped(producer="alerts", sent_at=env.clock.now())
         await env.bus.publish(RequestChanged.topic, cancel)
         await env.bus.drain()
@@ -77,7 +81,12 @@ async def test_completed_sequence_is_used_and_failed_one_gives_time_back(
                 producer="observer", sent_at=env.clock.now()
             )
 
-        for ev in (obs(ids[0], "started"), obs(ids[0], "completed"), obs(ids[1], "started"), obs(ids[1], "failed")):
+        for ev in (
+            obs(ids[0], "started"),
+            obs(ids[0], "completed"),
+            obs(ids[1], "started"),
+            obs(ids[1], "failed"),
+        ):
             await env.bus.publish(ObservationChanged.topic, ev)
         await env.bus.drain()
         q = (await client.get("/api/v1/programs/GRB/quota", headers=h)).json()

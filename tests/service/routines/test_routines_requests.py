@@ -7,7 +7,7 @@ import json
 import httpx
 import pytest
 from pyros_common.contracts import RequestChanged
-from routines_factories import NOW, Env, document, m31
+from routines_factories import Env, document, m31
 
 pytestmark = pytest.mark.asyncio
 
@@ -33,7 +33,9 @@ async def test_submit_m31_is_accepted_with_windows_and_announced(env: Env, clien
     assert events[0].document is not None and events[0].document["schema"] == "pyros.request/1"
 
 
-async def test_never_observable_target_is_refused_with_the_reason(env: Env, client: httpx.AsyncClient) -> None:
+async def test_never_observable_target_is_refused_with_the_reason(
+    env: Env, client: httpx.AsyncClient
+) -> None:
     env.program("GRB")
     tok = env.user("alice", programs=("GRB",))
     r = await client.post("/api/v1/requests", json=document(dec_deg=-80.0), headers=env.auth(tok))
@@ -208,7 +210,9 @@ async def test_list_filters_and_paginates(env: Env, client: httpx.AsyncClient) -
     ids = []
     for k in range(3):
         env.clock.advance(1)
-        ids.append((await client.post("/api/v1/requests", json=document(name=f"r{k}"), headers=h)).json()["id"])
+        ids.append(
+            (await client.post("/api/v1/requests", json=document(name=f"r{k}"), headers=h)).json()["id"]
+        )
     await client.post(f"/api/v1/requests/{ids[0]}/cancel", headers=h)
     page = (await client.get("/api/v1/requests?limit=2&offset=0", headers=h)).json()
     assert page["total"] == 3 and [i["id"] for i in page["items"]] == [ids[2], ids[1]]

@@ -40,7 +40,9 @@ async def test_self_registration_waits_for_an_admin(env: Env, client: httpx.Asyn
     ok = await client.patch(f"/api/v1/users/{uid}", json={"active": True, "programs": ["GRB"]}, headers=admin)
     assert ok.status_code == 200 and ok.json()["programs"] == ["GRB"]
     assert (await login(client, "carol", "long enough pw")).status_code == 200
-    dup = await client.post("/api/v1/login/register", json={"username": "carol", "password": "long enough pw"})
+    dup = await client.post(
+        "/api/v1/login/register", json={"username": "carol", "password": "long enough pw"}
+    )
     assert dup.status_code == 409 and dup.json()["errors"][0]["field"] == "username"
 
 
@@ -50,9 +52,13 @@ async def test_only_admins_administer(env: Env, client: httpx.AsyncClient) -> No
     admin = env.auth(env.user("root", role="admin"))
     for h in (user, expert):
         assert (await client.get("/api/v1/users", headers=h)).status_code == 403
-        r = await client.post("/api/v1/programs", json={"code": "X", "grade": "A", "quota_percent": 5}, headers=h)
+        r = await client.post(
+            "/api/v1/programs", json={"code": "X", "grade": "A", "quota_percent": 5}, headers=h
+        )
         assert r.status_code == 403
-    r = await client.post("/api/v1/programs", json={"code": "X", "grade": "C", "quota_percent": 5}, headers=admin)
+    r = await client.post(
+        "/api/v1/programs", json={"code": "X", "grade": "C", "quota_percent": 5}, headers=admin
+    )
     assert r.status_code == 201 and r.json()["priority"] == "low"
     r = await client.patch("/api/v1/programs/X", json={"grade": "B"}, headers=admin)
     assert r.json()["priority"] == "medium"
@@ -64,16 +70,24 @@ async def test_only_admins_administer(env: Env, client: httpx.AsyncClient) -> No
 async def test_password_reset_token_is_single_use_and_expires(env: Env, client: httpx.AsyncClient) -> None:
     admin = env.auth(env.user("root", role="admin"))
     env.user("alice")
-    uid = [u for u in (await client.get("/api/v1/users", headers=admin)).json()["items"] if u["username"] == "alice"][0][
-        "id"
-    ]
+    uid = next(
+        u
+        for u in (await client.get("/api/v1/users", headers=admin)).json()["items"]
+        if u["username"] == "alice"
+    )["id"]
     token = (await client.post(f"/api/v1/users/{uid}/reset-token", headers=admin)).json()["token"]
-    r = await client.post("/api/v1/login/reset-password", json={"token": token, "new_password": "brand new pw"})
+    r = await client.post(
+        "/api/v1/login/reset-password", json={"token": token, "new_password": "brand new pw"}
+    )
     assert r.status_code == 200
     assert (await login(client, "alice", "brand new pw")).status_code == 200
     assert (await login(client, "alice")).status_code == 401
-    again = await client.post("/api/v1/login/reset-password", json={"token": token, "new_password": "another pw!"})
-    assert again.status_code == 400 and again.json()["errors"] == [{"field": "token", "message": "already used"}]
+    again = await client.post(
+        "/api/v1/login/reset-password", json={"token": token, "new_password": "another pw!"}
+    )
+    assert again.status_code == 400 and again.json()["errors"] == [
+        {"field": "token", "message": "already used"}
+    ]
     late = (await client.post(f"/api/v1/users/{uid}/reset-token", headers=admin)).json()["token"]
     env.clock.advance(25 * 3600)
     r = await client.post("/api/v1/login/reset-password", json={"token": late, "new_password": "another pw!"})

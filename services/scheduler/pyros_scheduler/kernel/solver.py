@@ -49,6 +49,12 @@ def _construct(st: State, sibling: dict[int, str], lo: float) -> None:
     idx = np.arange(p.n, dtype=np.intp)
     order = idx[np.lexsort((idx, key_len, -key_w))].tolist()
     seen_group: set[int] = set()
+    # Once the night fills up most sequences no longer fit anywhere: every `refresh` tries,
+    # a vectorised pass over all windows marks those that still fit some free gap, and the
+    # others are not searched one by one (they stay unplaced either way).
+    refresh = max(64, p.n // 40)
+    alive: BoolArray | None = None
+    tries = 0
     for i in order:
         g = p.group[i]
         if g >= 0:
@@ -56,7 +62,13 @@ def _construct(st: State, sibling: dict[int, str], lo: float) -> None:
                 seen_group.add(g)
                 _place_group(st, p.groups[g], lo, sibling)
         elif i not in p.static and st.quota_ok(i):
-            st.place(i, lo=lo)
+            tries += 1
+            if p.n > 2 * refresh and tries % refresh == 0:
+                mask = ~st.placed
+                alive = np.zeros(p.n, dtype=bool)
+                alive[st.candidates_for(st.free_gaps(lo), mask)] = True
+            if alive is None or alive[i]:
+                st.place(i, lo=lo)
 
 
 def _eligible(p: Prep, exclude: set[int]) -> BoolArray:

@@ -1,0 +1,213 @@
+"""``pyros users``, ``pyros programs`` (direct database), ``pyros login`` and ``pyros request`` (API)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from pyros_cli.client import ApiError, PyrosClient, save_token
+
+users_app = typer.Typer(no_args_is_help=True, help="User accounts (direct database; makes the first admin).")
+programs_app = typer.Typer(no_args_is_help=True, help="Scientific programs (direct database).")
+request_app = typer.Typer(no_args_is_help=True, help="Requests through the REST API (after `pyros login`).")
+
+T = TypeVar("T")
+# Tests replace this to run the commands against an in-process app.
+client_factory: Callable[[str | None], PyrosClient] = lambda url: PyrosClient.from_saved(url)  # noqa: E731
+
+
+def _fail(msg: str, code: int = 1) -> typer.Exit:
+    typer.echo(f"pyros: {msg}", err=True)
+    return typer.Exit(code)
+
+
+def _read_password(password_stdin: bool) -> str:
+    if not password_stdin:
+        raise _fail("give the password on standard input with --password-stdin", 2)
+    password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        raise _fail("empty password on standard input", 2)
+    return password
+
+
+def _db_call(fn: Callable[..., T], **kwargs: Any) -> T:
+    """Run a routines service function in one transaction on PYROS_DATABASE_URL."""
+    from pyros_common.clock import SystemClock
+    from pyros_common.db import Database
+    from pyros_common.settings import Settings
+    from pyros_routines.problem import ProblemError
+
+    db = Database(Settings().database_url)
+    try:
+        db.check()
+        with db.session() as s:
+            return fn(session=s, now=SystemClock().now(), **kwargs)
+    except ProblemError as exc:
+        raise _fail(exc.detail) from None
+    except RuntimeError as exc:  # unreachable or not migrated: one sentence
+        raise _fail(str(exc)) from None
+    finally:
+        db.dispose()
+
+
+@users_app.command("create")
+def users_create(
+    name: Annotated[str, typer.Argument(help="User name.")],
+    role: Annotated[str, typer.Option(help="admin, expert or user.")] = "user",
+    program: Annotated[list[str] | None, typer.Option(help="Program code (repeatable).")] = None,
+    email: Annotated[str, typer.Option(help="Contact address.")] = "",
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from stdin.")
+    ] = False,
+) -> None:
+    """Create an active user directly in the database (how the first admin is made)."""
+    from pyros_routines import service
+
+    if role not in ("admin", "expert", "user"):
+        raise _fail(f"role must be admin, expert or user, not {role!r}", 2)
+    password = _read_password(password_stdin)
+    if len(password) < 8:
+        raise _fail("the password needs at least 8 characters", 2)
+    user = _db_call(
+        service.create_user,
+        username=name,
+        password=password,
+        role=role,
+        email=email,
+        active=True,
+        programs=list(program or []),
+    )
+    typer.echo(f"user {user.username} (id {user.id}, {user.role}) created")
+
+
+@programs_app.command("create")
+def programs_create(
+    code: Annotated[str, typer.Argument(help="Program code, e.g. GRB.")],
+    grade: Annotated[str, typer.Option(help="TAC grade A, B or C.")] = "B",
+    quota_percent: Annotated[float, typer.Option(help="Share of each semester's night time [%].")] = 10.0,
+    name: Annotated[str, typer.Option(help="Long name.")] = "",
+) -> None:
+    """Create a scientific program directly in the database."""
+    from pyros_routines import service
+
+    p = _db_call(
+        service.create_program, code=code, grade=grade.upper(), quota_percent=quota_percent, name=name
+    )
+    typer.echo(f"program {p.code} (grade {p.grade}, quota {p.quota_percent:g} %) created")
+
+
+def login(
+    url: Annotated[str, typer.Option(help="Gateway URL.")] = "http://127.0.0.1:8000",
+    user: Annotated[str, typer.Option(help="User name.")] = "",
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from stdin.")
+    ] = False,
+) -> None:
+    """Log in and keep the token in $XDG_CONFIG_HOME/pyros/token.json (mode 0600)."""
+    if not user:
+        raise _fail("--user is required", 2)
+    password = _read_password(password_stdin)
+    client = client_factory(url)
+    client.url = url.rstrip("/")
+    try:
+        token = client.login(user, password)
+    except ApiError as exc:
+        raise _fail(str(exc)) from None
+    path = save_token(url, token, user)
+    typer.echo(f"logged in as {user}; token saved in {path}")
+
+
+def _api(call: Callable[[PyrosClient], Any], url: str | None) -> Any:
+    try:
+        return call(client_factory(url))
+    except ApiError as exc:
+        raise _fail(str(exc)) from None
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise _fail(f"cannot read {path}: {exc}") from None
+    if not isinstance(data, dict):
+        raise _fail(f"{path} does not hold a JSON object")
+    return data
+
+
+UrlOpt = Annotated[str | None, typer.Option(help="Gateway URL (default: the one of `pyros login`).")]
+
+
+@request_app.command("submit")
+def request_submit(
+    file: Annotated[Path, typer.Argument(help="Request document (JSON).")], url: UrlOpt = None
+) -> None:
+    """Submit a request document; prints the new request id."""
+    doc = _read_json(file)
+    r = _api(lambda c: c.submit(doc), url)
+    typer.echo(f"{r['id']} {r['state']} ({r['duration_s']:.0f} s)")
+
+
+@request_app.command("validate")
+def request_validate(
+    file: Annotated[Path, typer.Argument(help="Request document (JSON).")], url: UrlOpt = None
+) -> None:
+    """Check a request document as a submission would, without storing it."""
+    doc = _read_json(file)
+    typer.echo(json.dumps(_api(lambda c: c.validate(doc), url), indent=2))
+
+
+@request_app.command("import")
+def request_import(
+    file: Annotated[Path, typer.Argument(help="Exported document (JSON).")], url: UrlOpt = None
+) -> None:
+    """Import an exported request document as a new request."""
+    doc = _read_json(file)
+    r = _api(lambda c: c.import_document(doc), url)
+    typer.echo(f"{r['id']} {r['state']} ({r['duration_s']:.0f} s)")
+
+
+@request_app.command("list")
+def request_list(
+    program: Annotated[str | None, typer.Option(help="Program code.")] = None,
+    state: Annotated[str | None, typer.Option(help="State.")] = None,
+    limit: Annotated[int, typer.Option(help="Page size.")] = 50,
+    offset: Annotated[int, typer.Option(help="Skip this many.")] = 0,
+    url: UrlOpt = None,
+) -> None:
+    """List the requests you may see, newest first."""
+    page = _api(lambda c: c.list_requests(program=program, state=state, limit=limit, offset=offset), url)
+    for r in page["items"]:
+        typer.echo(f"{r['id']}  {r['state']:<10} {r['program']:<8} {r['owner']:<12} {r['name']}")
+    typer.echo(f"({len(page['items'])} of {page['total']})")
+
+
+@request_app.command("export")
+def request_export(
+    request_id: Annotated[str, typer.Argument(help="Request id.")],
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Write to this file instead of stdout.")
+    ] = None,
+    url: UrlOpt = None,
+) -> None:
+    """Print (or write) the request document of a request."""
+    text = json.dumps(_api(lambda c: c.export(request_id), url), indent=2, ensure_ascii=False) + "\n"
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        out.write_text(text)
+
+
+@request_app.command("cancel")
+def request_cancel(
+    request_id: Annotated[str, typer.Argument(help="Request id.")],
+    reason: Annotated[str, typer.Option(help="Why.")] = "",
+    url: UrlOpt = None,
+) -> None:
+    """Cancel a request; its unobserved time goes back to the program."""
+    r = _api(lambda c: c.cancel(request_id, reason), url)
+    typer.echo(f"{r['id']} {r['state']}")

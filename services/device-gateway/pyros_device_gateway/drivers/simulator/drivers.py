@@ -1,0 +1,255 @@
+"""Drivers over pyros_simulators: the same interface as real hardware, time on the clock port."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from typing import Any, ClassVar, TypeVar
+
+from pyros_simulators import (
+    Camera,
+    Dome,
+    ExposureRequest,
+    FilterWheel,
+    SimulatedDevice,
+    SimulatorError,
+    Telescope,
+    WeatherSource,
+)
+
+from pyros_device_gateway.domain import DomeParams, ExposeParams, FilterParams, SlewParams
+from pyros_device_gateway.drivers.base import (
+    DeviceDriver,
+    DeviceKind,
+    DriverCommand,
+    DriverError,
+    Progress,
+    Reading,
+    no_progress,
+)
+
+T = TypeVar("T")
+
+
+async def _run(driver: SimulatorDriver, work: Coroutine[Any, Any, T], progress: Progress) -> T:
+    """Run ``work``; once it has started (state set, nothing awaited yet) report progress."""
+    task = asyncio.ensure_future(work)
+    await asyncio.sleep(0)  # the task's first step runs before we resume: it has validated and moved
+    try:
+        if not task.done():
+            await progress(await driver.status())
+        return await task
+    except SimulatorError as exc:
+        raise DriverError(str(exc)) from exc
+    finally:
+        if not task.done():  # we were cancelled: the device must not keep moving on its own
+            task.cancel()
+
+
+class SimulatorDriver(DeviceDriver):
+    """Common part: connect/close are no-ops, abort stops the simulator."""
+
+    driver = "simulator"
+
+    def __init__(self, device_id: str, device: SimulatedDevice) -> None:
+        super().__init__(device_id)
+        self.device = device
+
+    async def connect(self) -> None:
+        if self.device.offline:
+            raise DriverError(f"{self.device_id} is offline")
+
+    async def close(self) -> None:
+        return None
+
+    async def abort(self) -> Reading:
+        try:
+            await self.device.abort()
+        except SimulatorError as exc:
+            raise DriverError(str(exc)) from exc
+        return await self.status()
+
+    def _base(self) -> Reading:
+        d = self.device
+        if d.offline:
+            return Reading(state="offline", ok=False, error=f"{self.device_id} is offline")
+        return Reading(state=d.state, ok=d.state != "error", error=d.error)
+
+
+class TelescopeDriver(SimulatorDriver):
+    kind = "telescope"
+    commands = frozenset({"slew", "park"})
+
+    def __init__(self, device_id: str, telescope: Telescope, dome: Dome | None = None) -> None:
+        super().__init__(device_id, telescope)
+        self.telescope = telescope
+        self.dome = dome
+
+    async def status(self) -> Reading:
+        base = self._base()
+        if base.state == "offline":
+            return base
+        ra, dec = self.telescope.position
+        alt, az = self.telescope.altaz
+        return Reading(
+            state=base.state,
+            ok=base.ok,
+            error=base.error,
+            ra_deg=round(ra, 6),
+            dec_deg=round(dec, 6),
+            values={"alt_deg": round(alt, 4), "az_deg": round(az, 4)},
+        )
+
+    async def execute(self, command: DriverCommand, progress: Progress = no_progress) -> Reading:
+        p = command.params
+        if command.name == "slew" and isinstance(p, SlewParams):
+            await _run(self, self.telescope.slew(p.ra_deg, p.dec_deg), progress)
+            if self.dome is not None and self.dome.slaved:
+                # the dome follows the mount: the slit goes where the tube points
+                await _run(self, self.dome.goto(round(self.telescope.altaz[1], 3) % 360.0), no_progress)
+        elif command.name == "park":
+            await _run(self, self.telescope.park(), progress)
+        else:
+            raise DriverError(f"{self.device_id} does not support {command.name}")
+        return await self.status()
+
+
+class CameraDriver(SimulatorDriver):
+    kind = "camera"
+    commands = frozenset({"expose"})
+
+    def __init__(self, device_id: str, camera: Camera, wheel: FilterWheel | None = None) -> None:
+        super().__init__(device_id, camera)
+        self.camera = camera
+        self.wheel = wheel
+
+    async def status(self) -> Reading:
+        base = self._base()
+        if base.state == "offline":
+            return base
+        values: dict[str, float | str | bool] = {"detector": self.camera.config.detector}
+        values["frames"] = self.camera.frames
+        return Reading(
+            state=base.state,
+            ok=base.ok,
+            error=base.error,
+            temperature_c=self.camera.temperature_c,
+            values=values,
+        )
+
+    async def execute(self, command: DriverCommand, progress: Progress = no_progress) -> Reading:
+        p = command.params
+        if command.name != "expose" or not isinstance(p, ExposeParams):
+            raise DriverError(f"{self.device_id} does not support {command.name}")
+        if command.image_path is None:
+            raise DriverError("expose needs an image path from the gateway")
+        default_filter = self.wheel.current_filter if self.wheel is not None else "CLEAR"
+        req = ExposureRequest(
+            exposure_s=p.exposure_s,
+            path=command.image_path,
+            filter=p.filter or default_filter,
+            object=p.object,
+            ra_deg=p.ra_deg,
+            dec_deg=p.dec_deg,
+            image_type=p.image_type,
+            extra_headers={"CMDID": str(command.command_id)},
+        )
+        path = await _run(self, self.camera.expose(req), progress)
+        status = await self.status()
+        return Reading(
+            state=status.state,
+            ok=status.ok,
+            error=status.error,
+            temperature_c=status.temperature_c,
+            values=status.values,
+            image=path,
+        )
+
+
+class FilterWheelDriver(SimulatorDriver):
+    kind = "filterwheel"
+    commands = frozenset({"filter"})
+
+    def __init__(self, device_id: str, wheel: FilterWheel) -> None:
+        super().__init__(device_id, wheel)
+        self.wheel = wheel
+
+    async def status(self) -> Reading:
+        base = self._base()
+        if base.state == "offline":
+            return base
+        values: dict[str, float | str | bool] = {"filter": self.wheel.current_filter}
+        values["position"] = self.wheel.position
+        values["filters"] = ",".join(self.wheel.filters)
+        return Reading(state=base.state, ok=base.ok, error=base.error, values=values)
+
+    async def execute(self, command: DriverCommand, progress: Progress = no_progress) -> Reading:
+        p = command.params
+        if command.name != "filter" or not isinstance(p, FilterParams):
+            raise DriverError(f"{self.device_id} does not support {command.name}")
+        target: str | int = p.filter if p.filter is not None else (p.position or 0)
+        await _run(self, self.wheel.move(target), progress)
+        return await self.status()
+
+
+class DomeDriver(SimulatorDriver):
+    kind = "dome"
+    commands = frozenset({"dome"})
+
+    def __init__(self, device_id: str, dome: Dome) -> None:
+        super().__init__(device_id, dome)
+        self.dome = dome
+
+    async def status(self) -> Reading:
+        base = self._base()
+        if base.state == "offline":
+            return base
+        values: dict[str, float | str | bool] = {"shutter": self.dome.shutter}
+        values["azimuth_deg"] = round(self.dome.azimuth_deg, 3)
+        values["slaved"] = self.dome.slaved
+        return Reading(state=base.state, ok=base.ok, error=base.error, values=values)
+
+    async def execute(self, command: DriverCommand, progress: Progress = no_progress) -> Reading:
+        p = command.params
+        if command.name != "dome" or not isinstance(p, DomeParams):
+            raise DriverError(f"{self.device_id} does not support {command.name}")
+        if p.action == "open":
+            await _run(self, self.dome.open(), progress)
+        elif p.action == "close":
+            await _run(self, self.dome.close(), progress)
+        elif p.action == "goto" and p.azimuth_deg is not None:
+            await _run(self, self.dome.goto(p.azimuth_deg), progress)
+        else:
+            self.dome.slaved = p.action == "follow"
+        return await self.status()
+
+
+class WeatherDriver(SimulatorDriver):
+    """A weather source: status only, read from the simulated sensors."""
+
+    kind: ClassVar[DeviceKind] = "weather"
+    commands = frozenset()
+
+    def __init__(self, device_id: str, source: WeatherSource) -> None:
+        super().__init__(device_id, source)
+        self.source = source
+
+    async def status(self) -> Reading:
+        base = self._base()
+        if base.state == "offline":
+            return base
+        try:
+            values: dict[str, float | str | bool] = dict(self.source.read())
+        except SimulatorError as exc:
+            return Reading(state="error", ok=False, error=str(exc))
+        values["source"] = self.source.name
+        return Reading(state="idle", values=values)
+
+    async def execute(self, command: DriverCommand, progress: Progress = no_progress) -> Reading:
+        raise DriverError(f"{self.device_id} does not support {command.name}")
+
+
+class PlcDriver(WeatherDriver):
+    """The enclosure PLC: its own wind and rain sensors, a weather source like the others."""
+
+    kind = "plc"

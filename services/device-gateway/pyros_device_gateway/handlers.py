@@ -1,0 +1,308 @@
+"""Consumer of pyros.device.commands: dedupe, validate, route to the driver, publish DeviceStatus."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import uuid
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import structlog
+from pydantic import ValidationError
+from pyros_common.clock import Clock
+from pyros_common.contracts import DeviceCommand, DeviceStatus, Event
+from pyros_common.domain.sites import Site
+
+from pyros_device_gateway.domain import ExposeParams, InvalidParams, parse_params
+from pyros_device_gateway.drivers import DeviceDriver, DeviceKind, DriverCommand, DriverError, Reading
+
+log = structlog.get_logger("pyros.device_gateway")
+
+Publish = Callable[[DeviceStatus, str | None], Awaitable[None]]
+_ALWAYS = frozenset({"status", "abort"})  # answered at once, never queued behind a running command
+
+
+@dataclass
+class Device:
+    """One routed device: its driver, its last status, one command at a time."""
+
+    device_id: str
+    driver: DeviceDriver
+    last: DeviceStatus | None = None
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    connected: bool = False
+
+
+def night_of(site: Site, when: datetime) -> str:
+    """The night a time belongs to, named by the local date of its evening (local noon to noon)."""
+    local = when + timedelta(hours=site.lon_deg / 15.0) - timedelta(hours=12)
+    return local.date().isoformat()
+
+
+def guess_kind(device_id: str) -> DeviceKind:
+    """Kind of a device we do not know, for the rejection reply (DeviceStatus needs one)."""
+    for prefix, kind in (
+        ("cam", "camera"),
+        ("filter", "filterwheel"),
+        ("dome", "dome"),
+        ("focus", "focuser"),
+    ):
+        if device_id.startswith(prefix):
+            return kind  # type: ignore[return-value]
+    if device_id.startswith(("weather", "cloud")):
+        return "weather"
+    return "telescope" if device_id.startswith(("tel", "mount")) else "plc"
+
+
+class CommandHandler:
+    """Executes each command once per command id, serialised per device, abort/status excepted."""
+
+    def __init__(
+        self,
+        *,
+        drivers: Mapping[str, DeviceDriver],
+        clock: Clock,
+        site: Site,
+        data_dir: Path,
+        publish: Publish,
+        recent_commands: int = 4096,
+    ) -> None:
+        self.devices = {d: Device(d, drv) for d, drv in drivers.items()}
+        self.clock = clock
+        self.site = site
+        self.data_dir = data_dir
+        self._publish = publish
+        self._recent: OrderedDict[uuid.UUID, None] = OrderedDict()
+        self._max_recent = recent_commands
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.duplicates = 0
+
+    # --- bus handler --------------------------------------------------------------------
+
+    async def handle(self, event: Event) -> None:
+        """Handler of pyros.device.commands: returns once the command is accepted, not finished.
+
+        Long commands run in their own task so that an abort can reach a slewing mount.
+        """
+        if not isinstance(event, DeviceCommand):
+            return
+        cmd = event
+        if cmd.command_id in self._recent:
+            self.duplicates += 1
+            log.info("duplicate command dropped", command_id=str(cmd.command_id), device_id=cmd.device_id)
+            return
+        self._recent[cmd.command_id] = None
+        while len(self._recent) > self._max_recent:
+            self._recent.popitem(last=False)
+
+        dev = self.devices.get(cmd.device_id)
+        if dev is None:
+            await self._reply_error(
+                cmd,
+                guess_kind(cmd.device_id),
+                "offline",
+                f"unknown device {cmd.device_id!r}; known: {sorted(self.devices)}",
+            )
+            return
+        try:
+            params = parse_params(cmd.command, cmd.params)
+        except InvalidParams as exc:
+            await self._reply_error(cmd, dev.driver.kind, self._state(dev), str(exc))
+            return
+        if cmd.command not in dev.driver.commands | _ALWAYS:
+            await self._reply_error(
+                cmd,
+                dev.driver.kind,
+                self._state(dev),
+                f"{cmd.device_id} ({dev.driver.kind}) does not support {cmd.command}; "
+                f"it takes {sorted(dev.driver.commands | _ALWAYS)}",
+            )
+            return
+        if cmd.command == "status":
+            await self.publish_status(dev.device_id, cmd)
+            return
+        if cmd.command == "abort":
+            await self._abort(dev, cmd)
+            return
+        image_path = self.image_path(cmd, params) if isinstance(params, ExposeParams) else None
+        dc = DriverCommand(name=cmd.command, params=params, command_id=cmd.command_id, image_path=image_path)
+        task = asyncio.create_task(self._execute(dev, cmd, dc), name=f"cmd-{cmd.command_id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def idle(self) -> None:
+        """Wait until every accepted command has finished (tests, shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def cancel_all(self) -> None:
+        for t in list(self._tasks):
+            t.cancel()
+        await self.idle()
+
+    # --- execution ----------------------------------------------------------------------
+
+    async def _execute(self, dev: Device, cmd: DeviceCommand, dc: DriverCommand) -> None:
+        async with dev.lock:
+
+            async def progress(reading: Reading) -> None:
+                await self._send(dev, reading, cmd)
+
+            work = asyncio.ensure_future(dev.driver.execute(dc, progress))
+            timer = asyncio.ensure_future(self.clock.sleep(cmd.timeout_s))
+            try:
+                await asyncio.wait({work, timer}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                timer.cancel()
+                if not work.done():
+                    work.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await work
+            try:
+                if work.cancelled():
+                    raise DriverError(f"{cmd.command} timed out after {cmd.timeout_s:g} s")
+                reading = work.result()
+            except DriverError as exc:
+                await self._reply_failure(dev, cmd, str(exc))
+                return
+            except Exception as exc:  # a driver bug or an unreadable device must still get a reply
+                log.exception("driver failed", device_id=dev.device_id, command=cmd.command)
+                await self._reply_failure(dev, cmd, f"driver failure: {exc!r}")
+                return
+            if reading.image is not None:
+                values = dict(reading.values)
+                values["path"] = self._relative(reading.image)
+                reading = Reading(
+                    state=reading.state,
+                    ok=reading.ok,
+                    error=reading.error,
+                    ra_deg=reading.ra_deg,
+                    dec_deg=reading.dec_deg,
+                    temperature_c=reading.temperature_c,
+                    values=values,
+                    image=reading.image,
+                )
+            await self._send(dev, reading, cmd)
+
+    async def _abort(self, dev: Device, cmd: DeviceCommand) -> None:
+        try:
+            reading = await dev.driver.abort()
+        except DriverError as exc:
+            await self._reply_failure(dev, cmd, str(exc))
+            return
+        await self._send(dev, reading, cmd)
+
+    # --- status -------------------------------------------------------------------------
+
+    async def read(self, dev: Device) -> Reading:
+        """The driver's status, connecting first if needed; never raises."""
+        try:
+            if not dev.connected:
+                await dev.driver.connect()
+                dev.connected = True
+            return await dev.driver.status()
+        except DriverError as exc:
+            dev.connected = False
+            return Reading(state="offline", ok=False, error=str(exc))
+        except Exception as exc:
+            log.exception("status failed", device_id=dev.device_id)
+            return Reading(state="error", ok=False, error=f"driver failure: {exc!r}")
+
+    async def publish_status(self, device_id: str, cmd: DeviceCommand | None = None) -> DeviceStatus:
+        """Read and publish the status of one device (periodic, or in answer to ``cmd``)."""
+        dev = self.devices[device_id]
+        return await self._send(dev, await self.read(dev), cmd)
+
+    def _state(self, dev: Device) -> str:
+        return dev.last.state if dev.last is not None else "idle"
+
+    def status_of(self, dev: Device, reading: Reading, cmd: DeviceCommand | None) -> DeviceStatus:
+        """The DeviceStatus event for a reading; a reading that fails validation becomes an error reply."""
+        command_id = cmd.command_id if cmd is not None else None
+        try:
+            return DeviceStatus(
+                device_id=dev.device_id,
+                kind=dev.driver.kind,
+                state=reading.state,
+                command_id=command_id,
+                ok=reading.ok,
+                error=reading.error,
+                ra_deg=reading.ra_deg,
+                dec_deg=reading.dec_deg,
+                temperature_c=reading.temperature_c,
+                values=reading.values,
+            )
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            return DeviceStatus(
+                device_id=dev.device_id,
+                kind=dev.driver.kind,
+                state="error",
+                command_id=command_id,
+                ok=False,
+                error=f"malformed device reply rejected: {where}: {first['msg']}",
+            )
+
+    async def _send(self, dev: Device, reading: Reading, cmd: DeviceCommand | None) -> DeviceStatus:
+        status = self.status_of(dev, reading, cmd)
+        dev.last = status
+        await self._publish(status, cmd.correlation_id if cmd is not None and cmd.correlation_id else None)
+        return status
+
+    async def _reply_failure(self, dev: Device, cmd: DeviceCommand, error: str) -> None:
+        reading = await self.read(dev)
+        await self._send(
+            dev,
+            Reading(
+                state=reading.state,
+                ok=False,
+                error=error,
+                ra_deg=reading.ra_deg,
+                dec_deg=reading.dec_deg,
+                temperature_c=reading.temperature_c,
+                values=reading.values,
+            ),
+            cmd,
+        )
+
+    async def _reply_error(self, cmd: DeviceCommand, kind: DeviceKind, state: str, error: str) -> None:
+        log.warning("command rejected", device_id=cmd.device_id, command=cmd.command, reason=error)
+        status = DeviceStatus(
+            device_id=cmd.device_id,
+            kind=kind,
+            state=state,
+            command_id=cmd.command_id,
+            ok=False,
+            error=error,
+        )
+        await self._publish(status, cmd.correlation_id or None)
+
+    # --- images -------------------------------------------------------------------------
+
+    def image_path(self, cmd: DeviceCommand, p: ExposeParams) -> Path:
+        """data_dir/images/<night>/<device>/<stem>.fits; never overwrites an existing image."""
+        now = self.clock.now()
+        if p.name:
+            stem = p.name
+        elif p.request_id:
+            stem = "_".join(x for x in (p.request_id, p.sequence_id or "", f"{p.frame:04d}") if x)
+        else:
+            stem = f"{now:%Y%m%dT%H%M%S}_{p.image_type}"
+        stem = re.sub(r"[^A-Za-z0-9._-]", "_", f"{cmd.device_id}_{stem}")
+        folder = self.data_dir / "images" / night_of(self.site, now) / cmd.device_id
+        path = folder / f"{stem}.fits"
+        if path.exists():
+            path = folder / f"{stem}_{cmd.command_id.hex[:8]}.fits"
+        return path
+
+    def _relative(self, path: Path) -> str:
+        try:
+            return str(path.relative_to(self.data_dir))
+        except ValueError:
+            return str(path)

@@ -1,0 +1,223 @@
+"""The scheduler's book: the pool of requests, what ran, and the current plan of the night.
+
+No bus, no database: the handlers feed it events and publish what it returns. Times come in
+as arguments (from the clock port), so a whole night can be replayed in a test.
+
+Rules:
+- a full schedule when a night is first planned and while it is still day; after dusk every
+  change is an incremental reschedule from ``now`` to dawn, keeping what ran and what runs;
+- a completed sequence never comes back; a failed one is left out for the rest of the night;
+- at dawn the book rolls over: sequences not done and allowed to carry over are offered on the
+  next night with their windows recomputed (mapping.nights_carried); a carried sequence with
+  no window that night fails for good with "no longer visible";
+- unsafe conditions hold the telescopes for ``unsafe_hold_s``: the running sequence is
+  interrupted and nothing is planned before the hold ends (extended while still unsafe).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+
+from pyros_common.domain.overheads import Overheads
+from pyros_common.domain.requests import Request
+from pyros_common.domain.sites import Site
+from pyros_common.domain.visibility import tonight
+
+from pyros_scheduler.kernel import KernelResult
+from pyros_scheduler.planner import NO_LONGER_VISIBLE, NightPlan, Program, build_input, solve
+
+
+@dataclass(frozen=True)
+class Version:
+    """A plan plus why it was made."""
+
+    plan: NightPlan
+    trigger: str
+    interrupted: str | None  # kernel id of the sequence this version interrupts
+
+
+class NightBook:
+    """Pool, execution state and plan of the current night (see the module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        site: Site,
+        telescopes: Sequence[str],
+        programs: Callable[[], Mapping[str, Program]] = dict,
+        overheads: Overheads | None = None,
+        unsafe_hold_s: float = 1800.0,
+        monotonic: Callable[[], float] | None = None,
+    ) -> None:
+        self.site = site
+        self.telescopes = tuple(telescopes)
+        self.programs = programs
+        self.overheads = overheads
+        self.unsafe_hold_s = unsafe_hold_s
+        self.monotonic = monotonic
+        self.requests: dict[str, Request] = {}
+        self.done: dict[str, dt.date] = {}  # kernel id -> night it completed
+        self.failed_tonight: set[str] = set()
+        self.dead: dict[str, str] = {}  # kernel id -> why it will never be scheduled again
+        self.executing: dict[str, str] = {}  # telescope -> kernel id
+        self.night: dt.date | None = None
+        self.plan: NightPlan | None = None
+        self.unsafe_until: dt.datetime | None = None
+
+    # --- pool ---------------------------------------------------------------------------
+
+    def add(self, request: Request, now: dt.datetime) -> None:
+        """Add or replace a request; its "tonight" dates become the night in progress at ``now``."""
+        assert request.id is not None, "the scheduler only books stored requests"
+        night = tonight(self.site, now)
+        seqs = [s if s.date != "tonight" else s.model_copy(update={"date": night}) for s in request.sequences]
+        self.requests[request.id] = request.model_copy(update={"sequences": seqs})
+
+    def remove(self, request_id: str) -> bool:
+        return self.requests.pop(request_id, None) is not None
+
+    def remove_alert(self, alert_id: str, request_id: str | None) -> list[str]:
+        """Remove the requests made for ``alert_id`` (or ``request_id``); their ids."""
+        gone = [
+            rid
+            for rid, r in self.requests.items()
+            if rid == request_id or (r.alert_id and r.alert_id == alert_id)
+        ]
+        for rid in gone:
+            del self.requests[rid]
+        return gone
+
+    # --- execution ----------------------------------------------------------------------
+
+    def started(self, telescope: str, seq_id: str) -> None:
+        self.executing[telescope] = seq_id
+
+    def finished(self, seq_id: str, *, ok: bool) -> None:
+        for tel, sid in list(self.executing.items()):
+            if sid == seq_id:
+                del self.executing[tel]
+        if ok:
+            assert self.night is not None
+            self.done[seq_id] = self.night
+        else:
+            self.failed_tonight.add(seq_id)
+
+    def running_at(self, now: dt.datetime) -> str | None:
+        """The sequence running at ``now``: reported by the observer, else from the plan."""
+        if self.executing:
+            return next(iter(self.executing.values()))
+        if self.plan is None:
+            return None
+        for s in self.plan.scheduled:
+            if s.start <= now < s.end and s.seq_id not in self.done:
+                return s.seq_id
+        return None
+
+    # --- planning -----------------------------------------------------------------------
+
+    def _skip(self) -> set[str]:
+        return {k for k, n in self.done.items() if n != self.night} | self.failed_tonight | set(self.dead)
+
+    def replan(self, now: dt.datetime, trigger: str, *, full: bool = False) -> Version:
+        """A new plan of the night: full before dusk (or when asked), else incremental from ``now``."""
+        if self.night is None:
+            self.night = tonight(self.site, now)
+        ni = build_input(
+            list(self.requests.values()),
+            site=self.site,
+            night=self.night,
+            programs=self.programs(),
+            n_telescopes=len(self.telescopes),
+            overheads=self.overheads,
+            skip=self._skip(),
+        )
+        effective = now
+        if self.unsafe_until is not None and self.unsafe_until > now:
+            effective = self.unsafe_until
+        incremental = (
+            not full and self.plan is not None and self.plan.night == self.night and effective > ni.dusk
+        )
+        running = self.running_at(now) if incremental else None
+        plan = solve(
+            ni,
+            night=self.night,
+            site=self.site,
+            telescopes=self.telescopes,
+            previous=self.plan if incremental else None,
+            now=effective if incremental else None,
+            executing=running,
+            clock_s=self.monotonic,
+        )
+        self.plan = plan
+        self._bury(plan)
+        interrupted = plan.result.interrupted[0] if plan.result.interrupted else None
+        if interrupted is not None:
+            self.executing = {t: s for t, s in self.executing.items() if s != interrupted}
+        return Version(plan, trigger, interrupted)
+
+    def _bury(self, plan: NightPlan) -> None:
+        """Carried sequences with no window left fail for good."""
+        for u in plan.unscheduled:
+            k = next((i for i, s in enumerate(plan.night_input.kernel.sequences) if s.id == u.seq_id), None)
+            if k is None:
+                continue
+            if u.reason == NO_LONGER_VISIBLE and plan.night_input.info[k].nights_carried > 0:
+                self.dead[u.seq_id] = NO_LONGER_VISIBLE
+
+    def unsafe(self, now: dt.datetime) -> Version | None:
+        """Hold the telescopes from ``now``: interrupt the running sequence, replan after the hold."""
+        self.unsafe_until = now + dt.timedelta(seconds=self.unsafe_hold_s)
+        if self.plan is None or self.night is None or now <= self.plan.dusk:
+            return None
+        running = self.running_at(now)
+        now_s = self.plan.night_input.to_s(now)
+        hold_s = now_s + self.unsafe_hold_s
+        prev = self.plan.result
+        keep = tuple(p for p in prev.placements if p.end_s <= now_s + 1e-6 or p.start_s >= hold_s)
+        # What was planned in the hold goes back to the pool (seen as new by reschedule).
+        freed = {p.id for p in prev.placements} - {p.id for p in keep}
+        self.plan = replace(
+            self.plan,
+            result=KernelResult(
+                keep,
+                {k: v for k, v in prev.unscheduled.items() if k not in freed},
+                prev.objective,
+                (),
+                prev.stats,
+                prev.prepared,
+            ),
+        )
+        self.executing.clear()
+        v = self.replan(now, "conditions unsafe")
+        return Version(v.plan, v.trigger, running)
+
+    def safe(self, now: dt.datetime) -> Version | None:
+        if self.unsafe_until is None:
+            return None
+        self.unsafe_until = None
+        return self.replan(now, "conditions safe again")
+
+    def roll_over(self, now: dt.datetime) -> Version | None:
+        """Move to the night in progress (or next) at ``now``; None if it is already the one."""
+        night = tonight(self.site, now)
+        if night == self.night:
+            return None
+        self.night = night
+        self.plan = None
+        self.failed_tonight.clear()
+        self.executing.clear()
+        self.unsafe_until = None
+        # Requests with nothing left to do on this night or later are dropped.
+        for rid, r in list(self.requests.items()):
+            alive = [
+                s
+                for s in r.sequences
+                if f"{rid}/{s.name}" not in self.done
+                and f"{rid}/{s.name}" not in self.dead
+                and (s.date == "tonight" or s.date + dt.timedelta(days=s.carry_over_nights) >= night)
+            ]
+            if not alive:
+                del self.requests[rid]
+        return self.replan(now, f"night {night}", full=True)

@@ -1,0 +1,48 @@
+"""`pyros schedule` on the example workload: the file, the reasons and the plot."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pyros_cli.main import app
+from typer.testing import CliRunner
+
+ROOT = Path(__file__).resolve().parents[3]
+ALLOWED = (
+    "never visible",
+    "Moon constraint",
+    "quota exhausted",
+    "displaced by higher-weight sequence",
+    "outside night",
+    "mandatory sibling failed",
+    "no longer visible",
+)
+
+
+def test_schedule_command_writes_the_plan_and_the_plot(tmp_path: Path) -> None:
+    out, png = tmp_path / "schedule.json", tmp_path / "gantt.png"
+    args = ["schedule", "--site", "gft-spm", "--night", "2026-12-15", "--requests"]
+    args += [str(ROOT / "examples" / "workload.json"), "--out", str(out), "--plot", str(png)]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    assert "placed" in res.output and "objective" in res.output
+    doc = json.loads(out.read_text())
+    assert set(doc) >= {"night", "scheduled", "unscheduled", "objective", "runtime_s", "solver"}
+    assert doc["night"]["start"].endswith("Z") and doc["night"]["end"].endswith("Z")
+    assert len(doc["scheduled"]) + len(doc["unscheduled"]) == 38
+    for s in doc["scheduled"]:
+        assert set(s) >= {"request", "sequence", "telescope", "start", "end", "weight"}
+        assert doc["night"]["start"] <= s["start"] < s["end"] <= doc["night"]["end"]
+    reasons = {u["request"]: u["reason"] for u in doc["unscheduled"]}
+    assert all(r.startswith(ALLOWED) for r in reasons.values()), reasons
+    assert reasons["Galactic centre flare"] == "never visible"
+    assert reasons["blazar 3C 454.3"] == "Moon constraint"
+    assert any(s["request"] == "GRB 261216A" for s in doc["scheduled"])
+    assert png.stat().st_size > 10_000 and not list(tmp_path.glob("*.tmp*"))
+
+
+def test_bad_night_is_refused(tmp_path: Path) -> None:
+    args = ["schedule", "--night", "tomorrow", "--requests", str(ROOT / "examples" / "workload.json")]
+    res = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "x.json")])
+    assert res.exit_code == 2
