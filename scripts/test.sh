@@ -22,6 +22,11 @@ scripts/setup.sh
 [[ -x scripts/tools.sh ]] && scripts/tools.sh
 
 step infrastructure
+if ! command -v indiserver >/dev/null 2>&1; then
+  echo "test: installing INDI (Debian indi-bin: indiserver + simulator drivers)"
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq indi-bin >/dev/null) \
+    || { echo "test: could not install indi-bin with apt-get" >&2; exit 1; }
+fi
 for svc in kafka postgres comet; do
   [[ -x "scripts/$svc.sh" ]] || continue
   if "scripts/$svc.sh" status >/dev/null 2>&1; then
@@ -36,8 +41,9 @@ step ruff
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 
-step "mypy (libs/)"
-.venv/bin/mypy libs/
+step "mypy --strict (libs/ and every service)"
+MYPYPATH="libs:simulators$(printf ':%s' services/*)" .venv/bin/mypy \
+  $(for d in libs/pyros_* simulators/pyros_* services/*/pyros_*; do printf -- '-p %s ' "$(basename "$d")"; done)
 
 step pytest
 set +e

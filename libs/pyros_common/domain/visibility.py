@@ -42,6 +42,7 @@ __all__ = [
     "NoNight",
     "Site",
     "altitude_deg",
+    "clear_night_cache",
     "explain_invisible",
     "night_bounds",
     "night_time_s",
@@ -52,6 +53,7 @@ __all__ = [
 ]
 
 FloatArray = NDArray[np.floating[Any]]
+BoolArray = NDArray[np.bool_]
 
 # Degrees of hour angle per SI second (UT1 ~ UTC within a night).
 SIDEREAL_RATE_DEG_PER_S = 360.0 * 1.002737909350795 / 86400.0
@@ -186,21 +188,86 @@ class _Earth:
         return np.clip(i, 0, len(self.anchors) - 1)
 
 
+def _quadratic(x: FloatArray, xp: FloatArray, rows: FloatArray) -> FloatArray:
+    """Lagrange interpolation through three (3,)-vectors given at ``xp`` (3,), evaluated at ``x``."""
+    x0, x1, x2 = (float(v) for v in xp)
+    l0 = (x - x1) * (x - x2) / ((x0 - x1) * (x0 - x2))
+    l1 = (x - x0) * (x - x2) / ((x1 - x0) * (x1 - x2))
+    l2 = (x - x0) * (x - x1) / ((x2 - x0) * (x2 - x1))
+    out: FloatArray = l0[:, None] * rows[0] + l1[:, None] * rows[1] + l2[:, None] * rows[2]
+    return out
+
+
+_EOP: tuple[Any, FloatArray, FloatArray] | None = None
+
+
+def _dut1(utc1: FloatArray, utc2: FloatArray) -> FloatArray:
+    """UT1 - UTC (s) from the Earth-orientation table, interpolated as astropy's Time does
+    (linear, leap-second jumps removed, last values held outside the table)."""
+    global _EOP
+    table = iers.earth_orientation_table.get()
+    if _EOP is None or _EOP[0] is not table:  # the table's columns as plain arrays, once
+        _EOP = (table, np.asarray(table["MJD"].value, float), np.asarray(table["UT1_UTC"].to_value(u.s)))
+    _, mjd_t, val_t = _EOP
+    mjd = np.floor(utc1 - erfa.DJM0 + utc2)
+    frac = utc1 - (erfa.DJM0 + mjd) + utc2
+    i = np.searchsorted(mjd_t, mjd, side="right")
+    i1 = np.clip(i, 1, len(mjd_t) - 1)
+    i0 = i1 - 1
+    d = val_t[i1] - val_t[i0]
+    d -= np.round(d)
+    out: FloatArray = val_t[i0] + (mjd - mjd_t[i0] + frac) / (mjd_t[i1] - mjd_t[i0]) * d
+    out[i == 0] = val_t[0]
+    out[i == len(mjd_t)] = val_t[-1]
+    return out
+
+
+def _tai_jd(ref: dt.datetime, seconds: FloatArray) -> tuple[float, FloatArray]:
+    """Two-part TAI Julian dates of ``ref`` + ``seconds`` (SI seconds, as astropy's TimeDelta)."""
+    sec = ref.second + ref.microsecond * 1e-6
+    u1, u2 = erfa.dtf2d("UTC", ref.year, ref.month, ref.day, ref.hour, ref.minute, sec)
+    t1, t2 = erfa.utctai(u1, u2)
+    return float(t1), float(t2) + seconds / 86400.0
+
+
 @tolerant
 def _earth(ref: dt.datetime, anchors: FloatArray) -> _Earth:
-    """One astropy time conversion (UTC -> UT1, TT), then IAU 2006/2000A via erfa."""
-    t = _times(ref, anchors)
-    ut1, tt = t.ut1, t.tt
-    gast = erfa.gst06a(ut1.jd1, ut1.jd2, tt.jd1, tt.jd2)
-    pnm = erfa.pnm06a(tt.jd1, tt.jd2)
-    pvh, pvb = erfa.epv00(tt.jd1, tt.jd2)  # TDB ~ TT: milliseconds don't matter here
+    """Time scales straight from erfa (UTC -> TAI -> TT; UT1 from the IERS table, as astropy's
+    Time does), then IAU 2006/2000A. The precession-nutation matrix and the equation of the
+    origins change by < 0.1" a day: when the anchors span at most a day they are computed
+    once, at the middle anchor, and GAST = ERA - EO follows the Earth rotation angle."""
+    anchors = np.asarray(anchors, dtype=float)
+    ref = ref.replace(tzinfo=None)
+    tai1, tai2 = _tai_jd(ref, anchors)
+    tai1a = np.full_like(tai2, tai1)
+    tt1, tt2 = erfa.taitt(tai1a, tai2)
+    utc1, utc2 = erfa.taiutc(tai1a, tai2)
+    ut11, ut12 = erfa.utcut1(utc1, utc2, _dut1(utc1, utc2))
+    if anchors.size > 2 and float(anchors[-1] - anchors[0]) <= 86400.0:
+        # Within a day: nutation once; the Earth's orbit at three epochs, quadratic in between
+        # (good to ~1e-7 au, a few hundredths of an arcsecond).
+        m = anchors.size // 2
+        pnm_m = erfa.pnm06a(tt1[m], tt2[m])
+        x, y = erfa.bpn2xy(pnm_m)
+        eo = erfa.eors(pnm_m, erfa.s06(tt1[m], tt2[m], x, y))
+        gast = np.mod(erfa.era00(ut11, ut12) - eo, 2.0 * math.pi)
+        pnm = np.broadcast_to(pnm_m, (anchors.size, 3, 3))
+        e = np.array([0, m, anchors.size - 1])
+        pvh3, pvb3 = erfa.epv00(tt1[e], tt2[e])  # TDB ~ TT: milliseconds don't matter here
+        sun = _quadratic(anchors, anchors[e], -pvh3["p"])
+        vel = _quadratic(anchors, anchors[e], pvb3["v"])
+    else:
+        gast = erfa.gst06a(ut11, ut12, tt1, tt2)
+        pnm = erfa.pnm06a(tt1, tt2)
+        pvh, pvb = erfa.epv00(tt1, tt2)
+        sun, vel = -np.reshape(pvh["p"], (-1, 3)), np.reshape(pvb["v"], (-1, 3))
     return _Earth(
         anchors=anchors,
         gast_deg=np.degrees(np.atleast_1d(gast)),
         pnm=np.reshape(pnm, (-1, 3, 3)),
-        sun_au=-np.reshape(pvh["p"], (-1, 3)),
-        velocity_c=np.reshape(pvb["v"], (-1, 3)) / _C_AU_PER_DAY,
-        tt=(np.atleast_1d(tt.jd1), np.atleast_1d(tt.jd2)),
+        sun_au=sun,
+        velocity_c=vel / _C_AU_PER_DAY,
+        tt=(np.atleast_1d(tt1), np.atleast_1d(tt2)),
     )
 
 
@@ -362,54 +429,151 @@ class _Evaluation:
         return g
 
 
+@dataclass(frozen=True)
+class _NightSky:
+    """What does not depend on the targets, on one time grid: computed once per night."""
+
+    seconds: FloatArray  # (t,) since the reference
+    earth: _Earth
+    lst_deg: FloatArray  # (t,)
+    basis: FloatArray  # (3, t): 1, cos LST, sin LST (sin alt = [a, b cos ra, b sin ra] @ basis)
+    night: FloatArray  # (t,) margin: night altitude - Sun altitude (>= 0 is night)
+    night_ok: BoolArray  # (t,)
+
+
+_A = TypeVar("_A", bound=NDArray[Any])
+
+
+def _frozen(a: _A) -> _A:
+    a.setflags(write=False)
+    return a
+
+
+@lru_cache(maxsize=32)
+def _night_sky(site: Site, ref: dt.datetime, span_s: float, step_s: float) -> _NightSky:
+    """Sidereal time and Sun on the grid of ``span_s`` after ``ref`` (cached: a scheduler
+    asks for the same night many times; ``clear_night_cache`` empties it)."""
+    seconds = _frozen(_grid(span_s, step_s))
+    earth = _earth(ref, _anchors(seconds, _SUN_ANCHOR_S))
+    lst = _lst_deg(site, ref, seconds, earth)
+    night = site.night_sun_altitude_deg - _sun_altitude(site, ref, seconds, earth=earth)
+    lr = np.radians(lst)
+    basis = np.stack([np.ones_like(lr), np.cos(lr), np.sin(lr)])
+    return _NightSky(
+        seconds=seconds,
+        earth=earth,
+        lst_deg=_frozen(lst),
+        basis=_frozen(basis),
+        night=_frozen(night),
+        night_ok=_frozen(night >= 0.0),
+    )
+
+
+@lru_cache(maxsize=32)
+def _night_moon(site: Site, ref: dt.datetime, span_s: float, step_s: float) -> _Moon:
+    """The Moon on the same grid as ``_night_sky`` (cached likewise)."""
+    sky = _night_sky(site, ref, span_s, step_s)
+    return _moon(site, ref, sky.seconds, sky.lst_deg)
+
+
+def clear_night_cache() -> None:
+    """Forget the cached per-night sidereal time, Sun and Moon (they are recomputed on demand)."""
+    _night_sky.cache_clear()
+    _night_moon.cache_clear()
+
+
+@dataclass(frozen=True)
+class _Targets:
+    """Per-target constraint columns and apparent places."""
+
+    ra_app: FloatArray
+    dec_app: FloatArray
+    min_altitude: FloatArray  # (n,) min_altitude_deg
+    airmass_altitude: FloatArray  # (n,)
+    min_sep: FloatArray  # (n,) NaN without a limit
+    max_ill: FloatArray  # (n,) NaN without a limit
+
+    @property
+    def threshold_deg(self) -> FloatArray:
+        out: FloatArray = np.maximum(self.min_altitude, self.airmass_altitude)
+        return out
+
+    @property
+    def moon_needed(self) -> bool:
+        return bool(np.any(~np.isnan(self.min_sep)) or np.any(~np.isnan(self.max_ill)))
+
+
+def _prepare_targets(
+    ra_deg: ArrayLike, dec_deg: ArrayLike, constraints: Sequence[Constraints] | Constraints, earth: _Earth
+) -> _Targets:
+    ra, dec = _targets(ra_deg, dec_deg)
+    n = len(ra)
+    which: NDArray[np.intp]
+    if isinstance(constraints, Constraints):
+        table, which = [constraints], np.zeros(n, dtype=np.intp)
+    else:
+        cons = _per_target(constraints, n)
+        unique = {c: k for k, c in enumerate(dict.fromkeys(cons))}
+        table = list(unique)
+        which = np.fromiter((unique[c] for c in cons), np.intp, n)
+
+    def column(values: list[float]) -> FloatArray:
+        out: FloatArray = np.array(values, dtype=float)[which]
+        return out
+
+    ra_app, dec_app = _apparent(ra, dec, earth, len(earth.anchors) // 2)
+    return _Targets(
+        ra_app=ra_app,
+        dec_app=dec_app,
+        min_altitude=column([c.min_altitude_deg for c in table]),
+        airmass_altitude=column([c.airmass_altitude_deg for c in table]),
+        min_sep=column(
+            [np.nan if c.min_moon_separation_deg is None else c.min_moon_separation_deg for c in table]
+        ),
+        max_ill=column(
+            [np.nan if c.max_moon_illumination is None else c.max_moon_illumination for c in table]
+        ),
+    )
+
+
+def _moon_margins(
+    tg: _Targets, moon: _Moon, rows: slice | NDArray[np.intp] = slice(None)
+) -> tuple[FloatArray | None, FloatArray | None, FloatArray | None]:
+    """(moon_margin, illumination_margin, separation) for the targets ``rows`` (None when unused)."""
+    min_sep, max_ill = tg.min_sep[rows], tg.max_ill[rows]
+    moon_margin = illum_margin = separation = None
+    if np.any(~np.isnan(min_sep)):
+        cos_sep = _unit(tg.ra_app[rows], tg.dec_app[rows]) @ moon.vec.T
+        separation = np.degrees(np.arccos(np.clip(cos_sep, -1.0, 1.0)))
+        moon_margin = separation - np.where(np.isnan(min_sep), -np.inf, min_sep)[:, None]
+    if np.any(~np.isnan(max_ill)):
+        # astroplan's convention: a too-bright Moon only hurts while it is above the horizon
+        too_bright = moon.illumination[None, :] > np.where(np.isnan(max_ill), np.inf, max_ill)[:, None]
+        illum_margin = np.where(too_bright, -moon.alt_deg[None, :], np.inf)
+    return moon_margin, illum_margin, separation
+
+
 def _evaluate(
     site: Site,
     ra_deg: ArrayLike,
     dec_deg: ArrayLike,
     constraints: Sequence[Constraints] | Constraints,
     ref: dt.datetime,
-    seconds: FloatArray,
+    span_s: float,
+    step_s: float,
 ) -> _Evaluation:
-    ra, dec = _targets(ra_deg, dec_deg)
-    cons = _per_target(constraints, len(ra))
-    earth = _earth(ref, _anchors(seconds, _SUN_ANCHOR_S))
-    ra_app, dec_app = _apparent(ra, dec, earth, len(earth.anchors) // 2)
-    lst = _lst_deg(site, ref, seconds, earth)
-    alt = _altitude(site.lat_deg, ra_app, dec_app, lst)
-    night = site.night_sun_altitude_deg - _sun_altitude(site, ref, seconds, earth=earth)
-
-    unique = {c: k for k, c in enumerate(dict.fromkeys(cons))}
-    table = list(unique)
-    which = np.array([unique[c] for c in cons])
-
-    def column(values: list[float]) -> FloatArray:
-        out: FloatArray = np.array(values, dtype=float)[which]
-        return out
-
-    min_alt = column([c.min_altitude_deg for c in table])
-    airmass_alt = column([c.airmass_altitude_deg for c in table])
-    min_sep = column(
-        [np.nan if c.min_moon_separation_deg is None else c.min_moon_separation_deg for c in table]
-    )
-    max_ill = column([np.nan if c.max_moon_illumination is None else c.max_moon_illumination for c in table])
-
+    sky = _night_sky(site, ref, span_s, step_s)
+    tg = _prepare_targets(ra_deg, dec_deg, constraints, sky.earth)
+    alt = _altitude(site.lat_deg, tg.ra_app, tg.dec_app, sky.lst_deg)
     moon_margin = illum_margin = separation = None
-    if np.any(~np.isnan(min_sep)) or np.any(~np.isnan(max_ill)):
-        moon = _moon(site, ref, seconds, lst)
-        if np.any(~np.isnan(min_sep)):
-            cos_sep = _unit(ra_app, dec_app) @ moon.vec.T
-            separation = np.degrees(np.arccos(np.clip(cos_sep, -1.0, 1.0)))
-            moon_margin = separation - np.where(np.isnan(min_sep), -np.inf, min_sep)[:, None]
-        if np.any(~np.isnan(max_ill)):
-            # astroplan's convention: a too-bright Moon only hurts while it is above the horizon
-            too_bright = moon.illumination[None, :] > np.where(np.isnan(max_ill), np.inf, max_ill)[:, None]
-            illum_margin = np.where(too_bright, -moon.alt_deg[None, :], np.inf)
+    if tg.moon_needed:
+        moon_margin, illum_margin, separation = _moon_margins(tg, _night_moon(site, ref, span_s, step_s))
     return _Evaluation(
-        seconds=seconds,
+        seconds=sky.seconds,
         altitude=alt,
-        night=night,
-        min_altitude=min_alt,
-        airmass_altitude=airmass_alt,
+        night=sky.night,
+        min_altitude=tg.min_altitude,
+        airmass_altitude=tg.airmass_altitude,
         moon_margin=moon_margin,
         illumination_margin=illum_margin,
         moon_separation=separation,
@@ -418,27 +582,90 @@ def _evaluate(
 
 def _runs(seconds: FloatArray, margin: FloatArray) -> list[list[tuple[float, float]]]:
     """Per row, the intervals where margin >= 0, edges interpolated between samples."""
-    n, t = margin.shape
-    ok = margin >= 0.0
-    padded = np.zeros((n, t + 2), dtype=np.int8)
-    padded[:, 1:-1] = ok
-    d = np.diff(padded, axis=1)
-    rows, first = np.nonzero(d == 1)  # first ok sample of each run
-    rows_end, after = np.nonzero(d == -1)  # one past the last ok sample
-    last = after - 1
+    return _runs_of(seconds, margin >= 0.0, lambda r, c: margin[r, c])
+
+
+def _runs_of(
+    seconds: FloatArray, ok: BoolArray, margin_at: Callable[[NDArray[np.intp], NDArray[np.intp]], FloatArray]
+) -> list[list[tuple[float, float]]]:
+    """Per row, the runs where ``ok``; the edges are interpolated linearly on the margin, which
+    ``margin_at(rows, columns)`` gives at the few samples around each edge."""
+    n, t = ok.shape
+    # Edges between samples j and j + 1 (rows are contiguous: one pass over the flat mask,
+    # dropping the pairs that straddle two rows), plus runs open at either end of a row.
+    flat = ok.reshape(-1)
+    e = np.flatnonzero(flat[1:] != flat[:-1])
+    e = e[(e + 1) % t != 0]
+    er, ec = np.divmod(e, t)
+    up = flat[e + 1]
+    r0 = np.flatnonzero(ok[:, 0])
+    r1 = np.flatnonzero(ok[:, -1])
+    rows = np.concatenate([r0, er[up]])
+    first = np.concatenate([np.zeros(r0.size, dtype=np.intp), ec[up] + 1])
+    o = np.lexsort((first, rows))
+    rows, first = rows[o], first[o]  # first ok sample of each run
+    rows_end = np.concatenate([er[~up], r1])
+    last = np.concatenate([ec[~up], np.full(r1.size, t - 1, dtype=np.intp)])
+    o = np.lexsort((last, rows_end))
+    rows_end, last = rows_end[o], last[o]  # last ok sample of each run
+    prev = np.maximum(first - 1, 0)
+    nxt = np.minimum(last + 1, t - 1)
+    m = margin_at(np.concatenate([rows, rows, rows_end, rows_end]), np.concatenate([prev, first, last, nxt]))
+    g0, g1, h0, h1 = np.split(m, 4)
     with np.errstate(divide="ignore", invalid="ignore"):
-        prev = np.maximum(first - 1, 0)
-        g0, g1 = margin[rows, prev], margin[rows, first]
         frac = np.where(np.isfinite(g0) & np.isfinite(g1), g0 / (g0 - g1), 1.0)
         t_start = np.where(first == 0, seconds[0], seconds[prev] + (seconds[first] - seconds[prev]) * frac)
-        nxt = np.minimum(last + 1, t - 1)
-        h0, h1 = margin[rows_end, last], margin[rows_end, nxt]
         frac_e = np.where(np.isfinite(h0) & np.isfinite(h1), h0 / (h0 - h1), 0.0)
         t_end = np.where(last == t - 1, seconds[-1], seconds[last] + (seconds[nxt] - seconds[last]) * frac_e)
     out: list[list[tuple[float, float]]] = [[] for _ in range(n)]
     for r, a, b in zip(rows.tolist(), t_start.tolist(), t_end.tolist(), strict=True):
         out[r].append((a, b))
     return out
+
+
+def _windows(
+    site: Site,
+    ra_deg: ArrayLike,
+    dec_deg: ArrayLike,
+    constraints: Sequence[Constraints] | Constraints,
+    ref: dt.datetime,
+    span_s: float,
+    step_s: float,
+) -> list[list[tuple[float, float]]]:
+    """Windows (seconds after ``ref``) without the full altitude grid in degrees.
+
+    sin(alt) = sin(lat) sin(dec) + cos(lat) cos(dec) cos(LST - ra) is one (n, 3) @ (3, t)
+    product compared with sin(threshold) (arcsin is monotonic, so the test is the same as on
+    degrees); margins in degrees, as ``_Evaluation.combined`` gives them, are computed only
+    at the samples around the edges, for the same interpolated edges.
+    """
+    sky = _night_sky(site, ref, span_s, step_s)
+    tg = _prepare_targets(ra_deg, dec_deg, constraints, sky.earth)
+    lat = math.radians(site.lat_deg)
+    dec, ra = np.radians(tg.dec_app), np.radians(tg.ra_app)
+    b = math.cos(lat) * np.cos(dec)
+    coef = np.stack([math.sin(lat) * np.sin(dec), b * np.cos(ra), b * np.sin(ra)], axis=1)
+    sin_alt = coef @ sky.basis
+    thr = tg.threshold_deg
+    ok = sin_alt >= np.sin(np.radians(thr))[:, None]
+    ok &= sky.night_ok[None, :]
+    moon = _night_moon(site, ref, span_s, step_s) if tg.moon_needed else None
+    moon_margin = illum_margin = None
+    if moon is not None:
+        moon_margin, illum_margin, _ = _moon_margins(tg, moon)
+        for extra in (moon_margin, illum_margin):
+            if extra is not None:
+                ok &= extra >= 0.0
+
+    def margin_at(r: NDArray[np.intp], c: NDArray[np.intp]) -> FloatArray:
+        alt = np.degrees(np.arcsin(np.clip(sin_alt[r, c], -1.0, 1.0)))
+        g: FloatArray = np.minimum(alt - thr[r], sky.night[c])
+        for extra in (moon_margin, illum_margin):
+            if extra is not None:
+                g = np.minimum(g, extra[r, c])
+        return g
+
+    return _runs_of(sky.seconds, ok, margin_at)
 
 
 # --------------------------------------------------------------------------- public API
@@ -474,13 +701,13 @@ def visibility_windows_s(
     constraints hold and the Sun is below the site's night altitude, within [start, end]."""
     start, end = _utc(start, "start"), _utc(end, "end")
     ref = start if reference is None else _utc(reference, "reference")
-    seconds = _grid((end - start).total_seconds(), step_s)
-    ev = _evaluate(site, ra_deg, dec_deg, constraints, start, seconds)
+    span_s = (end - start).total_seconds()
+    _grid(span_s, step_s)  # argument checks
+    runs = _windows(site, ra_deg, dec_deg, constraints, start, span_s, float(step_s))
     shift = (start - ref).total_seconds()
-    return [
-        [(a + shift, b + shift) for a, b in runs if b - a >= min_duration_s]
-        for runs in _runs(seconds, ev.combined())
-    ]
+    if shift == 0.0 and min_duration_s <= 0.0:
+        return runs
+    return [[(a + shift, b + shift) for a, b in r if b - a >= min_duration_s] for r in runs]
 
 
 def visibility_windows(
@@ -519,8 +746,10 @@ def explain_invisible(
     brightness, duration, ``now``) and the first one that leaves no time is named.
     """
     start, end = _utc(start, "start"), _utc(end, "end")
-    seconds = _grid((end - start).total_seconds(), step_s)
-    ev = _evaluate(site, [ra_deg], [dec_deg], constraints, start, seconds)
+    span_s = (end - start).total_seconds()
+    _grid(span_s, step_s)  # argument checks
+    ev = _evaluate(site, [ra_deg], [dec_deg], constraints, start, span_s, float(step_s))
+    seconds = ev.seconds
     night = ev.night >= 0.0
     if not night.any():
         return f"no astronomical night (Sun below {site.night_sun_altitude_deg:g}°) in the interval"

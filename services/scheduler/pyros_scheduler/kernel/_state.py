@@ -12,7 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from pyros_scheduler.kernel.model import KernelInput, KSequence, Reason, Unscheduled
-from pyros_scheduler.kernel.transitions import VectorTransitionModel
+from pyros_scheduler.kernel.transitions import PairTransitionModel, VectorTransitionModel
 
 EPS = 1e-6
 INF = math.inf
@@ -177,6 +177,7 @@ class State:
         self.cost: Callable[[int, int], float] = inp.transition.cost
         tr = inp.transition
         self.vector = tr if isinstance(tr, VectorTransitionModel) else None
+        self.pairs = tr if isinstance(tr, PairTransitionModel) else None
         self.n_tel = inp.n_telescopes
         self.starts: list[list[float]] = [[] for _ in range(self.n_tel)]
         self.ends: list[list[float]] = [[] for _ in range(self.n_tel)]
@@ -190,6 +191,8 @@ class State:
         self.value = 0.0
 
     def quota_ok(self, i: int) -> bool:
+        if not self.quota:
+            return True
         prog = self.p.prog[i]
         q = self.quota.get(prog)
         return q is None or self.used.get(prog, 0.0) + self.p.dur[i] <= q + EPS
@@ -297,22 +300,46 @@ class State:
         live = eligible[ws] & ~self.placed[ws]
         ws, wlo, whi = ws[live], self.p.wlo[live], self.p.whi[live]
         need = self.p.dur_a[ws] - EPS
-        hit = np.zeros(ws.shape[0], dtype=bool)
-        for a, b, before, after in gaps:
-            h = (np.minimum(whi, b) - np.maximum(wlo, a)) >= need
-            if self.vector is not None and h.any() and (before >= 0 or after >= 0):
-                sub = np.flatnonzero(h)
-                lo_s: FloatArray = np.full(sub.size, a)
-                hi_s: FloatArray = np.full(sub.size, b)
-                if before >= 0:
-                    lo_s = lo_s + self.vector.costs_from(before, ws[sub])
-                if after >= 0:
-                    hi_s = hi_s - self.vector.costs_to(ws[sub], after)
-                ok = (np.minimum(whi[sub], hi_s) - np.maximum(wlo[sub], lo_s)) >= need[sub]
-                h[sub[~ok]] = False
-            hit |= h
-        out: IntArray = np.unique(ws[hit])
+        if self.pairs is None:
+            hit = np.zeros(ws.shape[0], dtype=bool)
+            for gap in gaps:
+                hit |= self._fits_gap(gap, ws, wlo, whi, need)
+            out: IntArray = np.unique(ws[hit])
+            return out
+        # Every (window, gap) pair at once; transitions only for the pairs the raw gap holds.
+        g = np.asarray(gaps, dtype=np.float64).reshape(-1, 4)
+        ga, gb = g[:, 0], g[:, 1]
+        gbef, gaft = g[:, 2].astype(np.intp), g[:, 3].astype(np.intp)
+        wi, gi = np.nonzero(
+            (np.minimum(whi[:, None], gb[None, :]) - np.maximum(wlo[:, None], ga[None, :])) >= need[:, None]
+        )
+        lo_s, hi_s = ga[gi], gb[gi]
+        seq, bef, aft = ws[wi], gbef[gi], gaft[gi]
+        mb, ma = bef >= 0, aft >= 0
+        if mb.any():
+            lo_s[mb] += self.pairs.pair_costs(bef[mb], seq[mb])
+        if ma.any():
+            hi_s[ma] -= self.pairs.pair_costs(seq[ma], aft[ma])
+        ok = (np.minimum(whi[wi], hi_s) - np.maximum(wlo[wi], lo_s)) >= need[wi]
+        out = np.unique(seq[ok])
         return out
+
+    def _fits_gap(
+        self, gap: Gap, ws: IntArray, wlo: FloatArray, whi: FloatArray, need: FloatArray
+    ) -> BoolArray:
+        a, b, before, after = gap
+        h: BoolArray = (np.minimum(whi, b) - np.maximum(wlo, a)) >= need
+        if self.vector is not None and h.any() and (before >= 0 or after >= 0):
+            sub = np.flatnonzero(h)
+            lo_s: FloatArray = np.full(sub.size, a)
+            hi_s: FloatArray = np.full(sub.size, b)
+            if before >= 0:
+                lo_s = lo_s + self.vector.costs_from(before, ws[sub])
+            if after >= 0:
+                hi_s = hi_s - self.vector.costs_to(ws[sub], after)
+            ok = (np.minimum(whi[sub], hi_s) - np.maximum(wlo[sub], lo_s)) >= need[sub]
+            h[sub[~ok]] = False
+        return h
 
     def reasons(self, todo: Iterable[int], sibling: dict[int, str]) -> dict[str, Unscheduled]:
         """Reasons for unplaced sequences: static, sibling, quota, else who holds its windows."""
@@ -330,7 +357,7 @@ class State:
                 rest.append(i)
         if not rest:
             return out
-        holders = sorted(self.where, key=lambda k: -p.w[k])
+        holders = np.asarray(sorted(self.where, key=lambda k: -p.w[k]), dtype=np.intp)
         rest_a = np.asarray(rest, dtype=np.intp)
         sel = np.zeros(p.n, dtype=bool)
         sel[rest_a] = True
@@ -338,13 +365,15 @@ class State:
         ws, wlo, whi = p.wseq[wm], p.wlo[wm], p.whi[wm]
         best = np.full(p.n, -1, dtype=np.intp)
         # Highest-weight holder first: the first one overlapping a window names it.
-        for k in holders:
-            _, t = self.where[k]
-            hit = (wlo < t + p.dur[k]) & (whi > t) & (best[ws] < 0)
-            if hit.any():
-                best[ws[hit]] = k
-            if (best[rest_a] >= 0).all():
-                break
+        if holders.size and ws.size:
+            t0 = np.fromiter((self.where[k][1] for k in holders.tolist()), np.float64, holders.size)
+            t1 = t0 + p.dur_a[holders]
+            over = (wlo[:, None] < t1[None, :]) & (whi[:, None] > t0[None, :])
+            first = np.where(over.any(axis=1), over.argmax(axis=1), holders.size)
+            rank = np.full(p.n, holders.size, dtype=np.intp)
+            np.minimum.at(rank, ws, first)
+            has = rank[rest_a] < holders.size
+            best[rest_a[has]] = holders[rank[rest_a[has]]]
         for i in rest:
             k = int(best[i])
             if k < 0:

@@ -9,6 +9,8 @@ from pyros_scheduler.kernel.model import KernelInput, KernelResult, Placement, R
 
 DEFAULT_ITERATIONS = 40
 CANDIDATES_PER_MOVE = 24
+# The improvement phase stops once this many moves in a row brought no strict gain.
+PATIENCE = 8
 
 
 def _order(p: Prep, idx: IntArray) -> IntArray:
@@ -110,13 +112,30 @@ def _gap_fill(
     return n
 
 
-def _improve(st: State, eligible: BoolArray, lo: float, iterations: int, rng: np.random.Generator) -> int:
-    """Ruin and recreate: empty a stretch of one telescope and refill it, keep it if no worse."""
+def _improve(
+    st: State,
+    eligible: BoolArray,
+    lo: float,
+    iterations: int,
+    rng: np.random.Generator,
+    patience: int | None = PATIENCE,
+) -> tuple[int, int]:
+    """Ruin and recreate: empty a stretch of one telescope and refill it, keep it if no worse.
+
+    At most ``iterations`` moves; stops early after ``patience`` moves in a row without a
+    strict gain (None: never). Returns (accepted, moves made).
+    """
     p = st.p
     lo = max(lo, p.night[0])
     hi_night = p.night[1]
     accepted = 0
+    stall = 0
+    done = 0
     for _ in range(iterations):
+        if patience is not None and stall >= patience:
+            break
+        done += 1
+        stall += 1
         tel = int(rng.integers(st.n_tel))
         idx = st.idx[tel]
         m = len(idx)
@@ -159,6 +178,8 @@ def _improve(st: State, eligible: BoolArray, lo: float, iterations: int, rng: np
             if st.quota_ok(i) and st.place(i, lo=a, hi=b, tels=(tel,)):
                 inserted.append(i)
         delta = st.value - before
+        if delta > EPS:
+            stall = 0
         if delta > EPS or (delta > -EPS and rng.random() < 0.3):
             accepted += 1
         else:
@@ -166,7 +187,7 @@ def _improve(st: State, eligible: BoolArray, lo: float, iterations: int, rng: np
                 st.remove(i)
             for k, t0, s0 in old:
                 st.put_back(k, t0, s0)
-    return accepted
+    return accepted, done
 
 
 def _placements(st: State) -> tuple[Placement, ...]:
@@ -181,7 +202,9 @@ def _placements(st: State) -> tuple[Placement, ...]:
 def schedule(inp: KernelInput, *, iterations: int | None = None, seed: int = 0) -> KernelResult:
     """Plan the night: priority-ordered construction, gap filling, then ``iterations`` LNS moves.
 
-    Deterministic for a given ``seed``. ``iterations`` defaults to min(40, 2 × sequences).
+    Deterministic for a given ``seed``. ``iterations`` defaults to min(40, 2 × sequences),
+    stopping early after ``PATIENCE`` moves in a row without a gain; an explicit
+    ``iterations`` runs exactly that many moves.
     """
     prep = Prep.of(inp)
     st = State(prep, inp)
@@ -191,7 +214,8 @@ def schedule(inp: KernelInput, *, iterations: int | None = None, seed: int = 0) 
     eligible = _eligible(prep, set())
     n_iter = min(DEFAULT_ITERATIONS, 2 * prep.n) if iterations is None else iterations
     rng = np.random.default_rng(seed)
-    accepted = _improve(st, eligible, lo, n_iter, rng)
+    # Adaptive by default (early stop on no gain); an explicit ``iterations`` runs them all.
+    accepted, n_iter = _improve(st, eligible, lo, n_iter, rng, PATIENCE if iterations is None else None)
     filled = _gap_fill(st, eligible, lo)
     unplaced = np.flatnonzero(~st.placed).tolist()
     unscheduled = st.reasons(unplaced, sibling)
@@ -334,7 +358,7 @@ def reschedule(
         return out
 
     filled = _gap_fill(st, eligible, now_s, freed())
-    accepted = _improve(st, eligible, now_s, iterations, np.random.default_rng(seed))
+    accepted, _ = _improve(st, eligible, now_s, iterations, np.random.default_rng(seed), PATIENCE)
     filled += _gap_fill(st, eligible, now_s, freed())
     # Reasons: carry the previous ones over, recompute those that changed or cite a lost holder.
     placed_ids = {prep.ids[k] for k in st.where}

@@ -28,6 +28,13 @@ class VectorTransitionModel(TransitionModel, Protocol):
     def costs_to(self, bs: npt.ArrayLike, a: int) -> FloatArray: ...
 
 
+@runtime_checkable
+class PairTransitionModel(VectorTransitionModel, Protocol):
+    """A vector model that also answers for many (a, b) pairs at once."""
+
+    def pair_costs(self, a: npt.ArrayLike, b: npt.ArrayLike) -> FloatArray: ...
+
+
 class ZeroTransition:
     """No dead time between sequences."""
 
@@ -82,6 +89,12 @@ class GreatCircleTransition:
         if filters is not None and len(filters) != ra.shape[0]:
             raise ValueError("one filter per sequence")
         self._filters = list(filters) if filters is not None else None
+        self._fcode: npt.NDArray[np.intp] | None = None
+        if filters is not None:
+            codes: dict[str, int] = {}
+            self._fcode = np.fromiter(
+                (codes.setdefault(f, len(codes)) for f in filters), np.intp, len(filters)
+            )
         self.filter_change = filter_change_s
 
     def __len__(self) -> int:
@@ -102,11 +115,22 @@ class GreatCircleTransition:
         idx = np.asarray(bs, dtype=np.intp)
         dot = np.clip(self.xyz[idx] @ self.xyz[a], -1.0, 1.0)
         out: FloatArray = np.degrees(np.arccos(dot)) / self.rate + self.settle
-        if self._filters is not None:
-            fa = self._filters[a]
-            change = np.fromiter((self._filters[b] != fa for b in idx.tolist()), bool, len(idx))
+        if self._fcode is not None:
+            change = self._fcode[idx] != self._fcode[a]
             out = np.where(change, np.maximum(out, self.filter_change), out)
         out[idx == a] = 0.0
+        return out
+
+    def pair_costs(self, a: npt.ArrayLike, b: npt.ArrayLike) -> FloatArray:
+        """Vectorised ``cost(a[k], b[k])`` for every pair."""
+        ia = np.asarray(a, dtype=np.intp)
+        ib = np.asarray(b, dtype=np.intp)
+        dot = np.clip(np.einsum("ij,ij->i", self.xyz[ia], self.xyz[ib]), -1.0, 1.0)
+        out: FloatArray = np.degrees(np.arccos(dot)) / self.rate + self.settle
+        if self._fcode is not None:
+            change = self._fcode[ia] != self._fcode[ib]
+            out = np.where(change, np.maximum(out, self.filter_change), out)
+        out[ia == ib] = 0.0
         return out
 
     def costs_to(self, bs: npt.ArrayLike, a: int) -> FloatArray:
