@@ -141,7 +141,7 @@ class AlertsService(Service):
             return None
         event = VoeventReceived(
             ivorn="" if ivorn == "unknown" else ivorn,
-            intake=intake,  # type: ignore[arg-type]
+            intake=intake,
             received_at=self.clock.now(),
             xml=raw.decode("utf-8", errors="replace"),
             size_bytes=len(raw),

@@ -293,6 +293,6 @@ class GcnKafkaIntake:
                     if value is not None:
                         await self.submit(bytes(value), "gcn-kafka")
                         self.messages += 1
-                    consumer.commit(msg, asynchronous=False)
+                    consumer.commit(message=msg, asynchronous=False)
         finally:
             await loop.run_in_executor(None, consumer.close)

@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry
-
 from pyros_alerts.app import AlertsService
 from pyros_common.bus.inprocess import InProcessBus
 from pyros_common.clock import SimulatedClock

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import csv
 import json
+import subprocess
+import sys
 from collections import defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
 
-from typer.testing import CliRunner
-
-from pyros_cli.main import app
+PYROS = Path(sys.executable).parent / "pyros"
 
 
 def _utc(text: str) -> datetime:
@@ -31,15 +31,29 @@ def test_replay_corpus_in_manifest_order(voevents_dir: Path) -> None:
         rows = list(csv.DictReader(fh, delimiter="\t"))
     files = [str(voevents_dir / r["path"]) for r in rows]
 
-    result = CliRunner().invoke(app, ["alerts", "replay", *files])
+    # A subprocess, as an operator runs it (and its logging setup stays out of this process).
+    result = subprocess.run(
+        [str(PYROS), "alerts", "replay", *files], capture_output=True, text=True, timeout=300
+    )
 
-    assert result.exit_code == 0, result.output
+    assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
     assert len(lines) == len(rows)
     groups: dict[str, set[str]] = defaultdict(set)
     for row, out in zip(rows, lines, strict=True):
-        assert set(out) == {"ivorn", "accepted", "reason", "alert_id", "action", "mission", "ra_deg", "dec_deg",
-                            "error_deg", "trigger_time", "request_id"}
+        assert set(out) == {
+            "ivorn",
+            "accepted",
+            "reason",
+            "alert_id",
+            "action",
+            "mission",
+            "ra_deg",
+            "dec_deg",
+            "error_deg",
+            "trigger_time",
+            "request_id",
+        }
         assert out["accepted"] is True, (row["path"], out["reason"])
         assert out["ivorn"] == row["ivorn"]
         assert out["mission"] == row["mission"]

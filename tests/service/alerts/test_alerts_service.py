@@ -7,7 +7,6 @@ from pathlib import Path
 import httpx
 from conftest import Harness, make_harness
 from fastapi import FastAPI
-
 from pyros_alerts.app import AlertsService
 
 BILLION_LAUGHS = b"""<?xml version="1.0"?>
@@ -67,7 +66,9 @@ async def test_retraction_cancels_alert_and_request(alerts: Harness, voevents_di
     assert "retracted" in reqs[-1]["reason"]
 
 
-async def test_test_role_is_recorded_without_alert_event_or_request(alerts: Harness, voevents_dir: Path) -> None:
+async def test_test_role_is_recorded_without_alert_event_or_request(
+    alerts: Harness, voevents_dir: Path
+) -> None:
     await alerts.send((voevents_dir / "swift" / "bat_grb_test_pos_test.xml").read_bytes())
 
     assert alerts.published("pyros.alerts") == []
@@ -87,7 +88,10 @@ async def test_same_packet_over_two_intakes_is_handled_once(alerts: Harness, voe
     assert len(alerts.published("pyros.requests")) == 1
     async with _client(alerts.service) as client:
         detail = (await client.get("/api/v1/alerts/svom-sb26022802")).json()
-    assert [(p["intake"], p["action"]) for p in detail["packets"]] == [("vtp", "created"), ("gcn-kafka", "duplicate")]
+    assert [(p["intake"], p["action"]) for p in detail["packets"]] == [
+        ("vtp", "created"),
+        ("gcn-kafka", "duplicate"),
+    ]
 
 
 async def test_redelivered_event_is_processed_once(alerts: Harness, voevents_dir: Path) -> None:
@@ -128,14 +132,19 @@ def _client(service: AlertsService) -> httpx.AsyncClient:
 
 async def test_http_intake(alerts: Harness, voevents_dir: Path) -> None:
     async with _client(alerts.service) as client:
-        ok = await client.post("/api/v1/alerts/voevents", content=_svom(voevents_dir, "sb26051101_slewing.xml"))
+        ok = await client.post(
+            "/api/v1/alerts/voevents", content=_svom(voevents_dir, "sb26051101_slewing.xml")
+        )
         bad = await client.post("/api/v1/alerts/voevents", content=BILLION_LAUGHS)
         await alerts.bus.drain()
         listed = (await client.get("/api/v1/alerts", params={"mission": "SVOM"})).json()
 
     assert ok.status_code == 202
-    assert ok.json() == {"ivorn": "ivo://org.svom/fsc#sb26051101_slewing", "accepted": True,
-                         "reason": "queued for processing"}
+    assert ok.json() == {
+        "ivorn": "ivo://org.svom/fsc#sb26051101_slewing",
+        "accepted": True,
+        "reason": "queued for processing",
+    }
     assert bad.status_code == 422
     assert bad.headers["content-type"] == "application/problem+json"
     assert bad.json()["detail"] == "DTD or entity declarations are forbidden"
@@ -147,10 +156,18 @@ async def test_http_intake(alerts: Harness, voevents_dir: Path) -> None:
 async def test_http_intake_refuses_without_auth_module(db_url: str, voevents_dir: Path) -> None:
     h = await make_harness(db_url)
     try:
-        svc = AlertsService(h.service.ctx.__class__(bus=h.bus, clock=h.clock, settings=h.service.settings, db=h.db))
+        svc = AlertsService(
+            h.service.ctx.__class__(bus=h.bus, clock=h.clock, settings=h.service.settings, db=h.db)
+        )
         async with _client(svc) as client:
-            resp = await client.post("/api/v1/alerts/voevents", content=_svom(voevents_dir, "sb26051101_slewing.xml"))
-        assert resp.status_code in (401, 403, 501)  # 501 until pyros_common.auth exists, then 401 unauthenticated
+            resp = await client.post(
+                "/api/v1/alerts/voevents", content=_svom(voevents_dir, "sb26051101_slewing.xml")
+            )
+        assert resp.status_code in (
+            401,
+            403,
+            501,
+        )  # 501 until pyros_common.auth exists, then 401 unauthenticated
         assert h.bus.log["pyros.voevents.raw"] == []
     finally:
         await h.bus.stop()
@@ -158,8 +175,12 @@ async def test_http_intake_refuses_without_auth_module(db_url: str, voevents_dir
 
 
 async def test_alert_detail_filters_and_strategies(alerts: Harness, voevents_dir: Path) -> None:
-    for name in ("sb26042105_grm-trigger.xml", "sb26042105_eclairs-wakeup.xml", "sb26030408_eclairs-wakeup.xml",
-                 "sb26030408_retraction.xml"):
+    for name in (
+        "sb26042105_grm-trigger.xml",
+        "sb26042105_eclairs-wakeup.xml",
+        "sb26030408_eclairs-wakeup.xml",
+        "sb26030408_retraction.xml",
+    ):
         await alerts.send(_svom(voevents_dir, name))
     await alerts.send((voevents_dir / "fermi" / "gbm_798437606_gnd_pos.xml").read_bytes(), "gcn-kafka")
 
@@ -167,14 +188,19 @@ async def test_alert_detail_filters_and_strategies(alerts: Harness, voevents_dir
         detail = (await client.get("/api/v1/alerts/svom-sb26042105")).json()
         retracted = (await client.get("/api/v1/alerts", params={"status": "retracted"})).json()
         fermi = (await client.get("/api/v1/alerts", params={"mission": "Fermi"})).json()
-        window = (await client.get("/api/v1/alerts", params={"since": "2026-04-01T00:00:00Z",
-                                                             "until": "2026-05-01T00:00:00Z"})).json()
+        window = (
+            await client.get(
+                "/api/v1/alerts", params={"since": "2026-04-01T00:00:00Z", "until": "2026-05-01T00:00:00Z"}
+            )
+        ).json()
         page = (await client.get("/api/v1/alerts", params={"limit": 1, "offset": 1})).json()
         missing = await client.get("/api/v1/alerts/nope")
         strategies = (await client.get("/api/v1/alerts/strategies")).json()
         put = await client.put("/api/v1/alerts/strategies/defaults/SVOM/202", json={"strategy": "fallback"})
         off = await client.post("/api/v1/alerts/strategies/svom_grb/activate", json={"active": False})
-        no_fallback_off = await client.post("/api/v1/alerts/strategies/fallback/activate", json={"active": False})
+        no_fallback_off = await client.post(
+            "/api/v1/alerts/strategies/fallback/activate", json={"active": False}
+        )
 
     assert detail["missions"] == ["SVOM", "Fermi"]
     assert detail["request_id"] == "svom-sb26042105-r1"
