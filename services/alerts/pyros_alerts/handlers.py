@@ -240,17 +240,6 @@ class VoeventHandler:
             )
         if result.request_needed and result.request_id is not None:
             revision = alert.request_revision
-            if revision > 1:  # the better position replaces the previous request
-                out.append(
-                    RequestChanged(
-                        request_id=f"{alert.alert_id}-r{revision - 1}",
-                        action="cancelled",
-                        state="cancelled",
-                        kind="alert",
-                        owner="alerts",
-                        reason=f"superseded by {result.request_id} (better position from {packet.ivorn})",
-                    )
-                )
             try:
                 strategy = strategy_for_alert(store.active_strategies(session), alert)
                 document = build_request(alert, strategy, received_at=event.received_at)
@@ -260,12 +249,14 @@ class VoeventHandler:
             out.append(
                 RequestChanged(
                     request_id=result.request_id,
-                    action="submitted",
+                    # The first position submits the request; a better one revises the same request.
+                    action="submitted" if revision <= 1 else "changed",
                     state="submitted",
                     kind="alert",
                     program=strategy.program,
                     owner="alerts",
-                    reason=f"strategy {strategy.name}",
+                    reason=f"strategy {strategy.name}"
+                    + ("" if revision <= 1 else f", revision {revision}: better position from {packet.ivorn}"),
                     document=document,
                 )
             )

@@ -34,15 +34,12 @@ def _check_one_alert_one_request(alerts: list[dict[str, Any]], requests: list[di
     [alert_id] = {a["alert_id"] for a in alerts}
     assert alert_id in ("svom-sb26042105", "fermi-798437606")
     assert set(alerts[-1]["missions"]) == {"SVOM", "Fermi"}
-    assert all(r["kind"] == "alert" and r["request_id"].startswith(alert_id + "-r") for r in requests)
-    # A better position replaces the request (cancel + submit); one request is live at the end.
-    state: dict[str, str] = {}
-    for r in requests:
-        state[r["request_id"]] = r["action"]
-    live = [rid for rid, action in state.items() if action == "submitted"]
-    assert len(live) == 1, requests
-    final = [r for r in requests if r["request_id"] == live[0]][-1]
-    assert final["document"]["alert_id"] == alert_id
+    # One alert, one alert request: a better position revises the same request ("changed").
+    assert {r["request_id"] for r in requests} == {alert_id + "-req"}, requests
+    assert all(r["kind"] == "alert" for r in requests)
+    assert requests[0]["action"] == "submitted"
+    assert {r["action"] for r in requests[1:]} <= {"changed"}
+    assert requests[-1]["document"]["alert_id"] == alert_id
 
 
 def _done(expected: int) -> Any:

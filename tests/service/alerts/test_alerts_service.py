@@ -29,7 +29,7 @@ async def test_packet_in_gives_alert_and_request(alerts: Harness, voevents_dir: 
     assert abs(alert["ra_deg"] - 237.8312) < 1e-4 and abs(alert["error_deg"] - 0.1251) < 1e-4
     [req] = alerts.published("pyros.requests")
     assert req["action"] == "submitted" and req["kind"] == "alert"
-    assert req["request_id"] == alert["request_id"] == "svom-sb26022802-r1"
+    assert req["request_id"] == alert["request_id"] == "svom-sb26022802-req"
     assert req["document"]["schema"] == "pyros.request/1"
     assert req["document"]["alert_id"] == "svom-sb26022802"
     assert req["correlation_id"] == alert["correlation_id"] == "svom-sb26022802"
@@ -38,16 +38,17 @@ async def test_packet_in_gives_alert_and_request(alerts: Harness, voevents_dir: 
     assert alerts.metric("pyros_alert_intake_to_publish_seconds_count") == 1
 
 
-async def test_better_position_replaces_the_request(alerts: Harness, voevents_dir: Path) -> None:
+async def test_better_position_revises_the_same_request(alerts: Harness, voevents_dir: Path) -> None:
     await alerts.send(_svom(voevents_dir, "sb26022802_eclairs-wakeup.xml"))
     await alerts.send(_svom(voevents_dir, "sb26022802_mxt-initial.xml"))
 
-    actions = [(r["request_id"], r["action"]) for r in alerts.published("pyros.requests")]
-    assert actions == [
-        ("svom-sb26022802-r1", "submitted"),
-        ("svom-sb26022802-r1", "cancelled"),
-        ("svom-sb26022802-r2", "submitted"),
+    reqs = alerts.published("pyros.requests")
+    assert [(r["request_id"], r["action"]) for r in reqs] == [
+        ("svom-sb26022802-req", "submitted"),
+        ("svom-sb26022802-req", "changed"),
     ]
+    first, second = (r["document"]["sequences"][0]["target"] for r in reqs)
+    assert first != second and "revision 2" in reqs[1]["reason"]
     assert [a["action"] for a in alerts.published("pyros.alerts")] == ["created", "updated"]
 
 
@@ -60,8 +61,8 @@ async def test_retraction_cancels_alert_and_request(alerts: Harness, voevents_di
     assert changes[-1]["retracted"] is True
     reqs = alerts.published("pyros.requests")
     assert [(r["request_id"], r["action"]) for r in reqs] == [
-        ("svom-sb26030408-r1", "submitted"),
-        ("svom-sb26030408-r1", "cancelled"),
+        ("svom-sb26030408-req", "submitted"),
+        ("svom-sb26030408-req", "cancelled"),
     ]
     assert "retracted" in reqs[-1]["reason"]
 
@@ -203,7 +204,7 @@ async def test_alert_detail_filters_and_strategies(alerts: Harness, voevents_dir
         )
 
     assert detail["missions"] == ["SVOM", "Fermi"]
-    assert detail["request_id"] == "svom-sb26042105-r1"
+    assert detail["request_id"] == "svom-sb26042105-req"
     assert [p["mission"] for p in detail["packets"]] == ["SVOM", "SVOM", "Fermi"]
     assert len(detail["history"]) == 3
     assert [a["id"] for a in retracted["items"]] == ["svom-sb26030408"]
@@ -220,7 +221,7 @@ async def test_alert_detail_filters_and_strategies(alerts: Harness, voevents_dir
     # The new default applies to the next alert: an ECLAIRs packet now gets the fallback strategy.
     await alerts.send(_svom(voevents_dir, "sb26022802_eclairs-wakeup.xml"))
     req = alerts.published("pyros.requests")[-1]
-    assert req["request_id"] == "svom-sb26022802-r1" and req["reason"] == "strategy fallback"
+    assert req["request_id"] == "svom-sb26022802-req" and req["reason"] == "strategy fallback"
 
 
 async def test_book_is_rebuilt_from_the_database(db_url: str, voevents_dir: Path) -> None:
@@ -236,7 +237,8 @@ async def test_book_is_rebuilt_from_the_database(db_url: str, voevents_dir: Path
         await second.send(_svom(voevents_dir, "sb26022802_mxt-initial.xml"))
         changes = second.published("pyros.alerts")
         assert [(c["alert_id"], c["action"]) for c in changes] == [("svom-sb26022802", "updated")]
-        assert second.published("pyros.requests")[-1]["request_id"] == "svom-sb26022802-r2"
+        last = second.published("pyros.requests")[-1]
+        assert (last["request_id"], last["action"]) == ("svom-sb26022802-req", "changed")
     finally:
         await second.bus.stop()
         second.db.dispose()

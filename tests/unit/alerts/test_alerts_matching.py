@@ -84,7 +84,8 @@ def test_actions_on_the_corpus() -> None:
     # GRM trigger has no position: no request until ECLAIRs gives one.
     assert not results["svom/sb26042105_grm-trigger.xml"].request_needed
     assert results["svom/sb26042105_eclairs-wakeup.xml"].request_needed
-    assert results["svom/sb26042105_mxt-initial.xml"].request_id == "svom-sb26042105-r2"
+    mxt = results["svom/sb26042105_mxt-initial.xml"]
+    assert mxt.request_id == "svom-sb26042105-req" and mxt.alert.request_revision == 2
     assert not results["swift/bat_grb_pos_773082_not_grb.xml"].request_needed  # not a GRB
     assert not results["fermi/gbm_798437606_fin_pos.xml"].request_needed  # MXT stays better
 

@@ -44,7 +44,7 @@ def test_build_request_document() -> None:
     doc = build_request(result.alert, strategy, received_at=RECEIVED)
     assert doc["schema"] == "pyros.request/1"
     assert doc["kind"] == "alert" and doc["program"] == "GRB"
-    assert doc["name"] == result.request_id == "svom-sb30010101-r1"
+    assert doc["name"] == result.request_id == "svom-sb30010101-req"
     assert doc["alert_id"] == result.alert_id
     assert datetime.fromisoformat(doc["valid_from"]) == RECEIVED
     assert datetime.fromisoformat(doc["valid_until"]) == RECEIVED + timedelta(hours=strategy.validity_hours)

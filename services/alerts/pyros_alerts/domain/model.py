@@ -247,10 +247,12 @@ class Alert:
 
     @property
     def request_id(self) -> str | None:
-        """Id of the alert's current request, ``None`` before the first one."""
+        """Id of the alert's request, ``None`` before the first one.
+
+        One alert has one request; a better position revises it (``request_revision``)."""
         if self.request_revision == 0:
             return None
-        return f"{self.alert_id}-r{self.request_revision}"
+        return f"{self.alert_id}-req"
 
     def with_packet(self, record: PacketRecord) -> Alert:
         return replace(self, packets=(*self.packets, record))

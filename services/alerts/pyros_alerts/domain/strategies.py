@@ -161,7 +161,7 @@ def build_request(alert: Alert, strategy: Strategy, *, received_at: datetime) ->
     if received_at.tzinfo is None:
         raise ValueError("received_at must be timezone-aware")
     revision = max(alert.request_revision, 1)
-    request_name = f"{alert.alert_id}-r{revision}"
+    request_name = f"{alert.alert_id}-req"  # one request per alert; revisions refine it
     target = {"name": alert.name, "ra_deg": round(best.ra_deg, 6), "dec_deg": round(best.dec_deg, 6)}
     return {
         "schema": REQUEST_SCHEMA,
