@@ -39,8 +39,8 @@ def _db_call(fn: Callable[..., T], **kwargs: Any) -> T:
     """Run a routines service function in one transaction on PYROS_DATABASE_URL."""
     from pyros_common.clock import SystemClock
     from pyros_common.db import Database
+    from pyros_common.problem import ProblemError
     from pyros_common.settings import Settings
-    from pyros_routines.problem import ProblemError
 
     db = Database(Settings().database_url)
     try:

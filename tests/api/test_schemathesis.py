@@ -17,6 +17,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from pyros_cli.registry import SERVICE_CLASSES, service_class
 from schemathesis import checks
+from schemathesis import checks as checks_module
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "service" / "routines"))
 from routines_factories import Env, make_env
@@ -60,7 +61,11 @@ SETTINGS = settings(
 
 
 def _call(case: schemathesis.Case) -> None:
-    case.call_and_validate(headers={"Authorization": f"Bearer {GATEWAY.token('root')}"}, checks=CHECKS)
+    checks = CHECKS
+    if case.path == "/readyz":
+        # Not ready is a documented 503: the in-process gateway here hosts routes, not running services.
+        checks = [c for c in CHECKS if c is not checks_module.not_a_server_error]
+    case.call_and_validate(headers={"Authorization": f"Bearer {GATEWAY.token('root')}"}, checks=checks)
 
 
 @schema.include(path_regex=ROUTINES).parametrize()
@@ -69,10 +74,7 @@ def test_routines_api_conforms_to_its_openapi(case: schemathesis.Case) -> None:
     _call(case)
 
 
-# The other services' routes are not routines' to fix; known failures when this was written:
-# undocumented 404s (alerts, schedule), /readyz 503 before start, /metrics text/plain.
 @schema.exclude(path_regex=ROUTINES).parametrize()
 @SETTINGS
-@pytest.mark.xfail(reason="other services' routes: undocumented statuses/content types", strict=False)
 def test_other_services_api_conforms_to_its_openapi(case: schemathesis.Case) -> None:
     _call(case)

@@ -9,7 +9,7 @@ from typing import Any
 
 import uvicorn
 from fastapi import APIRouter, FastAPI, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from pyros_common.runtime.service import LifecycleState, Service
 
@@ -22,7 +22,13 @@ def ops_router(services: list[Service], registry: CollectorRegistry) -> APIRoute
     async def healthz() -> dict[str, Any]:
         return {"status": "alive", "services": {s.name: s.state.value for s in services}}
 
-    @r.get("/readyz", summary="Readiness: every hosted service is ENABLED.")
+    @r.get(
+        "/readyz",
+        summary="Readiness: every hosted service is ENABLED.",
+        responses={
+            503: {"description": "Not ready: a service is STANDBY or FAULT (body says which and why)."}
+        },
+    )
     async def readyz() -> Response:
         ready = all(s.state is LifecycleState.ENABLED for s in services)
         body = {
@@ -31,9 +37,14 @@ def ops_router(services: list[Service], registry: CollectorRegistry) -> APIRoute
         }
         return JSONResponse(body, status_code=200 if ready else 503)
 
-    @r.get("/metrics", summary="Prometheus metrics.")
+    @r.get(
+        "/metrics",
+        summary="Prometheus metrics.",
+        response_class=PlainTextResponse,
+        responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+    )
     async def metrics() -> Response:
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+        return PlainTextResponse(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     return r
 

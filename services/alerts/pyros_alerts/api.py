@@ -9,10 +9,12 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, Field
+from pyros_common.auth import current_user
 from pyros_common.db import Database
 from pyros_common.db.models import Alert as AlertRow
 from pyros_common.db.models import AlertPacket as PacketRow
 from pyros_common.db.models import Strategy as StrategyRow
+from pyros_common.problem import ProblemRoute, problems
 
 from pyros_alerts import store
 from pyros_alerts.domain import RejectedPacket, Strategy, StrategyError, parse_packet
@@ -137,9 +139,16 @@ def build_router(
     receive: Receive,
     writer: Callable[..., Any],
     admin: Callable[..., Any],
+    reader: Callable[..., Any] = current_user,
 ) -> APIRouter:
-    """The routes; ``writer`` guards the HTTP intake (admin or expert), ``admin`` the strategy changes."""
-    r = APIRouter(tags=["alerts"])
+    """The routes; every one needs a token (``reader``); ``writer`` guards the HTTP intake (admin or
+    expert), ``admin`` the strategy changes."""
+    r = APIRouter(
+        tags=["alerts"],
+        dependencies=[Depends(reader)],
+        route_class=ProblemRoute,
+        responses=problems(401, 403, 404, 409, 422),
+    )
 
     @r.get("/alerts/strategies", summary="Alert strategies, their defaults and whether active.")
     def list_strategies() -> list[StrategyPublic]:

@@ -8,13 +8,13 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 import structlog
+from pyros_common.auth import require_role
 from pyros_common.bus.port import Handler, dead_letter
 from pyros_common.contracts import VoeventReceived
 from pyros_common.runtime.service import Service, ServiceContext
 
 from pyros_alerts import store
 from pyros_alerts.api import build_router
-from pyros_alerts.deps import require_roles
 from pyros_alerts.domain import MAX_PACKET_BYTES
 from pyros_alerts.handlers import VoeventHandler
 from pyros_alerts.intakes import GcnKafkaIntake, VtpIntake, extract_ivorn
@@ -44,8 +44,8 @@ class AlertsService(Service):
         super().__init__(ctx)
         self.alerts_settings = alerts_settings or AlertsSettings()
         self.metrics = AlertsMetrics(ctx.registry)
-        self._writer = auth_dependency or require_roles("admin", "expert")
-        self._admin = admin_dependency or auth_dependency or require_roles("admin")
+        self._writer = auth_dependency or require_role("admin", "expert")
+        self._admin = admin_dependency or auth_dependency or require_role("admin")
         self._handler: VoeventHandler | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.vtp: VtpIntake | None = None

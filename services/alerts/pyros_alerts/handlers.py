@@ -256,7 +256,9 @@ class VoeventHandler:
                     program=strategy.program,
                     owner="alerts",
                     reason=f"strategy {strategy.name}"
-                    + ("" if revision <= 1 else f", revision {revision}: better position from {packet.ivorn}"),
+                    + (
+                        "" if revision <= 1 else f", revision {revision}: better position from {packet.ivorn}"
+                    ),
                     document=document,
                 )
             )

@@ -6,8 +6,10 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, Depends, HTTPException, status
 from pydantic import BaseModel, Field
+from pyros_common.auth import current_user
+from pyros_common.problem import ProblemRoute, problems
 
 from pyros_device_gateway.handlers import CommandHandler, Device
 
@@ -40,7 +42,12 @@ class DevicePublic(BaseModel):
 
 
 def build_router(*, handler: Callable[[], CommandHandler]) -> APIRouter:
-    r = APIRouter(tags=["devices"])
+    r = APIRouter(
+        tags=["devices"],
+        dependencies=[Depends(current_user)],
+        route_class=ProblemRoute,
+        responses=problems(401, 404, 422),
+    )
 
     @r.get("/devices", response_model=list[DevicePublic], summary="Every device and its last status")
     def list_devices() -> list[DevicePublic]:

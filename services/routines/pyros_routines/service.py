@@ -38,11 +38,11 @@ from pyros_common.domain.visibility import (
     tonight,
     visibility_windows,
 )
+from pyros_common.problem import ProblemError, validation_problem
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from pyros_routines import models as m
-from pyros_routines.problem import ProblemError, validation_problem
 
 RESET_TOKEN_TTL = dt.timedelta(hours=24)
 VISIBILITY_STEP_S = 120.0

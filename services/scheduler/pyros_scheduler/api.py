@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Query
 from pyros_common.db import Database
 from pyros_common.db.models import Schedule
+from pyros_common.problem import ProblemRoute, problems
 from sqlalchemy import func, select
 
 
@@ -26,7 +27,9 @@ def build_router(
 ) -> APIRouter:
     """Routes of the scheduler; ``auth`` is the dependency that admits a caller."""
     deps = [Depends(auth)] if auth is not None else []
-    router = APIRouter(tags=["schedule"], dependencies=deps)
+    router = APIRouter(
+        tags=["schedule"], dependencies=deps, route_class=ProblemRoute, responses=problems(401, 404, 422)
+    )
 
     @router.get("/schedule")
     def get_schedule(

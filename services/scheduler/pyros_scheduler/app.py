@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import structlog
 from pydantic import ValidationError
+from pyros_common.auth import current_user
 from pyros_common.bus.port import Handler
 from pyros_common.contracts import AlertChanged, ConditionsChanged, ObservationChanged, RequestChanged
 from pyros_common.domain.document import import_document
@@ -29,14 +29,9 @@ if TYPE_CHECKING:
 log = structlog.get_logger("pyros.scheduler")
 
 
-def default_auth() -> Callable[..., Any] | None:
-    """``pyros_common.auth.current_user`` when the auth module is installed."""
-    try:
-        auth = importlib.import_module("pyros_common.auth")
-    except ImportError:
-        return None
-    dep: Callable[..., Any] | None = getattr(auth, "current_user", None)
-    return dep
+def default_auth() -> Callable[..., Any]:
+    """Every schedule route needs a token."""
+    return current_user
 
 
 class SchedulerService(Service):

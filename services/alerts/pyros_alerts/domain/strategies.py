@@ -160,7 +160,6 @@ def build_request(alert: Alert, strategy: Strategy, *, received_at: datetime) ->
         raise StrategyError(f"alert {alert.alert_id} has no position")
     if received_at.tzinfo is None:
         raise ValueError("received_at must be timezone-aware")
-    revision = max(alert.request_revision, 1)
     request_name = f"{alert.alert_id}-req"  # one request per alert; revisions refine it
     target = {"name": alert.name, "ra_deg": round(best.ra_deg, 6), "dec_deg": round(best.dec_deg, 6)}
     return {

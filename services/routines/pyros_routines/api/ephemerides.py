@@ -10,11 +10,11 @@ from fastapi import APIRouter, Query
 from pyros_common.domain.ephemerides import night_ephemerides
 from pyros_common.domain.sites import Site
 from pyros_common.domain.visibility import tonight
+from pyros_common.problem import ProblemError, ProblemRoute, problems
 from starlette.concurrency import run_in_threadpool
 
 from pyros_routines import models as m
 from pyros_routines.deps import CtxDep, SiteDep, UserDep
-from pyros_routines.problem import ProblemError, ProblemRoute, problems
 
 router = APIRouter(tags=["ephemerides"], route_class=ProblemRoute)
 

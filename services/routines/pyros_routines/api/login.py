@@ -7,12 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, status
 from fastapi.security import OAuth2PasswordRequestForm
 from pyros_common.auth import create_access_token
+from pyros_common.problem import ProblemRoute, problems
 from sqlalchemy.orm import Session
 
 from pyros_routines import models as m
 from pyros_routines import service
 from pyros_routines.deps import CtxDep, DbDep, UserDep, in_session
-from pyros_routines.problem import ProblemRoute, problems
 
 router = APIRouter(prefix="/login", tags=["login"], route_class=ProblemRoute)
 

@@ -7,13 +7,13 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, status
 from pyros_common.db.models import Program
 from pyros_common.domain.quotas import Semester
+from pyros_common.problem import ProblemRoute, problems
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pyros_routines import models as m
 from pyros_routines import service
 from pyros_routines.deps import AdminDep, CtxDep, DbDep, SiteDep, UserDep, in_session
-from pyros_routines.problem import ProblemRoute, problems
 
 router = APIRouter(prefix="/programs", tags=["programs"], route_class=ProblemRoute)
 

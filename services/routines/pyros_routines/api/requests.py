@@ -7,12 +7,12 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, Path, Query, status
 from pyros_common.domain.document import RequestDocument
 from pyros_common.domain.states import State
+from pyros_common.problem import ProblemRoute, problems
 from sqlalchemy.orm import Session
 
 from pyros_routines import models as m
 from pyros_routines import service
 from pyros_routines.deps import CtxDep, DbDep, SiteDep, UserDep, in_session, publish
-from pyros_routines.problem import ProblemRoute, problems
 
 router = APIRouter(prefix="/requests", tags=["requests"], route_class=ProblemRoute)
 

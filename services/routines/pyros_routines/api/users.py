@@ -7,13 +7,13 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, status
 from pyros_common.auth import hash_password, verify_password
 from pyros_common.db.models import User
+from pyros_common.problem import ProblemError, ProblemRoute, problems
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from pyros_routines import models as m
 from pyros_routines import service
 from pyros_routines.deps import AdminDep, CtxDep, DbDep, UserDep, in_session
-from pyros_routines.problem import ProblemError, ProblemRoute, problems
 
 UserId = Annotated[int, Path(ge=1, le=2**31 - 1, description="User id.")]
 

@@ -1,4 +1,4 @@
-"""RFC 9457 problem details (``application/problem+json``) for every routines route.
+"""RFC 9457 problem details (``application/problem+json``) for every PyROS route.
 
 The gateway app belongs to no single service, so the conversion lives in a route class:
 ``ProblemRoute`` turns HTTP errors, validation errors and ``ProblemError`` raised by a route
