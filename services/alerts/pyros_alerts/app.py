@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 import structlog
-from pyros_common.auth import require_role
+from pyros_common.auth import current_user, require_role
 from pyros_common.bus.port import Handler, dead_letter
 from pyros_common.contracts import VoeventReceived
 from pyros_common.runtime.service import Service, ServiceContext
@@ -46,6 +46,7 @@ class AlertsService(Service):
         self.metrics = AlertsMetrics(ctx.registry)
         self._writer = auth_dependency or require_role("admin", "expert")
         self._admin = admin_dependency or auth_dependency or require_role("admin")
+        self._reader = auth_dependency or current_user
         self._handler: VoeventHandler | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.vtp: VtpIntake | None = None
@@ -68,7 +69,13 @@ class AlertsService(Service):
         return [(VoeventReceived.topic, self.handler.handle)]
 
     def router(self) -> APIRouter | None:
-        return build_router(db=lambda: self.db, receive=self.receive, writer=self._writer, admin=self._admin)
+        return build_router(
+            db=lambda: self.db,
+            receive=self.receive,
+            writer=self._writer,
+            admin=self._admin,
+            reader=self._reader,
+        )
 
     async def on_start(self) -> None:
         with self.db.session() as s:

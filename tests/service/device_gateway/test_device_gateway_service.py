@@ -14,6 +14,7 @@ import httpx
 import pytest
 from astropy.io import fits
 from fastapi import FastAPI
+from pyros_common.auth import current_user
 from pyros_common.bus import InProcessBus
 from pyros_common.clock import SimulatedClock
 from pyros_common.contracts import DeviceCommand, DeviceStatus
@@ -227,6 +228,9 @@ async def test_periodic_status_of_every_device_and_the_devices_route(rig: Rig) -
     assert router is not None
     app.include_router(router, prefix="/api/v1")
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        anonymous = await client.get("/api/v1/devices")
+        assert anonymous.status_code == 401  # every device route needs a token
+        app.dependency_overrides[current_user] = lambda: None
         resp = await client.get("/api/v1/devices")
         assert resp.status_code == 200
         devices = {d["device_id"]: d for d in resp.json()}
