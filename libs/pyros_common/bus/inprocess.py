@@ -15,7 +15,15 @@ from dataclasses import dataclass
 import structlog
 
 from pyros_common.bus.metrics import BusMetrics, reason_label
-from pyros_common.bus.port import Handler, PoisonMessage, Subscription, dead_letter, decode, encode
+from pyros_common.bus.port import (
+    Handler,
+    PoisonMessage,
+    Subscription,
+    dead_letter,
+    decode,
+    encode,
+    run_with_retries,
+)
 from pyros_common.clock import Clock, SystemClock
 from pyros_common.contracts import DeadLetter, Event
 
@@ -118,39 +126,18 @@ class InProcessBus:
             return
         handlers = self._handlers[(msg.topic, group)]
         handler = handlers[msg.offset % len(handlers)]
-        attempt = 0
-        while True:
-            attempt += 1
-            t0 = self._clock.monotonic()
-            try:
-                with structlog.contextvars.bound_contextvars(
-                    correlation_id=event.correlation_id, event_id=str(event.event_id)
-                ):
-                    await handler(event)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                if self._metrics:
-                    self._metrics.errors.labels(group, msg.topic).inc()
-                log.warning(
-                    "handler failed",
-                    topic=msg.topic,
-                    group=group,
-                    attempt=attempt,
-                    error=repr(exc),
-                    correlation_id=event.correlation_id,
-                )
-                if attempt >= self._retries:
-                    await self._dead_letter(
-                        msg, group, f"handler failed after {attempt} attempts: {exc!r}", attempts=attempt
-                    )
-                    return
-                await asyncio.sleep(self._backoff * 2 ** (attempt - 1))
-                continue
-            if self._metrics:
-                self._metrics.consumed.labels(group, msg.topic).inc()
-                self._metrics.latency.labels(group, msg.topic).observe(self._clock.monotonic() - t0)
-            return
+        failure = await run_with_retries(
+            handler,
+            event,
+            topic=msg.topic,
+            group=group,
+            retries=self._retries,
+            backoff_s=self._backoff,
+            clock=self._clock,
+            metrics=self._metrics,
+        )
+        if failure is not None:
+            await self._dead_letter(msg, group, failure[0], attempts=failure[1])
 
     async def _dead_letter(self, msg: _Message, group: str, reason: str, attempts: int) -> None:
         log.error("dead letter", topic=msg.topic, group=group, reason=reason)

@@ -22,7 +22,15 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
 
 from pyros_common.bus.metrics import BusMetrics, reason_label
-from pyros_common.bus.port import Handler, PoisonMessage, Subscription, dead_letter, decode, encode
+from pyros_common.bus.port import (
+    Handler,
+    PoisonMessage,
+    Subscription,
+    dead_letter,
+    decode,
+    encode,
+    run_with_retries,
+)
 from pyros_common.clock import Clock, SystemClock
 from pyros_common.contracts import TOPICS, DeadLetter, Event
 
@@ -192,39 +200,18 @@ class KafkaBus:
         except PoisonMessage as exc:
             await self._dead_letter(rec, sub, str(exc), attempts=1)
             return
-        attempt = 0
-        while True:
-            attempt += 1
-            t0 = self._clock.monotonic()
-            try:
-                with structlog.contextvars.bound_contextvars(
-                    correlation_id=event.correlation_id, event_id=str(event.event_id)
-                ):
-                    await sub.handler(event)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                if self._metrics:
-                    self._metrics.errors.labels(sub.group, topic).inc()
-                log.warning(
-                    "handler failed",
-                    topic=topic,
-                    group=sub.group,
-                    attempt=attempt,
-                    error=repr(exc),
-                    correlation_id=event.correlation_id,
-                )
-                if attempt >= self._retries:
-                    await self._dead_letter(
-                        rec, sub, f"handler failed after {attempt} attempts: {exc!r}", attempts=attempt
-                    )
-                    return
-                await asyncio.sleep(self._backoff * 2 ** (attempt - 1))
-                continue
-            if self._metrics:
-                self._metrics.consumed.labels(sub.group, topic).inc()
-                self._metrics.latency.labels(sub.group, topic).observe(self._clock.monotonic() - t0)
-            return
+        failure = await run_with_retries(
+            sub.handler,
+            event,
+            topic=topic,
+            group=sub.group,
+            retries=self._retries,
+            backoff_s=self._backoff,
+            clock=self._clock,
+            metrics=self._metrics,
+        )
+        if failure is not None:
+            await self._dead_letter(rec, sub, failure[0], attempts=failure[1])
 
     async def _dead_letter(
         self, rec: ConsumerRecord[bytes, bytes], sub: Subscription, reason: str, attempts: int

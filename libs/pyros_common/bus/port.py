@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+import structlog
 from pydantic import ValidationError
 
+from pyros_common.bus.metrics import BusMetrics
+from pyros_common.clock import Clock
 from pyros_common.contracts import MODEL_BY_TOPIC, DeadLetter, Event
+
+_log = structlog.get_logger("pyros.bus")
 
 Handler = Callable[[Event], Awaitable[None]]
 
@@ -90,3 +96,51 @@ def dead_letter(
         consumer_group=group,
         attempts=attempts,
     )
+
+
+async def run_with_retries(
+    handler: Handler,
+    event: Event,
+    *,
+    topic: str,
+    group: str,
+    retries: int,
+    backoff_s: float,
+    clock: Clock,
+    metrics: BusMetrics | None,
+) -> tuple[str, int] | None:
+    """Call ``handler`` up to ``retries`` times with exponential back-off.
+
+    Returns None on success, else (reason, attempts) for the dead letter. Both transports
+    share this, so retry semantics, metrics and logs are the same on Kafka and in process.
+    """
+    attempt = 0
+    while True:
+        attempt += 1
+        t0 = clock.monotonic()
+        try:
+            with structlog.contextvars.bound_contextvars(
+                correlation_id=event.correlation_id, event_id=str(event.event_id)
+            ):
+                await handler(event)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if metrics:
+                metrics.errors.labels(group, topic).inc()
+            _log.warning(
+                "handler failed",
+                topic=topic,
+                group=group,
+                attempt=attempt,
+                error=repr(exc),
+                correlation_id=event.correlation_id,
+            )
+            if attempt >= retries:
+                return f"handler failed after {attempt} attempts: {exc!r}", attempt
+            await asyncio.sleep(backoff_s * 2 ** (attempt - 1))
+            continue
+        if metrics:
+            metrics.consumed.labels(group, topic).inc()
+            metrics.latency.labels(group, topic).observe(clock.monotonic() - t0)
+        return None
