@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Iterable
 
 import structlog
@@ -44,6 +45,10 @@ class KafkaUnreachable(RuntimeError):
 async def check_kafka(bootstrap: str, timeout_s: float = 5.0) -> None:
     """Raise KafkaUnreachable unless the broker answers a metadata request in time."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000))
+    # The probe's own failure is reported by the caller in one sentence; aiokafka's log is noise here.
+    quiet = logging.getLogger("aiokafka")
+    level = quiet.level
+    quiet.setLevel(logging.CRITICAL)
     try:
         await asyncio.wait_for(admin.start(), timeout_s)
     except (TimeoutError, KafkaError, OSError) as exc:
@@ -51,6 +56,7 @@ async def check_kafka(bootstrap: str, timeout_s: float = 5.0) -> None:
     finally:
         with contextlib.suppress(Exception):
             await admin.close()
+        quiet.setLevel(level)
 
 
 class KafkaBus:

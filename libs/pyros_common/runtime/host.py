@@ -18,6 +18,10 @@ log = structlog.get_logger("pyros.runtime")
 class Prerequisite(RuntimeError):
     """A missing prerequisite, with the sentence that tells the operator what to do."""
 
+    def __init__(self, message: str, *, what: str) -> None:
+        super().__init__(message)
+        self.what = what
+
 
 class ServiceHost:
     """Starts services on one bus once Kafka and the database are there; publishes heartbeats."""
@@ -52,7 +56,8 @@ class ServiceHost:
             except KafkaUnreachable as exc:
                 raise Prerequisite(
                     f"{exc}: start it with `scripts/kafka.sh start` (or docker-compose up kafka), "
-                    f"or point PYROS_KAFKA_BOOTSTRAP at a running broker"
+                    f"or point PYROS_KAFKA_BOOTSTRAP at a running broker",
+                    what=f"Kafka at {bus.bootstrap}",
                 ) from exc
         if any(s.needs_db for s in self.services) and self.ctx.db is not None:
             db = self.ctx.db
@@ -60,10 +65,11 @@ class ServiceHost:
                 await asyncio.to_thread(db.check)
             except DatabaseUnreachable as exc:
                 raise Prerequisite(
-                    f"{exc}: start PostgreSQL with `scripts/postgres.sh start`, or set PYROS_DATABASE_URL"
+                    f"{exc}: start PostgreSQL with `scripts/postgres.sh start`, or set PYROS_DATABASE_URL",
+                    what="the database",
                 ) from exc
             except DatabaseNotMigrated as exc:
-                raise Prerequisite(f"{exc}: run `pyros db upgrade`") from exc
+                raise Prerequisite(f"{exc}: run `pyros db upgrade`", what="database migrations") from exc
 
     async def wait_for_prerequisites(self) -> None:
         delay, attempt = 1.0, 0
@@ -76,9 +82,7 @@ class ServiceHost:
                 if attempt == 1:
                     log.error(str(exc))
                 else:
-                    log.warning(
-                        "still waiting", reason=str(exc).split(":")[0], attempt=attempt, retry_in_s=delay
-                    )
+                    log.warning("still waiting", waiting_for=exc.what, attempt=attempt, retry_in_s=delay)
                 for s in self.services:
                     s.reason = str(exc)
                 await self.ctx.clock.sleep(delay)
