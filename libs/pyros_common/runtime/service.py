@@ -82,6 +82,6 @@ class Service:
     ) -> None:
         """Stamp the envelope (producer, time, telescope) and publish on the event's topic."""
         stamped = event.stamped(producer=self.name, sent_at=self.clock.now(), correlation_id=correlation_id)
-        if stamped.telescope_id != self.settings.telescope_id and event.telescope_id == "gft":
+        if "telescope_id" not in event.model_fields_set:  # not chosen by the caller: this node's telescope
             stamped = stamped.model_copy(update={"telescope_id": self.settings.telescope_id})
         await self.bus.publish(type(event).topic, stamped, key)
