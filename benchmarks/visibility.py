@@ -15,7 +15,13 @@ from pathlib import Path
 
 import numpy as np
 import pyros_common  # noqa: F401  (offline IERS before astropy/astroplan)
-from pyros_common.domain.visibility import SITES, Constraints, night_bounds, visibility_windows_s
+from pyros_common.domain.visibility import (
+    SITES,
+    Constraints,
+    clear_night_cache,
+    night_bounds,
+    visibility_windows_s,
+)
 
 RESULTS = Path(__file__).parent / "results" / "visibility.json"
 
@@ -42,14 +48,20 @@ def main() -> None:
     dec = np.degrees(np.arcsin(rng.uniform(-1.0, 1.0, args.targets)))  # uniform on the sphere
     cons = Constraints(min_altitude_deg=30.0, max_airmass=2.0)
 
-    # PyROS (first call includes astropy's one-off ephemeris/IERS loading: warm up once)
+    # PyROS. The first call pays astropy's one-off IERS loading, so warm up once; then clear the
+    # night cache before every timed run: the headline is the cold figure (the night's Sun, Moon
+    # and sidereal time computed inside the timing), as astroplan gets a fresh Observer.
     visibility_windows_s(site, ra[:2], dec[:2], cons, start, end, step_s=args.step)
     runs = []
     for _ in range(args.repeat):
+        clear_night_cache()
         t0 = time.perf_counter()
         windows = visibility_windows_s(site, ra, dec, cons, start, end, step_s=args.step)
         runs.append(time.perf_counter() - t0)
     pyros_s = min(runs)
+    t0 = time.perf_counter()
+    visibility_windows_s(site, ra, dec, cons, start, end, step_s=args.step)
+    pyros_warm_s = time.perf_counter() - t0
     pyros_ok = np.array([bool(w) for w in windows])
 
     # astroplan, same targets, same night, same grid resolution
@@ -93,6 +105,8 @@ def main() -> None:
         "constraints": "altitude >= 30 deg, airmass <= 2 (astroplan: AltitudeConstraint + AirmassConstraint)",
         "pyros_visibility_windows_s": round(pyros_s, 4),
         "pyros_runs_s": [round(r, 4) for r in runs],
+        "pyros_cold_note": "night cache cleared before each timed run; the headline ratio uses the best cold run",
+        "pyros_warm_s": round(pyros_warm_s, 4),
         "astroplan_is_observable_s": round(ap_is_observable_s, 3),
         "astroplan_observability_table_s": round(ap_table_s, 3),
         "speedup_vs_is_observable": round(ap_is_observable_s / pyros_s, 1),
