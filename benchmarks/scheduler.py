@@ -2,8 +2,13 @@
 
     .venv/bin/python benchmarks/scheduler.py [--quick] [--out results.json]
 
-Workloads: random targets visible from San Pedro Mártir on a December night, durations
-5-30 min, random integer priorities 1..10 (astroplan: lower is better; ours: weight 11 - p).
+Workloads: random targets visible from San Pedro Mártir on a December night, random integer
+priorities 1..10 (astroplan: lower is better; ours: weight 11 - p), durations drawn from one
+of two ranges:
+- "anchor" (the headline), 2-10 min: the kind of workload behind the issue's astroplan
+  anchor, where PriorityScheduler places 92 of 300 blocks; here it places about 90 of 300;
+- "long", 5-30 min: the night holds only ~36 of them, so astroplan gives up on most blocks
+  early and runs much faster; reported as well, with its own (lower) ratio.
 Both use AltitudeConstraint(30°) and astronomical twilight; both slew at 1 deg/s; both work
 on a 60 s time grid (astroplan's ``time_resolution=60 s``, our windows sampled every 60 s).
 astroplan's default resolution is 20 s: it is also run at 20 s, for reference only (slower,
@@ -80,7 +85,12 @@ def windows_s(night: Night, ra_deg: np.ndarray, dec_deg: np.ndarray) -> list[lis
     return visibility_windows_s(SITE, ra_deg, dec_deg, CONSTRAINTS, night.dusk, night.dawn, step_s=GRID_S)
 
 
-def workload(night: Night, n: int, seed: int) -> dict[str, np.ndarray]:
+WORKLOADS: dict[str, tuple[float, float]] = {"anchor": (120.0, 600.0), "long": (300.0, 1800.0)}
+
+
+def workload(
+    night: Night, n: int, seed: int, durations_s: tuple[float, float] = WORKLOADS["anchor"]
+) -> dict[str, np.ndarray]:
     """n random targets that stay above 30° for at least their duration during the night."""
     rng = np.random.default_rng(seed)
     ra, dec, dur = np.zeros(0), np.zeros(0), np.zeros(0)
@@ -88,7 +98,7 @@ def workload(night: Night, n: int, seed: int) -> dict[str, np.ndarray]:
         m = 2 * n
         r = rng.uniform(0, 360, m)
         d = rng.uniform(-25, 80, m)
-        du = rng.uniform(300, 1800, m)
+        du = rng.uniform(*durations_s, m)
         longest = np.array([max((b - a for a, b in w), default=0.0) for w in windows_s(night, r, d)])
         ok = longest >= du + GRID_S
         ra, dec, dur = np.r_[ra, r[ok]], np.r_[dec, d[ok]], np.r_[dur, du[ok]]
@@ -98,10 +108,8 @@ def workload(night: Night, n: int, seed: int) -> dict[str, np.ndarray]:
 
 def our_input(night: Night, wl: dict[str, np.ndarray]) -> KernelInput:
     wins = windows_s(night, wl["ra"], wl["dec"])
-    seqs = [
-        KSequence(f"s{k}", float(wl["dur"][k]), float(11 - wl["prio"][k]), tuple(wins[k]))
-        for k in range(len(wins))
-    ]
+    dur, weight = wl["dur"].tolist(), (11.0 - wl["prio"]).tolist()
+    seqs = [KSequence(f"s{k}", dur[k], weight[k], tuple(w)) for k, w in enumerate(wins)]
     tr = GreatCircleTransition(wl["ra"], wl["dec"], slew_rate_deg_s=SLEW_DEG_S)
     return KernelInput(seqs, (0.0, night.length_s), transition=tr)
 
@@ -192,6 +200,36 @@ def incremental(
     }
 
 
+def compare(night: Night, n: int, name: str, durations: tuple[float, float]) -> dict[str, Any]:
+    """One size of one workload: ours and astroplan (60 s, and 20 s for reference)."""
+    wl = workload(night, n, seed=n, durations_s=durations)
+    ours_s, warm_s, inp, res = timed_ours(night, wl)
+    errors = validate(inp, res)
+    ap_s, ap_pl = run_astroplan(night, wl)
+    ap20_s, ap20_pl = run_astroplan(night, wl, 20.0)
+    return {
+        "workload": name,
+        "n": n,
+        "ours_seconds": ours_s,
+        "ours_warm_seconds": warm_s,
+        "astroplan_seconds": ap_s,
+        "speedup": ap_s / ours_s,
+        "speedup_warm": ap_s / warm_s,
+        "ours_objective": objective(inp, res.placements),
+        "astroplan_objective": objective(inp, ap_pl),
+        "ours_placed": len(res.placements),
+        "astroplan_placed": len(ap_pl),
+        "ours_violations": len(errors),
+        "lns": {k: res.stats[k] for k in ("lns_iterations", "lns_accepted", "gap_filled")},
+        "astroplan_20s": {
+            "seconds": ap20_s,
+            "speedup": ap20_s / ours_s,
+            "objective": objective(inp, ap20_pl),
+            "placed": len(ap20_pl),
+        },
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="astroplan at 20 and 100 only")
@@ -208,37 +246,20 @@ def main() -> None:
             f"astroplan: one run, time_resolution {GRID_S:g} s (same grid as ours); "
             "astroplan at its default 20 s for reference"
         ),
-        "comparison": [],
+        "workloads": {
+            name: {"durations_s": list(d), "priorities": [1, 10], "min_altitude_deg": MIN_ALT}
+            for name, d in WORKLOADS.items()
+        },
         "scaling": {},
     }
     sizes = (20, 100) if args.quick else (20, 100, 300)
-    for n in sizes:
-        wl = workload(night, n, seed=n)
-        ours_s, warm_s, inp, res = timed_ours(night, wl)
-        errors = validate(inp, res)
-        ap_s, ap_pl = run_astroplan(night, wl)
-        ap20_s, ap20_pl = run_astroplan(night, wl, 20.0)
-        row = {
-            "n": n,
-            "ours_seconds": ours_s,
-            "ours_warm_seconds": warm_s,
-            "astroplan_seconds": ap_s,
-            "speedup": ap_s / ours_s,
-            "speedup_warm": ap_s / warm_s,
-            "ours_objective": objective(inp, res.placements),
-            "astroplan_objective": objective(inp, ap_pl),
-            "ours_placed": len(res.placements),
-            "astroplan_placed": len(ap_pl),
-            "ours_violations": len(errors),
-            "astroplan_20s": {
-                "seconds": ap20_s,
-                "speedup": ap20_s / ours_s,
-                "objective": objective(inp, ap20_pl),
-                "placed": len(ap20_pl),
-            },
-        }
-        report["comparison"].append(row)
-        print(json.dumps(row), flush=True)
+    for name, durations in WORKLOADS.items():
+        key = "comparison" if name == "anchor" else f"comparison_{name}"
+        report[key] = []
+        for n in sizes:
+            row = compare(night, n, name, durations)
+            report[key].append(row)
+            print(json.dumps(row), flush=True)
     times: dict[int, float] = {}
     for n in (1000, 10000):
         wl = workload(night, n, seed=n)
@@ -265,9 +286,22 @@ def main() -> None:
             }
             print("incremental", report["incremental_10000"], flush=True)
     report["scaling"]["ratio_10000_over_1000"] = times[10000] / times[1000]
+    head = {r["n"]: r for r in report["comparison"]}
+    report["targets"] = {
+        "speedup_at_300_at_least_1000": head[300]["speedup"] >= 1000 if 300 in head else None,
+        "objective_at_least_astroplan_every_size": all(
+            r["ours_objective"] >= r["astroplan_objective"]
+            for key in report
+            if key.startswith("comparison")
+            for r in report[key]
+        ),
+        "time_10000_at_most_15x_1000": report["scaling"]["ratio_10000_over_1000"] <= 15.0,
+        "incremental_at_most_a_tenth": report["incremental_10000"]["ratio_to_full"] <= 0.1,
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report["scaling"]), flush=True)
+    print(json.dumps(report["targets"]), flush=True)
 
 
 if __name__ == "__main__":

@@ -58,9 +58,13 @@ def schedule(
     ],
     out: Annotated[Path, typer.Option("--out", help="Where to write schedule.json.")],
     night: Annotated[str, typer.Option("--night", help="Local date of the night's evening, YYYY-MM-DD.")],
-    site: Annotated[str, typer.Option("--site", help="Built-in site id.")] = "gft-spm",
+    site: Annotated[
+        str, typer.Option("--site", help="Built-in site id (gft-spm, ohp) or a site file (TOML).")
+    ] = "gft-spm",
     plot: Annotated[Path | None, typer.Option("--plot", help="Also draw a Gantt chart (PNG).")] = None,
-    telescopes: Annotated[int, typer.Option("--telescopes", min=1, help="Telescopes of the node.")] = 1,
+    telescopes: Annotated[
+        int, typer.Option("--telescopes", min=1, help="Plan for the site's first N telescopes (a node).")
+    ] = 1,
 ) -> None:
     """Plan one night: which sequence runs when, on which telescope, and why the others don't."""
     from pyros_common.domain.sites import get_site
@@ -68,8 +72,11 @@ def schedule(
 
     try:
         the_site = get_site(site)
+        node = the_site.node(telescopes)
     except KeyError as exc:
         raise _fail(str(exc.args[0])) from None
+    except ValueError as exc:
+        raise _fail(f"--telescopes {telescopes}: {exc}") from None
     try:
         the_night = dt.date.fromisoformat(night)
     except ValueError:
@@ -80,10 +87,10 @@ def schedule(
     t0 = time.perf_counter()
     if loud:
         typer.echo(f"computing visibility of {n_seq} sequences on the night of {the_night}...", err=True)
-    ni = build_input(reqs, site=the_site, night=the_night, programs=programs, n_telescopes=telescopes)
+    ni = build_input(reqs, site=the_site, night=the_night, programs=programs, node=node)
     if loud:
         typer.echo(f"windows ready ({time.perf_counter() - t0:.2f} s); scheduling...", err=True)
-    names = tuple(f"T{k + 1}" for k in range(telescopes))
+    names = tuple(t.id for t in node)
     plan = solve(ni, night=the_night, site=the_site, telescopes=names, clock_s=time.perf_counter)
     plan.runtime_s = time.perf_counter() - t0
     doc = plan.to_json()
@@ -94,7 +101,7 @@ def schedule(
     m = len(ni.kernel.sequences)
     typer.echo(
         f"night {the_night} at {the_site.name}: {doc['night']['start']} -> {doc['night']['end']}\n"
-        f"placed {len(plan.scheduled)} of {m} sequences on {telescopes} telescope(s), "
+        f"placed {len(plan.scheduled)} of {m} sequences on {telescopes} telescope(s) ({', '.join(names)}), "
         f"objective {plan.objective:,.0f}, runtime {plan.runtime_s:.3f} s -> {out}"
     )
     if n_seq > m:

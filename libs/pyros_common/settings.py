@@ -18,7 +18,9 @@ class Settings(BaseSettings):
         "development", description="production refuses missing secrets."
     )
     telescope_id: str = Field("gft", description="Telescope (or node) id carried by every event.")
-    site: str = Field("gft-spm", description="Site id (built-in: gft-spm).")
+    site: str = Field(
+        "gft-spm", description="Site: a built-in id (gft-spm, ohp) or the path of a site file (TOML)."
+    )
     kafka_bootstrap: str = Field(
         "127.0.0.1:9092", description="Kafka bootstrap servers, host:port[,host:port]."
     )

@@ -54,7 +54,7 @@ class SchedulerService(Service):
         self.site = get_site(ctx.settings.site)
         self.book = NightBook(
             site=self.site,
-            telescopes=telescopes or (ctx.settings.telescope_id,),
+            telescopes=telescopes or self._default_telescopes(ctx),
             programs=programs or self._programs,
             unsafe_hold_s=unsafe_hold_s,
             monotonic=ctx.clock.monotonic,
@@ -63,6 +63,12 @@ class SchedulerService(Service):
         self._night_loop = night_loop
         self._handlers: SchedulerHandlers | None = None
         self._task: asyncio.Task[None] | None = None
+
+    def _default_telescopes(self, ctx: ServiceContext) -> tuple[str, ...]:
+        """A site file listing several telescopes makes this scheduler plan that node."""
+        if len(self.site.telescopes) > 1:
+            return tuple(t.id for t in self.site.telescopes)
+        return (ctx.settings.telescope_id,)
 
     @property
     def handlers(self) -> SchedulerHandlers:

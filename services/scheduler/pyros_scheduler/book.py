@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 
 from pyros_common.domain.overheads import Overheads
 from pyros_common.domain.requests import Request
-from pyros_common.domain.sites import Site
+from pyros_common.domain.sites import Site, Telescope
 from pyros_common.domain.visibility import tonight
 
 from pyros_scheduler.kernel import KernelResult
@@ -117,6 +117,13 @@ class NightBook:
 
     # --- planning -----------------------------------------------------------------------
 
+    def _node(self) -> tuple[Telescope, ...]:
+        """The site's descriptions of our telescopes, when it has all of them (and no override)."""
+        known = {t.id: t for t in self.site.telescopes}
+        if self.overheads is not None or not all(t in known for t in self.telescopes):
+            return ()
+        return tuple(known[t] for t in self.telescopes)
+
     def _skip(self) -> set[str]:
         return {k for k, n in self.done.items() if n != self.night} | self.failed_tonight | set(self.dead)
 
@@ -132,6 +139,7 @@ class NightBook:
             n_telescopes=len(self.telescopes),
             overheads=self.overheads,
             skip=self._skip(),
+            node=self._node(),
         )
         effective = now
         if self.unsafe_until is not None and self.unsafe_until > now:

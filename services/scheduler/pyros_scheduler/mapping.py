@@ -8,6 +8,9 @@ Weights: grade A/B/C base 3/2/1 × (1 + 0.1 × priority_offset) × (1 + 0.2 × n
 over); alert requests get 1000 + their priority, above every routine. The kernel's transition
 model carries the slew (great circle at ``slew_rate_deg_s`` + ``settle_s``) and the filter
 change, so the fixed slew overhead of ``sequence_duration_s`` is not counted twice.
+Several telescopes (a node, ``node_parameters``): the kernel has one transition model and
+one duration per sequence, so the node's slowest slew, longest settle and, field by field,
+largest overheads are used: a plan valid on the slowest telescope is valid on all of them.
 Multi-night planning happens here: a sequence is offered on every night from its date to
 its date + ``carry_over_nights``; call ``kernel_input`` once per night with what is left.
 """
@@ -22,7 +25,7 @@ import pyros_common  # noqa: F401  (offline IERS before astropy)
 from pyros_common.domain.overheads import OVERHEADS, Overheads, sequence_duration_s
 from pyros_common.domain.quotas import Grade
 from pyros_common.domain.requests import Request, RequestKind, Strategy
-from pyros_common.domain.sites import Site
+from pyros_common.domain.sites import Site, Telescope
 from pyros_common.domain.visibility import Constraints, night_bounds, visibility_windows_s
 
 from pyros_scheduler.kernel import GreatCircleTransition, KernelInput, KSequence
@@ -64,6 +67,37 @@ class NightInput:
     def to_s(self, when: dt.datetime) -> float:
         """Seconds after dusk of ``when``."""
         return (when - self.dusk).total_seconds()
+
+
+@dataclass(frozen=True)
+class NodeParameters:
+    """What the kernel uses for a node: one slew rate, one settle time, one overhead set."""
+
+    n_telescopes: int
+    slew_rate_deg_s: float
+    settle_s: float
+    overheads: Overheads
+
+
+def node_parameters(telescopes: Sequence[Telescope]) -> NodeParameters:
+    """The conservative common parameters of ``telescopes`` (see the module docstring)."""
+    if not telescopes:
+        raise ValueError("a node has at least one telescope")
+    profiles = [OVERHEADS[t.overheads] for t in telescopes]
+    detectors = {d for p in profiles for d in p.readout_s_by_detector}
+    overheads = Overheads(
+        slew_s=max(p.slew_s for p in profiles),
+        filter_change_s=max(p.filter_change_s for p in profiles),
+        readout_s=max(p.readout_s for p in profiles),
+        dither_move_s=max(p.dither_move_s for p in profiles),
+        readout_s_by_detector={d: max(p.readout(d) for p in profiles) for d in sorted(detectors)},
+    )
+    return NodeParameters(
+        n_telescopes=len(telescopes),
+        slew_rate_deg_s=min(t.slew_rate_deg_s for t in telescopes),
+        settle_s=max(t.settle_s for t in telescopes),
+        overheads=overheads,
+    )
 
 
 def weight(

@@ -20,11 +20,11 @@ from typing import Any
 from pyros_common.domain.overheads import Overheads
 from pyros_common.domain.quotas import Grade
 from pyros_common.domain.requests import Request
-from pyros_common.domain.sites import Site
+from pyros_common.domain.sites import Site, Telescope
 from pyros_common.domain.visibility import Constraints, visibility_windows_s
 
 from pyros_scheduler.kernel import KernelResult, Reason, reschedule, schedule
-from pyros_scheduler.mapping import NightInput, SequenceInfo, kernel_input
+from pyros_scheduler.mapping import NightInput, SequenceInfo, kernel_input, node_parameters
 
 NEVER_VISIBLE = "never visible"
 MOON = "Moon constraint"
@@ -146,9 +146,19 @@ def build_input(
     n_telescopes: int = 1,
     overheads: Overheads | None = None,
     skip: Container[str] = (),
+    node: Sequence[Telescope] = (),
 ) -> NightInput:
-    """Kernel input for ``night``, quotas as a share of this night's time."""
+    """Kernel input for ``night``, quotas as a share of this night's time.
+
+    ``node``: the telescopes to plan for (their count, slowest slew and largest overheads
+    replace ``n_telescopes`` and ``overheads``).
+    """
     grades = {code: p.grade for code, p in programs.items()}
+    extra: dict[str, Any] = {}
+    if node:
+        params = node_parameters(node)
+        n_telescopes, overheads = params.n_telescopes, params.overheads
+        extra = {"slew_rate_deg_s": params.slew_rate_deg_s, "settle_s": params.settle_s}
     ni = kernel_input(
         requests,
         site=site,
@@ -157,6 +167,7 @@ def build_input(
         n_telescopes=n_telescopes,
         overheads=overheads,
         skip=skip,
+        **extra,
     )
     night_s = ni.kernel.night[1] - ni.kernel.night[0]
     q = quotas_s(programs.values(), night_s, n_telescopes)

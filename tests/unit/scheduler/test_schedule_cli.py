@@ -46,3 +46,28 @@ def test_bad_night_is_refused(tmp_path: Path) -> None:
     args = ["schedule", "--night", "tomorrow", "--requests", str(ROOT / "examples" / "workload.json")]
     res = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "x.json")])
     assert res.exit_code == 2
+
+
+def test_a_node_from_a_site_file_runs_each_sequence_on_one_telescope(tmp_path: Path) -> None:
+    out = tmp_path / "schedule.json"
+    site = ROOT / "examples" / "sites" / "spm-node.toml"
+    args = ["schedule", "--site", str(site), "--telescopes", "3", "--night", "2026-12-15", "--requests"]
+    res = CliRunner().invoke(app, [*args, str(ROOT / "examples" / "workload.json"), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "on 3 telescope(s) (gft, spm-b, spm-c)" in res.output
+    doc = json.loads(out.read_text())
+    keys = [(s["request"], s["sequence"]) for s in doc["scheduled"]]
+    assert len(keys) == len(set(keys))
+    used = {s["telescope"] for s in doc["scheduled"]}
+    assert used <= {"gft", "spm-b", "spm-c"} and len(used) >= 2
+    for tel in used:
+        rows = sorted((s["start"], s["end"]) for s in doc["scheduled"] if s["telescope"] == tel)
+        assert all(a[1] <= b[0] for a, b in zip(rows, rows[1:], strict=False))
+
+
+def test_more_telescopes_than_the_site_lists_is_refused(tmp_path: Path) -> None:
+    args = ["schedule", "--site", "gft-spm", "--telescopes", "2", "--night", "2026-12-15"]
+    args += ["--requests", str(ROOT / "examples" / "workload.json"), "--out", str(tmp_path / "x.json")]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 2
+    assert "lists 1 telescope(s) (gft); 2 asked" in res.output

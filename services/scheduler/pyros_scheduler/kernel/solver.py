@@ -51,12 +51,13 @@ def _construct(st: State, sibling: dict[int, str], lo: float) -> None:
     idx = np.arange(p.n, dtype=np.intp)
     order = idx[np.lexsort((idx, key_len, -key_w))].tolist()
     seen_group: set[int] = set()
-    # Once the night fills up most sequences no longer fit anywhere: every `refresh` tries,
-    # a vectorised pass over all windows marks those that still fit some free gap, and the
-    # others are not searched one by one (they stay unplaced either way).
-    refresh = max(64, p.n // 40)
+    # Once the night fills up most sequences no longer fit anywhere: after `refresh` failed
+    # tries in a row, a vectorised pass over all windows marks those that still fit some free
+    # gap, and the others are not searched one by one (they stay unplaced either way; the
+    # gap filling at the end looks at every sequence again).
+    refresh = 12
     alive: BoolArray | None = None
-    tries = 0
+    fails = 0
     for i in order:
         g = p.group[i]
         if g >= 0:
@@ -64,13 +65,12 @@ def _construct(st: State, sibling: dict[int, str], lo: float) -> None:
                 seen_group.add(g)
                 _place_group(st, p.groups[g], lo, sibling)
         elif i not in p.static and st.quota_ok(i):
-            tries += 1
-            if p.n > 2 * refresh and tries % refresh == 0:
-                mask = ~st.placed
+            if fails >= refresh:
+                fails = 0
                 alive = np.zeros(p.n, dtype=bool)
-                alive[st.candidates_for(st.free_gaps(lo), mask)] = True
+                alive[st.candidates_for(st.free_gaps(lo), ~st.placed)] = True
             if alive is None or alive[i]:
-                st.place(i, lo=lo)
+                fails = 0 if st.place(i, lo=lo) else fails + 1
 
 
 def _eligible(p: Prep, exclude: set[int]) -> BoolArray:
@@ -174,9 +174,13 @@ def _improve(
                 keep[pos[np.isin(cand[pos], take)]] = True
             cand, key = cand[keep], key[keep]
         inserted: list[int] = []
+        # [a, b] is empty now; what is inserted uses it up: a longer candidate cannot fit.
+        room = b - a
+        dur = p.dur
         for i in cand[np.argsort(-key, kind="stable")].tolist():
-            if st.quota_ok(i) and st.place(i, lo=a, hi=b, tels=(tel,)):
+            if dur[i] <= room + EPS and st.quota_ok(i) and st.place(i, lo=a, hi=b, tels=(tel,)):
                 inserted.append(i)
+                room -= dur[i]
         delta = st.value - before
         if delta > EPS:
             stall = 0
