@@ -23,7 +23,14 @@ from pyros_common.domain.requests import Request
 from pyros_common.domain.sites import Site, Telescope
 from pyros_common.domain.visibility import Constraints, visibility_windows_s
 
-from pyros_scheduler.kernel import KernelResult, Reason, reschedule, schedule
+from pyros_scheduler.kernel import (
+    EXACT_MAX_SEQUENCES,
+    KernelResult,
+    Reason,
+    reschedule,
+    schedule,
+    schedule_exact,
+)
 from pyros_scheduler.mapping import NightInput, SequenceInfo, kernel_input, node_parameters
 
 NEVER_VISIBLE = "never visible"
@@ -190,8 +197,12 @@ def solve(
     executing: str | None = None,
     iterations: int | None = None,
     clock_s: Any = None,
+    exact: bool | None = None,
 ) -> NightPlan:
     """Full schedule, or an incremental one from ``now`` when ``previous`` is given.
+
+    A full schedule of at most ``EXACT_MAX_SEQUENCES`` visible sequences is then solved
+    exactly with CP-SAT, the heuristic plan as its warm start (``exact``: force it on or off).
 
     ``clock_s`` is a zero-argument callable returning seconds (``time.perf_counter`` in the
     CLI, the clock port's ``monotonic`` in the service) used only to report the runtime.
@@ -206,6 +217,15 @@ def solve(
         res = schedule(ni.kernel, iterations=iterations)
         n_iter = int(res.stats.get("lns_iterations", 0))
         solver = f"pyros-kernel greedy + gap filling + LNS({n_iter})"
+        if exact is None:
+            exact = sum(1 for s in ni.kernel.sequences if s.windows) <= EXACT_MAX_SEQUENCES
+        if exact:
+            best = schedule_exact(ni.kernel, hint=res)
+            if best is not res:
+                proved = "optimal" if best.stats.get("exact_optimal") else "best found in the time limit"
+                gain = best.objective - res.objective
+                solver += f", then CP-SAT: {proved} (+{gain:,.0f} over the heuristic)"
+                res = best
     runtime = (clock_s() - t0) if clock_s else 0.0
     return to_plan(ni, res, night=night, site=site, telescopes=telescopes, runtime_s=runtime, solver=solver)
 

@@ -19,6 +19,7 @@ Calls::
     schedule(inp, *, iterations=None, seed=0) -> KernelResult
     reschedule(previous, inp, now_s, *, executing=None, preempt_weight=1000.0,
                iterations=20, seed=0) -> KernelResult
+    schedule_exact(inp, *, max_time_s=5.0, hint=None) -> KernelResult   # CP-SAT, small n
     objective(inp, placements) -> float      # sum of weight × seconds observed
     validate(inp, result, *, now_s=None) -> list[str]
 
@@ -35,12 +36,15 @@ left out, all its sequences are withdrawn with reason "mandatory sibling failed"
 Method: a constructive pass in priority order (weight, then the least flexible first)
 using per-telescope sorted timelines and bisection (O(n log n) plus the scan of the few
 gaps inside each window), then ruin-and-recreate moves on stretches of a telescope,
-then a final gap filling over vectorised candidate filtering. ``reschedule`` keeps what
+then a final gap filling over vectorised candidate filtering. ``schedule_exact`` solves
+small instances exactly with OR-Tools CP-SAT (circuit per telescope, warm-started from the
+heuristic plan); the planner uses it up to ``EXACT_MAX_SEQUENCES`` visible sequences. ``reschedule`` keeps what
 ran and what runs, inserts alerts first (interrupting the running sequence when that lets
 the alert start earlier), repairs locally and fills the freed gaps.
 """
 
 from pyros_scheduler.kernel.check import objective, validate
+from pyros_scheduler.kernel.exact import EXACT_MAX_SEQUENCES, schedule_exact
 from pyros_scheduler.kernel.model import (
     KernelInput,
     KernelResult,
@@ -59,6 +63,7 @@ from pyros_scheduler.kernel.transitions import (
 )
 
 __all__ = [
+    "EXACT_MAX_SEQUENCES",
     "GreatCircleTransition",
     "KSequence",
     "KernelInput",
@@ -73,5 +78,6 @@ __all__ = [
     "objective",
     "reschedule",
     "schedule",
+    "schedule_exact",
     "validate",
 ]
