@@ -250,6 +250,47 @@ def compare(night: Night, n: int, name: str, durations: tuple[float, float]) -> 
     }
 
 
+def exact_gap(trials: int = 30, seed: int = 1) -> dict[str, Any]:
+    """How far the heuristic is from the CP-SAT optimum on small random instances
+    (6-20 sequences, 1-2 telescopes, 1 deg/s slews, quotas, some all-or-nothing requests)."""
+    rng = np.random.default_rng(seed)
+    gaps, proved, seconds = [], 0, []
+    for _ in range(trials):
+        n, n_tel = int(rng.integers(6, 21)), int(rng.integers(1, 3))
+        seqs = []
+        for k in range(n):
+            a = float(rng.uniform(0, 30000))
+            seqs.append(
+                KSequence(
+                    f"s{k}",
+                    float(rng.uniform(600, 4000)),
+                    float(rng.integers(1, 11)),
+                    ((a, a + float(rng.uniform(1200, 15000))),),
+                    program=f"p{k % 3}",
+                    request_id=f"r{k // 3}",
+                    all_or_nothing=k % 7 == 0,
+                )
+            )
+        tr = GreatCircleTransition(rng.uniform(0, 360, n), rng.uniform(-20, 80, n), slew_rate_deg_s=1.0)
+        inp = KernelInput(seqs, (0.0, 36000.0), n_tel, {"p0": 9000.0}, tr)
+        h = schedule(inp)
+        t = time.perf_counter()
+        e = schedule_exact(inp, hint=h)
+        seconds.append(time.perf_counter() - t)
+        assert not validate(inp, e)
+        proved += int(e.stats.get("exact_optimal", 0.0))
+        gaps.append(1.0 - h.objective / e.objective if e.objective else 0.0)
+    return {
+        "instances": trials,
+        "proved_optimal": proved,
+        "heuristic_gap_mean": float(np.mean(gaps)),
+        "heuristic_gap_max": float(np.max(gaps)),
+        "heuristic_optimal_in": int(sum(g < 1e-9 for g in gaps)),
+        "cp_sat_seconds_median": float(np.median(seconds)),
+        "cp_sat_seconds_max": float(np.max(seconds)),
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="astroplan at 20 and 100 only")
@@ -280,6 +321,8 @@ def main() -> None:
             row = compare(night, n, name, durations)
             report[key].append(row)
             print(json.dumps(row), flush=True)
+    report["exact_gap_small"] = exact_gap()
+    print("exact", json.dumps(report["exact_gap_small"]), flush=True)
     times: dict[int, float] = {}
     for n in (1000, 10000):
         wl = workload(night, n, seed=n)

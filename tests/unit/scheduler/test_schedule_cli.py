@@ -71,3 +71,16 @@ def test_more_telescopes_than_the_site_lists_is_refused(tmp_path: Path) -> None:
     res = CliRunner().invoke(app, args)
     assert res.exit_code == 2
     assert "lists 1 telescope(s) (gft); 2 asked" in res.output
+
+
+def test_a_small_night_is_solved_exactly(tmp_path: Path) -> None:
+    data = json.loads((ROOT / "examples" / "workload.json").read_text())
+    data["requests"] = data["requests"][:6]
+    small, out = tmp_path / "small.json", tmp_path / "schedule.json"
+    small.write_text(json.dumps(data))
+    args = ["schedule", "--night", "2026-12-15", "--requests", str(small), "--out", str(out)]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    doc = json.loads(out.read_text())
+    assert "then CP-SAT: optimal" in doc["solver"], doc["solver"]
+    assert doc["scheduled"]
