@@ -38,6 +38,9 @@ class Version:
     interrupted: str | None  # kernel id of the sequence this version interrupts
 
 
+EXACT_MAX_TIME_S = 0.5  # CP-SAT deterministic time per full replan of a small pool
+
+
 class NightBook:
     """Pool, execution state and plan of the current night (see the module docstring)."""
 
@@ -157,6 +160,8 @@ class NightBook:
             now=effective if incremental else None,
             executing=running,
             clock_s=self.monotonic,
+            # The service replans inline on every event: a short cap on the exact solve.
+            exact_max_time_s=EXACT_MAX_TIME_S,
         )
         self.plan = plan
         self._bury(plan)

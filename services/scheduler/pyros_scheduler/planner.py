@@ -198,11 +198,13 @@ def solve(
     iterations: int | None = None,
     clock_s: Any = None,
     exact: bool | None = None,
+    exact_max_time_s: float = 5.0,
 ) -> NightPlan:
     """Full schedule, or an incremental one from ``now`` when ``previous`` is given.
 
     A full schedule of at most ``EXACT_MAX_SEQUENCES`` visible sequences is then solved
-    exactly with CP-SAT, the heuristic plan as its warm start (``exact``: force it on or off).
+    exactly with CP-SAT, the heuristic plan as its warm start (``exact``: force it on or off;
+    ``exact_max_time_s``: CP-SAT's deterministic time limit).
 
     ``clock_s`` is a zero-argument callable returning seconds (``time.perf_counter`` in the
     CLI, the clock port's ``monotonic`` in the service) used only to report the runtime.
@@ -220,7 +222,7 @@ def solve(
         if exact is None:
             exact = sum(1 for s in ni.kernel.sequences if s.windows) <= EXACT_MAX_SEQUENCES
         if exact:
-            best = schedule_exact(ni.kernel, hint=res)
+            best = schedule_exact(ni.kernel, hint=res, max_time_s=exact_max_time_s)
             if best is not res:
                 proved = "optimal" if best.stats.get("exact_optimal") else "best found in the time limit"
                 gain = best.objective - res.objective
