@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -62,7 +63,7 @@ def test_a_node_from_a_site_file_runs_each_sequence_on_one_telescope(tmp_path: P
     assert used <= {"gft", "spm-b", "spm-c"} and len(used) >= 2
     for tel in used:
         rows = sorted((s["start"], s["end"]) for s in doc["scheduled"] if s["telescope"] == tel)
-        assert all(a[1] <= b[0] for a, b in zip(rows, rows[1:], strict=False))
+        assert all(a[1] <= b[0] for a, b in itertools.pairwise(rows))
 
 
 def test_more_telescopes_than_the_site_lists_is_refused(tmp_path: Path) -> None:
