@@ -220,7 +220,7 @@ def solve(
         n_iter = int(res.stats.get("lns_iterations", 0))
         solver = f"pyros-kernel greedy + gap filling + LNS({n_iter})"
         if exact is None:
-            exact = sum(1 for s in ni.kernel.sequences if s.windows) <= EXACT_MAX_SEQUENCES
+            exact = 0 < sum(1 for s in ni.kernel.sequences if s.windows) <= EXACT_MAX_SEQUENCES
         if exact:
             best = schedule_exact(ni.kernel, hint=res, max_time_s=exact_max_time_s)
             if best is not res:

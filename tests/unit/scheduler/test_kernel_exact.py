@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import subprocess
+import sys
 
 import numpy as np
 from hypothesis import HealthCheck, given, settings
@@ -120,3 +122,21 @@ def test_exact_beats_a_greedy_trap() -> None:
     assert {p.id for p in exact.placements} == {"early", "late"}
     assert exact.objective == 2000.0 and exact.stats["exact_optimal"] == 1.0
     assert str(exact.unscheduled["heavy"]).startswith("no free slot")
+
+
+def test_ctrl_c_still_reaches_python_after_an_exact_solve() -> None:
+    # CP-SAT installs its own SIGINT handler unless told not to: `pyros up` then died on Ctrl-C
+    # instead of shutting down.
+    code = (
+        "import os, signal, time\n"
+        "from pyros_scheduler.kernel import KernelInput, KSequence, schedule_exact\n"
+        "schedule_exact(KernelInput([KSequence('a', 60.0, 1.0, ((0.0, 100.0),))], (0.0, 100.0)))\n"
+        "try:\n"
+        "    os.kill(os.getpid(), signal.SIGINT)\n"
+        "    time.sleep(5)\n"
+        "except KeyboardInterrupt:\n"
+        "    raise SystemExit(0)\n"
+        "raise SystemExit(3)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=120)
+    assert done.returncode == 0, done.stderr.decode()[-1000:]

@@ -46,6 +46,8 @@ def schedule_exact(
     p = Prep.of(inp)
     tels = range(inp.n_telescopes)
     live = [i for i in range(p.n) if i not in p.static and p.ptr[i + 1] > p.ptr[i]]
+    if not live:
+        return heuristic
     m = cp_model.CpModel()
     horizon_lo = math.ceil(p.night[0])
     horizon_hi = math.floor(p.night[1])
@@ -122,6 +124,9 @@ def schedule_exact(
     solver.parameters.max_deterministic_time = max_time_s
     solver.parameters.num_workers = workers
     solver.parameters.random_seed = 0
+    # CP-SAT would otherwise install its own SIGINT handler, and a service or `pyros up`
+    # would no longer stop cleanly on Ctrl-C.
+    solver.parameters.catch_sigint_signal = False
     status = solver.solve(m)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return heuristic
