@@ -38,8 +38,8 @@ using per-telescope sorted timelines and bisection (O(n log n) plus the scan of 
 gaps inside each window), then ruin-and-recreate moves on stretches of a telescope,
 then a final gap filling over vectorised candidate filtering. ``schedule_exact`` solves
 small instances exactly with OR-Tools CP-SAT (circuit per telescope, warm-started from the
-heuristic plan); the planner uses it up to ``EXACT_MAX_SEQUENCES`` visible sequences. ``reschedule`` keeps what
-ran and what runs, inserts alerts first (interrupting the running sequence when that lets
+heuristic plan); the planner uses it up to ``EXACT_MAX_SEQUENCES`` visible sequences.
+``reschedule`` keeps what ran and what runs, inserts alerts first (interrupting the running sequence when that lets
 the alert start earlier), repairs locally and fills the freed gaps.
 """
 

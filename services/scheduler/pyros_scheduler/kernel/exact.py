@@ -25,8 +25,8 @@ import math
 from ortools.sat.python import cp_model
 
 from pyros_scheduler.kernel._state import EPS, Prep, State
-from pyros_scheduler.kernel.model import KernelInput, KernelResult, Placement
-from pyros_scheduler.kernel.solver import schedule
+from pyros_scheduler.kernel.model import KernelInput, KernelResult
+from pyros_scheduler.kernel.solver import _placements, schedule
 
 # Above this many schedulable sequences the circuit model grows as n² per telescope:
 # the planner then keeps the heuristic.
@@ -146,11 +146,7 @@ def schedule_exact(
                 if k != failed[0] and not st.placed[k]:
                     sibling[k] = p.ids[failed[0]]
     unplaced = [i for i in range(p.n) if not st.placed[i]]
-    placements = tuple(
-        Placement(p.ids[k], tel, s, e)
-        for tel in tels
-        for s, e, k in zip(st.starts[tel], st.ends[tel], st.idx[tel], strict=True)
-    )
+    placements = _placements(st)
     optimal = status == cp_model.OPTIMAL
     stats = {
         "sequences": float(p.n),
