@@ -20,6 +20,7 @@ RUN --mount=type=cache,target=/root/.cache/uv \
 
 # Then the project itself, as a real (non-editable) install in the venv.
 COPY libs ./libs
+COPY cli ./cli
 COPY services ./services
 COPY simulators ./simulators
 RUN --mount=type=cache,target=/root/.cache/uv \

@@ -31,7 +31,7 @@ from pyros_common.clock import SystemClock  # noqa: E402
 
 KAFKA = os.environ.get("PYROS_TEST_KAFKA", "127.0.0.1:9092")
 PG_ADMIN = os.environ.get("PYROS_TEST_PG", "postgresql://pyros:pyros@127.0.0.1:5432/pyros")
-TEMPLATE = ROOT.parent / "shared" / "data" / "voevents" / "svom" / "sb26022802_eclairs-wakeup.xml"
+TEMPLATE = ROOT / "tests" / "data" / "voevents" / "svom" / "sb26022802_eclairs-wakeup.xml"
 
 
 def _pct(values: list[float], q: float) -> float:

@@ -44,13 +44,9 @@ import numpy as np
 import pyros_common  # noqa: F401  (offline IERS before astropy)
 from astropy.coordinates import EarthLocation, SkyCoord
 from astropy.time import Time
-from pyros_common.domain.sites import SITES
-from pyros_common.domain.visibility import (
-    Constraints,
-    clear_night_cache,
-    night_bounds,
-    visibility_windows_s,
-)
+from pyros_common.domain.sky.constraints import Constraints
+from pyros_common.domain.sky.sites import SITES
+from pyros_common.domain.sky.visibility import clear_night_cache, night_bounds, visibility_windows_s
 from pyros_scheduler.kernel import (
     EXACT_MAX_SEQUENCES,
     GreatCircleTransition,

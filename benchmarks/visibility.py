@@ -15,13 +15,9 @@ from pathlib import Path
 
 import numpy as np
 import pyros_common  # noqa: F401  (offline IERS before astropy/astroplan)
-from pyros_common.domain.visibility import (
-    SITES,
-    Constraints,
-    clear_night_cache,
-    night_bounds,
-    visibility_windows_s,
-)
+from pyros_common.domain.sky.constraints import Constraints
+from pyros_common.domain.sky.sites import SITES
+from pyros_common.domain.sky.visibility import clear_night_cache, night_bounds, visibility_windows_s
 
 RESULTS = Path(__file__).parent / "results" / "visibility.json"
 

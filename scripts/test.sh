@@ -42,8 +42,8 @@ step ruff
 .venv/bin/ruff format --check .
 
 step "mypy --strict (libs/ and every service)"
-MYPYPATH="libs:simulators$(printf ':%s' services/*)" .venv/bin/mypy \
-  $(for d in libs/pyros_* simulators/pyros_* services/*/pyros_*; do printf -- '-p %s ' "$(basename "$d")"; done)
+MYPYPATH="libs:cli:simulators$(printf ':%s' services/*)" .venv/bin/mypy \
+  $(for d in libs/pyros_* cli/pyros_* simulators/pyros_* services/*/pyros_*; do printf -- '-p %s ' "$(basename "$d")"; done)
 
 step pytest
 set +e

@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
 IN_CI = os.environ.get("CI", "").lower() == "true"
 KAFKA = os.environ.get("PYROS_TEST_KAFKA", "127.0.0.1:9092")
 PG_ADMIN_URL = os.environ.get("PYROS_TEST_PG", "postgresql://pyros:pyros@127.0.0.1:5432/pyros")
@@ -82,11 +81,9 @@ def pg_url() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def voevents_dir() -> Path:
-    d = SHARED / "data" / "voevents"
-    if not d.is_dir():
-        if IN_CI:
-            pytest.fail(f"{d} is missing (CI=true)")
-        pytest.skip(f"{d} is absent: the shared VOEvent packets are not on this machine")
+    d = ROOT / "tests" / "data" / "voevents"
+    if not (d / "MANIFEST.tsv").is_file():
+        pytest.fail(f"{d} is missing: the VOEvent corpus travels with the repository")
     return d
 
 

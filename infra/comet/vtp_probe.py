@@ -100,7 +100,12 @@ def subscriber(name: str, port: int, polite: bool, stop: threading.Event, seen: 
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--file", default="/work/shared/data/voevents/svom/sb26042105_eclairs-wakeup.xml")
+    ap.add_argument(
+        "--file",
+        default=str(
+            Path(__file__).resolve().parents[2] / "tests/data/voevents/svom/sb26042105_eclairs-wakeup.xml"
+        ),
+    )
     ap.add_argument("--receive-port", type=int, default=8098)
     ap.add_argument("--broadcast-port", type=int, default=8099)
     ap.add_argument(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pyros_common.clock import Clock
-from pyros_common.domain.sites import Site
+from pyros_common.domain.sky.sites import Site
 
 from pyros_simulators.astro import altaz_to_radec, radec_to_altaz, separation_deg
 from pyros_simulators.base import Aborted, SimulatedDevice, SimulatorError

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import structlog
 from pyros_common.bus.port import Handler
 from pyros_common.contracts import DeviceCommand
-from pyros_common.domain.sites import get_site
+from pyros_common.domain.sky.sites import get_site
 from pyros_common.runtime.service import Service, ServiceContext
 from pyros_simulators import TelescopeConfig
 

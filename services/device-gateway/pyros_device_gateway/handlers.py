@@ -16,7 +16,7 @@ import structlog
 from pydantic import ValidationError
 from pyros_common.clock import Clock
 from pyros_common.contracts import DeviceCommand, DeviceStatus, Event
-from pyros_common.domain.sites import Site
+from pyros_common.domain.sky.sites import Site
 
 from pyros_device_gateway.domain import ExposeParams, InvalidParams, parse_params
 from pyros_device_gateway.drivers import DeviceDriver, DeviceKind, DriverCommand, DriverError, Reading

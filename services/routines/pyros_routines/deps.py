@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 from pyros_common.auth import CurrentUser, current_user, require_role
 from pyros_common.contracts import Event
 from pyros_common.db import Database
-from pyros_common.domain.sites import Site, get_site
+from pyros_common.domain.sky.sites import Site, get_site
 from pyros_common.runtime.service import ServiceContext
 from starlette.concurrency import run_in_threadpool
 

@@ -11,8 +11,8 @@ import structlog
 from pyros_common.contracts import Event, ObservationChanged, RequestChanged, ScheduleChanged
 from pyros_common.db.models import Request as RequestRow
 from pyros_common.db.models import Sequence as SequenceRow
-from pyros_common.domain.sites import get_site
-from pyros_common.domain.states import State
+from pyros_common.domain.requests.states import State
+from pyros_common.domain.sky.sites import get_site
 from pyros_common.runtime.service import ServiceContext
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload

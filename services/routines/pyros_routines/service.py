@@ -16,9 +16,7 @@ from pyros_common.db.models import PasswordResetToken, Program, ProgramMember, Q
 from pyros_common.db.models import Plan as PlanRow
 from pyros_common.db.models import Request as RequestRow
 from pyros_common.db.models import Sequence as SequenceRow
-from pyros_common.domain.document import export_document, import_document
-from pyros_common.domain.overheads import OVERHEADS, Overheads, sequence_duration_s
-from pyros_common.domain.quotas import (
+from pyros_common.domain.programs.quotas import (
     GRADE_PRIORITY,
     Grade,
     Semester,
@@ -27,10 +25,13 @@ from pyros_common.domain.quotas import (
     semester_night_time_s,
 )
 from pyros_common.domain.requests import Request, RequestKind
-from pyros_common.domain.sites import Site
-from pyros_common.domain.states import TERMINAL, TRANSITIONS, IllegalTransition, State, transition
-from pyros_common.domain.visibility import (
-    Constraints,
+from pyros_common.domain.requests.document import export_document, import_document
+from pyros_common.domain.requests.durations import sequence_duration_s
+from pyros_common.domain.requests.states import TERMINAL, TRANSITIONS, IllegalTransition, State, transition
+from pyros_common.domain.sky.constraints import Constraints
+from pyros_common.domain.sky.overheads import OVERHEADS, Overheads
+from pyros_common.domain.sky.sites import Site
+from pyros_common.domain.sky.visibility import (
     NoNight,
     explain_invisible,
     night_bounds,

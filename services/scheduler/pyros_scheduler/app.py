@@ -12,9 +12,9 @@ from pydantic import ValidationError
 from pyros_common.auth import current_user
 from pyros_common.bus.port import Handler
 from pyros_common.contracts import AlertChanged, ConditionsChanged, ObservationChanged, RequestChanged
-from pyros_common.domain.document import import_document
-from pyros_common.domain.quotas import Grade
-from pyros_common.domain.sites import get_site
+from pyros_common.domain.programs.quotas import Grade
+from pyros_common.domain.requests.document import import_document
+from pyros_common.domain.sky.sites import get_site
 from pyros_common.runtime.service import Service, ServiceContext
 from sqlalchemy import select
 

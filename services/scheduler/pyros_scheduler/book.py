@@ -20,10 +20,10 @@ import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from pyros_common.domain.overheads import Overheads
 from pyros_common.domain.requests import Request
-from pyros_common.domain.sites import Site, Telescope
-from pyros_common.domain.visibility import tonight
+from pyros_common.domain.sky.overheads import Overheads
+from pyros_common.domain.sky.sites import Site, Telescope
+from pyros_common.domain.sky.visibility import tonight
 
 from pyros_scheduler.kernel import KernelResult
 from pyros_scheduler.planner import NO_LONGER_VISIBLE, NightPlan, Program, build_input, solve

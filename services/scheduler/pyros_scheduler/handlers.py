@@ -27,7 +27,7 @@ from pyros_common.contracts import (
 )
 from pyros_common.db import Database
 from pyros_common.db.models import Schedule
-from pyros_common.domain.document import import_document
+from pyros_common.domain.requests.document import import_document
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 

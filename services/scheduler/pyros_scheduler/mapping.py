@@ -22,11 +22,13 @@ from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pyros_common  # noqa: F401  (offline IERS before astropy)
-from pyros_common.domain.overheads import OVERHEADS, Overheads, sequence_duration_s
-from pyros_common.domain.quotas import Grade
+from pyros_common.domain.programs.quotas import Grade
 from pyros_common.domain.requests import Request, RequestKind, Strategy
-from pyros_common.domain.sites import Site, Telescope
-from pyros_common.domain.visibility import Constraints, night_bounds, visibility_windows_s
+from pyros_common.domain.requests.durations import sequence_duration_s
+from pyros_common.domain.sky.constraints import Constraints
+from pyros_common.domain.sky.overheads import OVERHEADS, Overheads
+from pyros_common.domain.sky.sites import Site, Telescope
+from pyros_common.domain.sky.visibility import night_bounds, visibility_windows_s
 
 from pyros_scheduler.kernel import GreatCircleTransition, KernelInput, KSequence
 

@@ -17,11 +17,12 @@ from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pyros_common.domain.overheads import Overheads
-from pyros_common.domain.quotas import Grade
+from pyros_common.domain.programs.quotas import Grade
 from pyros_common.domain.requests import Request
-from pyros_common.domain.sites import Site, Telescope
-from pyros_common.domain.visibility import Constraints, visibility_windows_s
+from pyros_common.domain.sky.constraints import Constraints
+from pyros_common.domain.sky.overheads import Overheads
+from pyros_common.domain.sky.sites import Site, Telescope
+from pyros_common.domain.sky.visibility import visibility_windows_s
 
 from pyros_scheduler.kernel import (
     EXACT_MAX_SEQUENCES,

@@ -18,7 +18,7 @@ from pyros_common.auth import current_user
 from pyros_common.bus import InProcessBus
 from pyros_common.clock import SimulatedClock
 from pyros_common.contracts import DeviceCommand, DeviceStatus
-from pyros_common.domain.sites import get_site
+from pyros_common.domain.sky.sites import get_site
 from pyros_common.runtime.service import ServiceContext
 from pyros_common.settings import Settings
 from pyros_device_gateway.app import DeviceGatewayService

@@ -14,7 +14,7 @@ from xml.etree.ElementTree import fromstring
 
 import pytest
 from pyros_common.clock import SystemClock
-from pyros_common.domain.sites import get_site
+from pyros_common.domain.sky.sites import get_site
 from pyros_device_gateway.domain import NoParams, SlewParams
 from pyros_device_gateway.drivers import DriverCommand, DriverError, Reading
 from pyros_device_gateway.drivers.indi import IndiClient, IndiTelescopeDriver, parse_number

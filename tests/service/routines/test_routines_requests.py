@@ -86,8 +86,8 @@ async def test_validate_reports_without_storing(env: Env, client: httpx.AsyncCli
 async def test_quota_accepts_refuses_over_quota_and_gives_back_on_cancel(
     env: Env, client: httpx.AsyncClient
 ) -> None:
-    from pyros_common.domain.quotas import Semester, semester_night_time_s
-    from pyros_common.domain.sites import SITES
+    from pyros_common.domain.programs.quotas import Semester, semester_night_time_s
+    from pyros_common.domain.sky.sites import SITES
 
     night_s = semester_night_time_s(SITES["gft-spm"], Semester(2025, "B"))
     duration = 457.0  # m31.json on the GFT overheads

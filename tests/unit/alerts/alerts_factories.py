@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import csv
-import os
 from pathlib import Path
 
 import pytest
 
-CORPUS = Path(__file__).resolve().parents[3] / ".." / "shared" / "data" / "voevents"
+CORPUS = Path(__file__).resolve().parents[2] / "data" / "voevents"
 
 
 def corpus_dir() -> Path:
-    """The shared corpus folder; skip (or fail on CI) when it is absent."""
+    """The public VOEvent corpus shipped in tests/data/voevents (fails when it is absent)."""
     if not (CORPUS / "MANIFEST.tsv").is_file():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"VOEvent corpus missing at {CORPUS} (CI=true)")
-        pytest.skip(f"VOEvent corpus not found at {CORPUS}")
+        pytest.fail(f"VOEvent corpus missing at {CORPUS}: it travels with the repository")
     return CORPUS
 
 

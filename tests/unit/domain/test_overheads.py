@@ -1,11 +1,11 @@
 import pytest
-from pyros_common.domain.overheads import (
-    Overheads,
+from pyros_common.domain.requests import Album, Plan, Sequence, Target
+from pyros_common.domain.requests.durations import (
     album_duration_s,
     dither_moves,
     sequence_duration_s,
 )
-from pyros_common.domain.requests import Album, Plan, Sequence, Target
+from pyros_common.domain.sky.overheads import Overheads
 
 OH = Overheads(
     slew_s=100.0, filter_change_s=10.0, readout_s=5.0, dither_move_s=8.0, readout_s_by_detector={"NIR": 1.0}

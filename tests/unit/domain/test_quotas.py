@@ -1,7 +1,7 @@
 import datetime as dt
 
 import pytest
-from pyros_common.domain.quotas import (
+from pyros_common.domain.programs.quotas import (
     Grade,
     QuotaLedger,
     Semester,
@@ -13,8 +13,8 @@ from pyros_common.domain.quotas import (
     give_back,
     semester_night_time_s,
 )
-from pyros_common.domain.sites import SITES
-from pyros_common.domain.visibility import night_bounds, night_time_s
+from pyros_common.domain.sky.sites import SITES
+from pyros_common.domain.sky.visibility import night_bounds, night_time_s
 
 SPM = SITES["gft-spm"]
 H = 3600.0

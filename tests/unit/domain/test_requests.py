@@ -7,8 +7,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
-from pyros_common.domain.document import SCHEMA_ID, export_document, export_json, import_document, json_schema
 from pyros_common.domain.requests import Request, Strategy
+from pyros_common.domain.requests.document import (
+    SCHEMA_ID,
+    export_document,
+    export_json,
+    import_document,
+    json_schema,
+)
 
 EXAMPLE: dict[str, Any] = {
     "schema": "pyros.request/1",

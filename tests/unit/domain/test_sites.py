@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from pyros_common.domain.sites import SITES, Telescope, get_site, load_site
+from pyros_common.domain.sky.sites import SITES, Telescope, get_site, load_site
 
 ROOT = Path(__file__).resolve().parents[3]
 

@@ -1,7 +1,7 @@
 import itertools
 
 import pytest
-from pyros_common.domain.states import (
+from pyros_common.domain.requests.states import (
     TERMINAL,
     TRANSITIONS,
     IllegalTransition,

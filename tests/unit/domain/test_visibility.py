@@ -7,9 +7,9 @@ from astropy.coordinates import AltAz, EarthLocation, SkyCoord
 from astropy.time import Time
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from pyros_common.domain.visibility import (
-    SITES,
-    Constraints,
+from pyros_common.domain.sky.constraints import Constraints
+from pyros_common.domain.sky.sites import SITES
+from pyros_common.domain.sky.visibility import (
     NoNight,
     altitude_deg,
     explain_invisible,
@@ -44,7 +44,7 @@ def test_sun_is_at_night_altitude_at_the_bounds() -> None:
 
 
 def test_no_night_in_high_latitude_summer() -> None:
-    from pyros_common.domain.sites import Site
+    from pyros_common.domain.sky.sites import Site
 
     tromso = Site("tromso", lat_deg=69.65, lon_deg=18.96, height_m=0.0)
     with pytest.raises(NoNight, match="never goes below -18"):

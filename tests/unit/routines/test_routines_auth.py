@@ -18,7 +18,7 @@ from pyros_common.auth import (
     require_role,
     verify_password,
 )
-from pyros_common.domain.states import IllegalTransition
+from pyros_common.domain.requests.states import IllegalTransition
 from pyros_common.settings import Settings
 from pyros_routines.service import advance
 

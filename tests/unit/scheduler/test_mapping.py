@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pyros_common.domain.quotas import Grade
+from pyros_common.domain.programs.quotas import Grade
 from pyros_common.domain.requests import Request
-from pyros_common.domain.sites import SITES
+from pyros_common.domain.sky.sites import SITES
 from pyros_scheduler.kernel import schedule, validate
 from pyros_scheduler.mapping import kernel_input, weight
 

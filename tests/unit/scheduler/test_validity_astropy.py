@@ -18,9 +18,9 @@ import numpy as np
 import pyros_common  # noqa: F401  (offline IERS before astropy)
 from astropy.coordinates import AltAz, EarthLocation, SkyCoord
 from astropy.time import Time
-from pyros_common.domain.document import import_document
-from pyros_common.domain.quotas import Grade
-from pyros_common.domain.sites import SITES
+from pyros_common.domain.programs.quotas import Grade
+from pyros_common.domain.requests.document import import_document
+from pyros_common.domain.sky.sites import SITES
 from pyros_scheduler.kernel import validate
 from pyros_scheduler.planner import Program, build_input, solve
 

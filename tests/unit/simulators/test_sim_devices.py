@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from astropy.io import fits
 from pyros_common.clock import SimulatedClock
-from pyros_common.domain.sites import get_site
+from pyros_common.domain.sky.sites import get_site
 from pyros_simulators import (
     NIR,
     VIS,

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, status
 from pyros_common.db.models import Program
-from pyros_common.domain.quotas import Semester
+from pyros_common.domain.programs.quotas import Semester
 from pyros_common.problem import ProblemRoute, problems
 from sqlalchemy import select
 from sqlalchemy.orm import Session

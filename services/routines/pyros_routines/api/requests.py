@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Path, Query, status
-from pyros_common.domain.document import RequestDocument
-from pyros_common.domain.states import State
+from pyros_common.domain.requests.document import RequestDocument
+from pyros_common.domain.requests.states import State
 from pyros_common.problem import ProblemRoute, problems
 from sqlalchemy.orm import Session
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pyros_common.clock import Clock
-from pyros_common.domain.sites import Site
+from pyros_common.domain.sky.sites import Site
 from pyros_simulators.astro import precess, radec_to_altaz
 
 from pyros_device_gateway.domain import SlewParams

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from pyros_common.clock import Clock
-from pyros_common.domain.sites import Site
+from pyros_common.domain.sky.sites import Site
 from pyros_simulators import (
     NIR,
     VIS,

@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from pyros_common.domain.visibility import Constraints
+from pyros_common.domain.sky.constraints import Constraints
 
 __all__ = [
     "MAX_NIGHTS_AHEAD",

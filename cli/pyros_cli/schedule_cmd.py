@@ -21,8 +21,8 @@ def _fail(msg: str) -> typer.Exit:
 
 def load_workload(path: Path) -> tuple[list[Any], dict[str, Any]]:
     """Requests and programs from ``{"programs": [...], "requests": [...]}``."""
-    from pyros_common.domain.document import import_document
-    from pyros_common.domain.quotas import Grade
+    from pyros_common.domain.programs.quotas import Grade
+    from pyros_common.domain.requests.document import import_document
     from pyros_scheduler.planner import Program
 
     try:
@@ -67,7 +67,7 @@ def schedule(
     ] = 1,
 ) -> None:
     """Plan one night: which sequence runs when, on which telescope, and why the others don't."""
-    from pyros_common.domain.sites import get_site
+    from pyros_common.domain.sky.sites import get_site
     from pyros_scheduler.planner import build_input, solve
 
     try:

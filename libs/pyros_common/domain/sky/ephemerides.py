@@ -14,8 +14,8 @@ import astropy.units as u
 import numpy as np
 from astropy.coordinates import TETE, get_body
 
-from pyros_common.domain.sites import Site
-from pyros_common.domain.visibility import (
+from pyros_common.domain.sky.sites import Site
+from pyros_common.domain.sky.visibility import (
     FloatArray,
     _body_altitude,
     _crossings,

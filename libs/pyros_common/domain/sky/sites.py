@@ -14,7 +14,7 @@ A site is built in (``SITES``) or read from a site file (TOML, see ``load_site``
     id = "gft"
     slew_rate_deg_s = 3.0            # optional
     settle_s = 10.0                  # optional
-    overheads = "gft-spm"            # optional: a profile of domain.overheads.OVERHEADS
+    overheads = "gft-spm"            # optional: a profile of domain.sky.overheads.OVERHEADS
 """
 
 from __future__ import annotations
@@ -106,7 +106,7 @@ def _number(where: str, table: dict[str, Any], key: str, default: float | None =
 
 def parse_site(data: dict[str, Any], source: str = "site file") -> Site:
     """A Site from a site file's parsed TOML; ValueError naming the file and the key."""
-    from pyros_common.domain.overheads import OVERHEADS
+    from pyros_common.domain.sky.overheads import OVERHEADS
 
     site = data.get("site")
     if not isinstance(site, dict):

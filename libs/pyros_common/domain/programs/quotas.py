@@ -12,8 +12,8 @@ import datetime as dt
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
-from pyros_common.domain.sites import Site
-from pyros_common.domain.visibility import night_time_s
+from pyros_common.domain.sky.sites import Site
+from pyros_common.domain.sky.visibility import night_time_s
 
 __all__ = [
     "GRADE_PRIORITY",

@@ -12,7 +12,7 @@ from typing import Any, Final, Literal
 
 from pydantic import Field
 
-from pyros_common.domain.requests import Request, RequestContent
+from pyros_common.domain.requests.model import Request, RequestContent
 
 __all__ = ["SCHEMA_ID", "RequestDocument", "export_document", "export_json", "import_document", "json_schema"]
 

@@ -15,59 +15,10 @@ exposures, plus one before the first exposure if its offset is not [0, 0].
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from types import MappingProxyType
+from pyros_common.domain.requests.model import Album, Plan, Sequence
+from pyros_common.domain.sky.overheads import Overheads
 
-from pyros_common.domain.requests import Album, Plan, Sequence
-
-__all__ = [
-    "OVERHEADS",
-    "Overheads",
-    "album_duration_s",
-    "dither_moves",
-    "plan_duration_s",
-    "sequence_duration_s",
-]
-
-
-@dataclass(frozen=True)
-class Overheads:
-    """Per-telescope overheads (seconds). ``readout_s_by_detector`` overrides ``readout_s``."""
-
-    slew_s: float
-    filter_change_s: float
-    readout_s: float
-    dither_move_s: float
-    readout_s_by_detector: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
-
-    def __post_init__(self) -> None:
-        values = {
-            "slew_s": self.slew_s,
-            "filter_change_s": self.filter_change_s,
-            "readout_s": self.readout_s,
-            "dither_move_s": self.dither_move_s,
-            **{f"readout_s_by_detector[{k}]": v for k, v in self.readout_s_by_detector.items()},
-        }
-        for name, value in values.items():
-            if value < 0:
-                raise ValueError(f"{name} must be >= 0, got {value}")
-
-    def readout(self, detector: str) -> float:
-        """Readout time (s) of ``detector``."""
-        return self.readout_s_by_detector.get(detector, self.readout_s)
-
-
-# Placeholder GFT figures until measured on the sky (slew: typical 60° move plus settling).
-OVERHEADS: dict[str, Overheads] = {
-    "gft-spm": Overheads(
-        slew_s=90.0,
-        filter_change_s=10.0,
-        readout_s=5.0,
-        dither_move_s=8.0,
-        readout_s_by_detector=MappingProxyType({"VIS": 5.0, "NIR": 1.5}),
-    ),
-}
+__all__ = ["album_duration_s", "dither_moves", "plan_duration_s", "sequence_duration_s"]
 
 
 def dither_moves(plan: Plan) -> int:

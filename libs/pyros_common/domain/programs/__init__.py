@@ -1,0 +1,1 @@
+"""Scientific programs: grades, semesters, quotas and the quota ledger, and the priority scheme."""
