@@ -41,12 +41,13 @@ from typing import Any
 
 import astropy.units as u
 import numpy as np
-import pyros_common  # noqa: F401  (offline IERS before astropy)
 from astropy.coordinates import EarthLocation, SkyCoord
 from astropy.time import Time
+from pyros_common._iers import configure_offline_iers
 from pyros_common.domain.sky.constraints import Constraints
+from pyros_common.domain.sky.night import night_bounds
 from pyros_common.domain.sky.sites import SITES
-from pyros_common.domain.sky.visibility import clear_night_cache, night_bounds, visibility_windows_s
+from pyros_common.domain.sky.visibility import clear_night_cache, visibility_windows_s
 from pyros_scheduler.kernel import (
     EXACT_MAX_SEQUENCES,
     GreatCircleTransition,
@@ -59,6 +60,8 @@ from pyros_scheduler.kernel import (
     schedule_exact,
     validate,
 )
+
+configure_offline_iers()  # offline IERS tables before any astropy time transform
 
 SITE = SITES["gft-spm"]
 LAT, LON, HEIGHT = SITE.lat_deg, SITE.lon_deg, SITE.height_m

@@ -14,10 +14,13 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pyros_common  # noqa: F401  (offline IERS before astropy/astroplan)
+from pyros_common._iers import configure_offline_iers
 from pyros_common.domain.sky.constraints import Constraints
+from pyros_common.domain.sky.night import night_bounds
 from pyros_common.domain.sky.sites import SITES
-from pyros_common.domain.sky.visibility import clear_night_cache, night_bounds, visibility_windows_s
+from pyros_common.domain.sky.visibility import clear_night_cache, visibility_windows_s
+
+configure_offline_iers()  # offline IERS tables before any astropy time transform
 
 RESULTS = Path(__file__).parent / "results" / "visibility.json"
 

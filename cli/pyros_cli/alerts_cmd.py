@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import json
 import sys
@@ -117,6 +116,8 @@ def replay(
     def echo(line: dict[str, Any]) -> None:
         sys.stdout.write(json.dumps(line) + "\n")
         sys.stdout.flush()
+
+    import asyncio
 
     results = asyncio.run(replay_packets(ordered, database_url=database_url, echo=echo))
     actions = Counter(r["action"] for r in results)

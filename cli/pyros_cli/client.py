@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-__all__ = ["ApiError", "PyrosClient", "load_token", "save_token", "token_path"]
+__all__ = ["ApiError", "NoServer", "PyrosClient", "load_token", "save_token", "token_path"]
 
 
 class ApiError(Exception):
@@ -23,6 +23,24 @@ class ApiError(Exception):
         super().__init__(
             f"HTTP {status}: {detail}" + (f" [{fields}]" if fields and fields not in detail else "")
         )
+
+
+class NoServer(Exception):
+    """Nothing answers at the URL (refused, unreachable, timed out), or it is not a PyROS API."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        self.url = url
+        self.reason = reason
+        super().__init__(f"no PyROS at {url} ({reason}); start it with `pyros up` (or `make up`)")
+
+
+def _reason(exc: httpx.TransportError) -> str:
+    text = str(exc)
+    if isinstance(exc, httpx.ConnectError) and ("refused" in text.lower() or "errno 111" in text.lower()):
+        return "connection refused"
+    if isinstance(exc, httpx.TimeoutException):
+        return "no answer: timed out"
+    return text or type(exc).__name__
 
 
 def token_path() -> Path:
@@ -48,8 +66,11 @@ def load_token() -> dict[str, str] | None:
     path = token_path()
     if not path.is_file():
         return None
-    data: dict[str, str] = json.loads(path.read_text())
-    return data
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None  # unreadable or damaged: as if not logged in
+    return data if isinstance(data, dict) else None
 
 
 class PyrosClient:
@@ -68,14 +89,20 @@ class PyrosClient:
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
-        r = self.http.request(method, f"{self.url}/api/v1{path}", headers=headers, **kwargs)
+        try:
+            r = self.http.request(method, f"{self.url}/api/v1{path}", headers=headers, **kwargs)
+        except httpx.TransportError as exc:
+            raise NoServer(self.url, _reason(exc)) from None
         if r.status_code >= 400:
             try:
                 problem = r.json()
             except ValueError:
                 problem = {"detail": r.text}
             raise ApiError(r.status_code, problem if isinstance(problem, dict) else {"detail": str(problem)})
-        return r.json()
+        try:
+            return r.json()
+        except ValueError:
+            raise NoServer(self.url, f"HTTP {r.status_code} without JSON: not a PyROS API") from None
 
     def login(self, username: str, password: str) -> str:
         """Get a bearer token (OAuth2 password flow) and keep it on this client."""

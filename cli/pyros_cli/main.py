@@ -5,16 +5,20 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from pydantic import ValidationError
-from pyros_common.logs import configure_logging
-from pyros_common.settings import Settings
 
 from pyros_cli.alerts_cmd import alerts_app
+from pyros_cli.local import DATA_DIR_ENV, DEFAULT_DATA_DIR, embedded_database_url
 from pyros_cli.routines_cmd import login, programs_app, request_app, users_app
 from pyros_cli.schedule_cmd import schedule
+
+if TYPE_CHECKING:
+    from pyros_common.settings import Settings
+
+# Only typer and the standard library at import (here and in every *_cmd module): `pyros --help`
+# must not load astropy, numpy, SQLAlchemy, FastAPI or the contracts. Commands import lazily.
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="PyROS robotic observatory control.")
 db_app = typer.Typer(no_args_is_help=True, help="Database migrations.")
@@ -30,6 +34,9 @@ app.command("schedule")(schedule)
 
 
 def load_settings(**overrides: object) -> Settings:
+    from pydantic import ValidationError
+    from pyros_common.settings import Settings
+
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
@@ -49,6 +56,8 @@ def run(
     ],
 ) -> None:
     """Run one service on Kafka and PostgreSQL (production mode)."""
+    from pyros_common.logs import configure_logging
+
     from pyros_cli.registry import SERVICE_CLASSES
     from pyros_cli.serve import run_service
 
@@ -67,14 +76,21 @@ def run(
 def up(
     port: Annotated[int, typer.Option(help="Gateway port.")] = 8000,
     host: Annotated[str, typer.Option(help="Gateway address.")] = "127.0.0.1",
-    data_dir: Annotated[Path, typer.Option(help="Data directory (SQLite, images).")] = Path("var"),
+    data_dir: Annotated[
+        Path, typer.Option(envvar=DATA_DIR_ENV, help="Data directory (SQLite, images).")
+    ] = DEFAULT_DATA_DIR,
 ) -> None:
-    """Every service in one process: in-process bus, SQLite, simulators, the gateway on PORT."""
+    """Every service in one process: in-process bus, SQLite, simulators, the gateway on PORT.
+
+    On an empty database it creates the user `admin` and prints its one-time password once.
+    """
+    from pyros_common.logs import configure_logging
+
     from pyros_cli.serve import run_embedded
 
     data_dir = data_dir.resolve()
     settings = load_settings(
-        database_url=os.environ.get("PYROS_DATABASE_URL", f"sqlite:///{data_dir / 'pyros.db'}"),
+        database_url=embedded_database_url(data_dir),
         data_dir=data_dir,
         log_format=os.environ.get("PYROS_LOG_FORMAT", "console"),
     )
@@ -138,3 +154,7 @@ def contracts_jsonschema(
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":  # python -m pyros_cli.main
+    main()

@@ -6,19 +6,46 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
-from pyros_cli.client import ApiError, PyrosClient, save_token
+from pyros_cli.local import DATA_DIR_ENV, DEFAULT_DATA_DIR, NoLocalDatabase, local_database_url
+
+if TYPE_CHECKING:
+    import datetime as dt
+
+    from sqlalchemy.orm import Session
+
+    from pyros_cli.client import PyrosClient
+
+# Only typer and the standard library at import: ``pyros --help`` must not load httpx, SQLAlchemy,
+# pydantic or astropy. Each command imports what it needs.
 
 users_app = typer.Typer(no_args_is_help=True, help="User accounts (direct database; makes the first admin).")
 programs_app = typer.Typer(no_args_is_help=True, help="Scientific programs (direct database).")
 request_app = typer.Typer(no_args_is_help=True, help="Requests through the REST API (after `pyros login`).")
 
 T = TypeVar("T")
+DEFAULT_URL = "http://127.0.0.1:8000"
+
+
+def _saved_client(url: str | None) -> PyrosClient:
+    from pyros_cli.client import PyrosClient
+
+    return PyrosClient.from_saved(url)
+
+
 # Tests replace this to run the commands against an in-process app.
-client_factory: Callable[[str | None], PyrosClient] = lambda url: PyrosClient.from_saved(url)  # noqa: E731
+client_factory: Callable[[str | None], PyrosClient] = _saved_client
+
+DataDirOpt = Annotated[
+    Path,
+    typer.Option(
+        envvar=DATA_DIR_ENV,
+        help="Data directory of `pyros up`, whose pyros.db is used when PYROS_DATABASE_URL is unset.",
+    ),
+]
 
 
 def _fail(msg: str, code: int = 1) -> typer.Exit:
@@ -26,23 +53,35 @@ def _fail(msg: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
-def _read_password(password_stdin: bool) -> str:
+def _read_password(password_stdin: bool, prompt: str = "password: ") -> str:
     if not password_stdin:
-        raise _fail("give the password on standard input with --password-stdin", 2)
-    password = sys.stdin.readline().rstrip("\r\n")
+        if not sys.stdin.isatty():
+            raise _fail("give the password on standard input with --password-stdin", 2)
+        import getpass
+
+        password = getpass.getpass(prompt)
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
     if not password:
         raise _fail("empty password on standard input", 2)
     return password
 
 
-def _db_call(fn: Callable[..., T], **kwargs: Any) -> T:
-    """Run a routines service function in one transaction on PYROS_DATABASE_URL."""
+def _database_url(data_dir: Path) -> str:
+    """``pyros up``'s database: PYROS_DATABASE_URL when set, else ``<data_dir>/pyros.db`` (must exist)."""
+    try:
+        return local_database_url(data_dir)
+    except NoLocalDatabase as exc:
+        raise _fail(str(exc), 2) from None
+
+
+def _db_call(fn: Callable[..., T], url: str, **kwargs: Any) -> T:
+    """Run a routines service function in one transaction on the database at ``url``."""
     from pyros_common.clock import SystemClock
     from pyros_common.db import Database
     from pyros_common.problem import ProblemError
-    from pyros_common.settings import Settings
 
-    db = Database(Settings().database_url)
+    db = Database(url)
     try:
         db.check()
         with db.session() as s:
@@ -64,17 +103,20 @@ def users_create(
     password_stdin: Annotated[
         bool, typer.Option("--password-stdin", help="Read the password from stdin.")
     ] = False,
+    data_dir: DataDirOpt = DEFAULT_DATA_DIR,
 ) -> None:
-    """Create an active user directly in the database (how the first admin is made)."""
-    from pyros_routines import service
-
+    """Create an active user directly in the database (`pyros up` makes the first admin)."""
     if role not in ("admin", "expert", "user"):
         raise _fail(f"role must be admin, expert or user, not {role!r}", 2)
+    url = _database_url(data_dir)
     password = _read_password(password_stdin)
     if len(password) < 8:
         raise _fail("the password needs at least 8 characters", 2)
+    from pyros_routines import service
+
     user = _db_call(
         service.create_user,
+        url,
         username=name,
         password=password,
         role=role,
@@ -85,30 +127,68 @@ def users_create(
     typer.echo(f"user {user.username} (id {user.id}, {user.role}) created")
 
 
+@users_app.command("passwd")
+def users_passwd(
+    name: Annotated[str, typer.Argument(help="User name.")],
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the new password from stdin.")
+    ] = False,
+    data_dir: DataDirOpt = DEFAULT_DATA_DIR,
+) -> None:
+    """Set a user's password directly in the database (e.g. the first admin's one-time one)."""
+    url = _database_url(data_dir)
+    password = _read_password(password_stdin, "new password: ")
+    if len(password) < 8:
+        raise _fail("the password needs at least 8 characters", 2)
+
+    def work(*, session: Session, now: dt.datetime) -> None:
+        from pyros_common.auth import hash_password
+        from pyros_common.db.models import User
+        from pyros_common.problem import ProblemError
+        from sqlalchemy import select
+
+        user = session.scalar(select(User).where(User.username == name))
+        if user is None:
+            raise ProblemError(404, f"no user {name}", kind="not-found")
+        user.password_hash = hash_password(password)
+
+    _db_call(work, url)
+    typer.echo(f"password of {name} changed")
+
+
 @programs_app.command("create")
 def programs_create(
     code: Annotated[str, typer.Argument(help="Program code, e.g. GRB.")],
     grade: Annotated[str, typer.Option(help="TAC grade A, B or C.")] = "B",
     quota_percent: Annotated[float, typer.Option(help="Share of each semester's night time [%].")] = 10.0,
     name: Annotated[str, typer.Option(help="Long name.")] = "",
+    data_dir: DataDirOpt = DEFAULT_DATA_DIR,
 ) -> None:
     """Create a scientific program directly in the database."""
+    url = _database_url(data_dir)
     from pyros_routines import service
 
     p = _db_call(
-        service.create_program, code=code, grade=grade.upper(), quota_percent=quota_percent, name=name
+        service.create_program,
+        url,
+        code=code,
+        grade=grade.upper(),
+        quota_percent=quota_percent,
+        name=name,
     )
     typer.echo(f"program {p.code} (grade {p.grade}, quota {p.quota_percent:g} %) created")
 
 
 def login(
-    url: Annotated[str, typer.Option(help="Gateway URL.")] = "http://127.0.0.1:8000",
+    url: Annotated[str, typer.Option(help="Gateway URL.")] = DEFAULT_URL,
     user: Annotated[str, typer.Option(help="User name.")] = "",
     password_stdin: Annotated[
         bool, typer.Option("--password-stdin", help="Read the password from stdin.")
     ] = False,
 ) -> None:
     """Log in and keep the token in $XDG_CONFIG_HOME/pyros/token.json (mode 0600)."""
+    from pyros_cli.client import ApiError, NoServer, save_token
+
     if not user:
         raise _fail("--user is required", 2)
     password = _read_password(password_stdin)
@@ -116,16 +196,27 @@ def login(
     client.url = url.rstrip("/")
     try:
         token = client.login(user, password)
-    except ApiError as exc:
+    except (ApiError, NoServer) as exc:
         raise _fail(str(exc)) from None
     path = save_token(url, token, user)
     typer.echo(f"logged in as {user}; token saved in {path}")
 
 
 def _api(call: Callable[[PyrosClient], Any], url: str | None) -> Any:
+    """Run ``call`` on a logged-in client; every failure is one line on stderr and exit 1."""
+    from pyros_cli.client import ApiError, NoServer
+
+    client = client_factory(url)
     try:
-        return call(client_factory(url))
+        return call(client)
+    except NoServer as exc:
+        raise _fail(str(exc)) from None
     except ApiError as exc:
+        if exc.status == 401:
+            again = f"run `pyros login --url {client.url} --user NAME`"
+            if client.token:
+                raise _fail(f"{client.url} refused the saved token (expired?): {again}") from None
+            raise _fail(f"not logged in: {again} first") from None
         raise _fail(str(exc)) from None
 
 

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from pydantic import ValidationError
 
 PROGRESS_FROM = 500  # sequences: above this, say what is happening
 
@@ -21,6 +20,7 @@ def _fail(msg: str) -> typer.Exit:
 
 def load_workload(path: Path) -> tuple[list[Any], dict[str, Any]]:
     """Requests and programs from ``{"programs": [...], "requests": [...]}``."""
+    from pydantic import ValidationError
     from pyros_common.domain.programs.quotas import Grade
     from pyros_common.domain.requests.document import import_document
     from pyros_scheduler.planner import Program

@@ -22,6 +22,7 @@ from pyros_common.runtime.http import HttpServer, service_app
 from pyros_common.runtime.service import Service, ServiceContext
 from pyros_common.settings import Settings
 from pyros_gateway.app import GatewayService
+from pyros_gateway.routes import ROUTES
 
 from pyros_cli.registry import SERVICE_CLASSES, service_class
 
@@ -106,11 +107,8 @@ def run_service(name: str, settings: Settings) -> None:
     """``pyros run <service>``: one service on Kafka and PostgreSQL."""
     if name == "gateway":
         ctx = kafka_context(settings, "gateway")
-        api = [service_class(n)(ctx) for n in SERVICE_CLASSES]
-        gw = GatewayService(
-            ctx, api_services=api, group_suffix=f"-{socket.gethostname()}-{uuid.uuid4().hex[:6]}"
-        )
-        # The gateway hosts the routes of every service, but consumes only heartbeats.
+        # The routes of every service, built from their factories; no service is built here.
+        gw = GatewayService(ctx, ROUTES, group_suffix=f"-{socket.gethostname()}-{uuid.uuid4().hex[:6]}")
         app = gw.create_app([gw])
         asyncio.run(serve(ctx, [gw], app, settings.http_host, settings.http_port))
         return
@@ -121,13 +119,59 @@ def run_service(name: str, settings: Settings) -> None:
 
 
 def run_embedded(settings: Settings, host: str, port: int, data_dir: Path) -> None:
-    """``pyros up``: every service in one process, in-process bus, SQLite, gateway on ``port``."""
+    """``pyros up``: every service in one process, in-process bus, SQLite, gateway on ``port``.
+
+    On a database without any user, it first makes the user ``admin`` with a random one-time
+    password and prints it once, with the next commands, when the services are up.
+    """
+    from pyros_cli.first_admin import ensure_first_admin, first_run_text
+    from pyros_cli.local import DEFAULT_DATA_DIR
+
     data_dir.mkdir(parents=True, exist_ok=True)
     ctx = embedded_context(settings)
     assert ctx.db is not None
     ctx.db.upgrade()
+    password = ensure_first_admin(ctx.db, ctx.clock.now())
     services = [service_class(n)(ctx) for n in SERVICE_CLASSES]
-    gw = GatewayService(ctx, api_services=services)
+    gw = GatewayService(ctx, ROUTES)  # the same router factories as ``pyros run gateway``
     app = gw.create_app([*services, gw])
     msg = f"PyROS is up: http://{host}:{port}/docs  (health: /api/v1/health, data: {data_dir})"
-    asyncio.run(serve(ctx, [*services, gw], app, host, port, ready_message=msg))
+    everything: list[Service] = [*services, gw]
+    if password is None:
+        asyncio.run(serve(ctx, everything, app, host, port, ready_message=msg))
+        return
+    url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::', '') else host}:{port}"
+    block = first_run_text(url, password, None if data_dir == DEFAULT_DATA_DIR.resolve() else data_dir)
+    asyncio.run(_serve_and_tell(ctx, everything, app, host, port, msg, block))
+
+
+async def _serve_and_tell(
+    ctx: ServiceContext, services: list[Service], app: FastAPI, host: str, port: int, msg: str, block: str
+) -> None:
+    """``serve``, printing ``block`` on stdout (never in the logs) once the services have started.
+
+    If the process stops before that, the block is printed on the way out: it holds the only copy
+    of the first admin's password.
+    """
+    from pyros_common.runtime.service import LifecycleState
+
+    shown = False
+
+    async def tell() -> None:
+        nonlocal shown
+        # ServiceHost offers no "started" event: look at the states it sets.
+        while any(s.state is LifecycleState.STANDBY for s in services):  # noqa: ASYNC110
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(0.3)  # after serve's "PyROS is up" line
+        print(block, flush=True)
+        shown = True
+
+    teller = asyncio.create_task(tell())
+    try:
+        await serve(ctx, services, app, host, port, ready_message=msg)
+    finally:
+        teller.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await teller
+        if not shown:
+            print(block, flush=True)

@@ -1,4 +1,4 @@
-"""Offline IERS configuration for astropy (done once, at import of pyros_common)."""
+"""Offline IERS configuration for astropy (call it before any astropy time transform)."""
 
 from __future__ import annotations
 

@@ -9,6 +9,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from pyros_common.contracts.envelope import Event
+from pyros_common.domain.requests.document import RequestDocument
 
 
 class _Part(BaseModel):
@@ -77,8 +78,13 @@ class RequestChanged(Event):
     program: str = Field("", description="Scientific program code.")
     owner: str = Field("", description="User who owns the request.")
     reason: str = Field("", description="Why (for rejected, cancelled, failed).")
-    document: dict[str, Any] | None = Field(
-        None, description="The request document (schema pyros.request/1), see docs/request-document.md."
+    grade: Literal["A", "B", "C"] | None = Field(
+        None, description="Grade of the request's program when routines accepted it (its priority)."
+    )
+    document: RequestDocument | None = Field(
+        None,
+        description="The request document (schema pyros.request/1, docs/request-document.md), the same "
+        "model routines validates; once accepted, every sequence carries its id.",
     )
 
 

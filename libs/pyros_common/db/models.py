@@ -238,6 +238,20 @@ class Schedule(Base):
     document: Mapped[dict[str, Any]]
 
 
+class PoolRequest(Base):
+    """The scheduler's own copy of an accepted request, as ``pyros.requests`` told it (cold start)."""
+
+    __tablename__ = "scheduler_pool"
+    __table_args__ = {"info": _owner("scheduler")}
+    request_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(128), default="")
+    program_code: Mapped[str] = mapped_column(String(64), default="")
+    grade: Mapped[str | None] = mapped_column(String(1), nullable=True)
+    state: Mapped[str] = mapped_column(String(16))
+    document: Mapped[dict[str, Any]]
+    updated_at: Mapped[datetime]
+
+
 # --- devices ------------------------------------------------------------------------
 
 

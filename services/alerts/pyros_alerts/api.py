@@ -9,7 +9,10 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, Field
-from pyros_common.auth import current_user
+from pyros_common.auth import current_user, require_role
+from pyros_common.bus.port import dead_letter
+from pyros_common.clock import Clock
+from pyros_common.contracts import Event, VoeventReceived
 from pyros_common.db import Database
 from pyros_common.db.models import Alert as AlertRow
 from pyros_common.db.models import AlertPacket as PacketRow
@@ -17,10 +20,11 @@ from pyros_common.db.models import Strategy as StrategyRow
 from pyros_common.problem import ProblemRoute, problems
 
 from pyros_alerts import store
-from pyros_alerts.domain import RejectedPacket, Strategy, StrategyError, parse_packet
+from pyros_alerts.domain import MAX_PACKET_BYTES, RejectedPacket, Strategy, StrategyError, parse_packet
 from pyros_alerts.intakes import extract_ivorn
 
 Receive = Callable[[bytes, str], Awaitable[Any]]
+Publish = Callable[[Event, str | None], Awaitable[None]]  # (event, key)
 
 
 class AlertPublic(BaseModel):
@@ -133,16 +137,50 @@ def _problem(status_code: int, title: str, detail: str, **extra: Any) -> JSONRes
     return JSONResponse(body, status_code=status_code, media_type="application/problem+json")
 
 
-def build_router(
+def publishing_receive(*, publish: Publish, clock: Clock, group: str = "alerts") -> Receive:
+    """The HTTP intake of a process that does not run the alerts service (the gateway): each packet
+    goes, verbatim, on ``pyros.voevents.raw`` keyed by its IVORN, and the alerts service does the rest."""
+
+    async def receive(raw: bytes, intake: str) -> VoeventReceived | None:
+        ivorn = extract_ivorn(raw)
+        if len(raw) > MAX_PACKET_BYTES:
+            # Too big for the raw topic: dead-letter it here, keeping its head for diagnosis.
+            reason = f"packet larger than {MAX_PACKET_BYTES} bytes ({len(raw)} bytes; first 64 KiB kept)"
+            dl = dead_letter(
+                topic=VoeventReceived.topic,
+                raw=raw[:65536],
+                key=ivorn.encode(),
+                reason=reason,
+                group=group,
+                attempts=1,
+            )
+            await publish(dl, None)
+            return None
+        event = VoeventReceived(
+            ivorn="" if ivorn == "unknown" else ivorn,
+            intake=intake,
+            received_at=clock.now(),
+            xml=raw.decode("utf-8", errors="replace"),
+            size_bytes=len(raw),
+        )
+        await publish(event, ivorn)
+        return event
+
+    return receive
+
+
+def routes(
     *,
     db: Callable[[], Database],
     receive: Receive,
-    writer: Callable[..., Any],
-    admin: Callable[..., Any],
+    writer: Callable[..., Any] | None = None,
+    admin: Callable[..., Any] | None = None,
     reader: Callable[..., Any] = current_user,
 ) -> APIRouter:
     """The routes; every one needs a token (``reader``); ``writer`` guards the HTTP intake (admin or
     expert), ``admin`` the strategy changes."""
+    writer = writer or require_role("admin", "expert")
+    admin = admin or require_role("admin")
     r = APIRouter(
         tags=["alerts"],
         dependencies=[Depends(reader)],

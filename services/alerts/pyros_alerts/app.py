@@ -14,7 +14,7 @@ from pyros_common.contracts import VoeventReceived
 from pyros_common.runtime.service import Service, ServiceContext
 
 from pyros_alerts import store
-from pyros_alerts.api import build_router
+from pyros_alerts.api import routes
 from pyros_alerts.domain import MAX_PACKET_BYTES
 from pyros_alerts.handlers import VoeventHandler
 from pyros_alerts.intakes import GcnKafkaIntake, VtpIntake, extract_ivorn
@@ -69,7 +69,7 @@ class AlertsService(Service):
         return [(VoeventReceived.topic, self.handler.handle)]
 
     def router(self) -> APIRouter | None:
-        return build_router(
+        return routes(
             db=lambda: self.db,
             receive=self.receive,
             writer=self._writer,

@@ -14,7 +14,7 @@ from pyros_common.domain.sky.sites import get_site
 from pyros_common.runtime.service import Service, ServiceContext
 from pyros_simulators import TelescopeConfig
 
-from pyros_device_gateway.api import build_router
+from pyros_device_gateway.api import HandlerDevices, routes
 from pyros_device_gateway.drivers import DeviceDriver
 from pyros_device_gateway.drivers.indi import IndiClient, IndiTelescopeDriver
 from pyros_device_gateway.drivers.simulator import SimulatedObservatory
@@ -81,7 +81,7 @@ class DeviceGatewayService(Service):
         return [(DeviceCommand.topic, self.handler.handle)]
 
     def router(self) -> APIRouter | None:
-        return build_router(handler=lambda: self.handler)
+        return routes(devices=HandlerDevices(lambda: self.handler))
 
     async def on_start(self) -> None:
         for device_id, dev in self.handler.devices.items():

@@ -1,4 +1,8 @@
-"""The API gateway: one FastAPI app mounting every service's routes under /api/v1."""
+"""The API gateway: one FastAPI app mounting every service's routes under /api/v1.
+
+It composes the services' router factories (``pyros_gateway.routes``) and never builds a service;
+what only a running service knows reaches it as events (heartbeats, device status).
+"""
 
 from __future__ import annotations
 
@@ -8,9 +12,12 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from pyros_common.bus.port import Handler
-from pyros_common.contracts import SERVICES, Event, Heartbeat
+from pyros_common.contracts import SERVICES, DeviceStatus, Event, Heartbeat
 from pyros_common.runtime.http import ops_router
 from pyros_common.runtime.service import Service, ServiceContext
+from pyros_device_gateway.api import DeviceView
+
+from pyros_gateway.routes import ROUTES, GatewayDeps, RouterFactory
 
 
 class HealthTracker:
@@ -48,26 +55,38 @@ class HealthTracker:
 
 
 class GatewayService(Service):
-    """Hosts the public REST API; consumes heartbeats for /api/v1/health."""
+    """Hosts the public REST API; consumes heartbeats for /api/v1/health, device status for /devices."""
 
     name = "gateway"
     needs_db = True
 
     def __init__(
-        self, ctx: ServiceContext, api_services: Iterable[Service] = (), group_suffix: str = ""
+        self,
+        ctx: ServiceContext,
+        routes: Iterable[tuple[str, RouterFactory]] = (),
+        group_suffix: str = "",
+        *,
+        api_services: Iterable[Service] = (),
     ) -> None:
+        """``routes``: (service name, router factory) pairs, mounted in order. ``api_services`` (older
+        callers) only names the services whose routes to mount; they are never asked for a router."""
         super().__init__(ctx)
-        self.api_services = list(api_services)
+        names = {s.name for s in api_services}
+        self.routes = list(routes) + [(n, f) for n, f in ROUTES if n in names]
         self.tracker = HealthTracker(ctx)
+        self.devices = DeviceView(ctx.clock)
         self.group_suffix = group_suffix
 
     @property
     def group(self) -> str:
-        # Every gateway replica needs every heartbeat, so each has a group of its own.
+        # Every gateway replica needs every heartbeat and status, so each has a group of its own.
         return self.name + self.group_suffix
 
     def subscriptions(self) -> Iterable[tuple[str, Handler]]:
-        return [(Heartbeat.topic, self.tracker.on_heartbeat)]
+        return [
+            (Heartbeat.topic, self.tracker.on_heartbeat),
+            (DeviceStatus.topic, self.devices.on_status),
+        ]
 
     def create_app(self, hosted: list[Service]) -> FastAPI:
         app = FastAPI(
@@ -86,8 +105,7 @@ class GatewayService(Service):
             return self.tracker.report()
 
         app.include_router(api)
-        for s in self.api_services:
-            r = s.router()
-            if r is not None:
-                app.include_router(r, prefix="/api/v1")
+        deps = GatewayDeps(ctx=self.ctx, devices=self.devices)
+        for _name, factory in self.routes:
+            app.include_router(factory(deps), prefix="/api/v1")
         return app

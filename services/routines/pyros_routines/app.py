@@ -33,6 +33,6 @@ class RoutinesService(Service):
         ]
 
     def router(self) -> APIRouter:
-        from pyros_routines.api import build_router
+        from pyros_routines.api import routes
 
-        return build_router()
+        return routes()

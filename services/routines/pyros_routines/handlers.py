@@ -11,7 +11,7 @@ import structlog
 from pyros_common.contracts import Event, ObservationChanged, RequestChanged, ScheduleChanged
 from pyros_common.db.models import Request as RequestRow
 from pyros_common.db.models import Sequence as SequenceRow
-from pyros_common.domain.requests.states import State
+from pyros_common.domain.requests.states import TERMINAL, State
 from pyros_common.domain.sky.sites import get_site
 from pyros_common.runtime.service import ServiceContext
 from sqlalchemy import select
@@ -47,7 +47,8 @@ class Handlers:
             return fn(s)
 
     async def on_request(self, event: Event) -> None:
-        """Store requests announced by others (alert requests) and follow their cancellations."""
+        """Routines is the one admission gate: alert requests announced on the bus are checked
+        here like any other (night, visibility, quota), and the verdict is published."""
         assert isinstance(event, RequestChanged)
         if event.producer == PRODUCER:
             return
@@ -55,20 +56,20 @@ class Handlers:
         now = self.ctx.clock.now()
 
         def effect(s: Session) -> RequestChanged | None:
+            if event.action in ("submitted", "changed"):
+                return service.admit_foreign_request(session=s, event=event, site=site, now=now)
             row = s.get(RequestRow, event.request_id)
-            if row is None:
-                if service.store_foreign_request(session=s, event=event, site=site, now=now) is None:
-                    log.warning("request event without a usable document", request_id=event.request_id)
+            if row is None or event.action != "cancelled":
                 return None
-            if event.state in {st.value for st in State} and service.set_state(row=row, target=event.state):
-                row.reason = event.reason or row.reason
-                row.updated_at = now
-                if event.state == State.CANCELLED:
-                    open_seqs = [q for q in row.sequences if service.set_state(row=q, target=State.CANCELLED)]
-                    service.give_back(session=s, sequence_ids=[q.id for q in open_seqs])
-            return None
+            if State(row.state) in TERMINAL:
+                return None
+            row.reason = event.reason or row.reason
+            service.cancel_row(session=s, row=row, now=now)
+            return service.changed_event_with_grade(session=s, row=row, action="cancelled")
 
-        await run_in_threadpool(self._once, event, effect)
+        out = await run_in_threadpool(self._once, event, effect)
+        if out is not None:
+            await publish(self.ctx, out.model_copy(update={"correlation_id": event.correlation_id}))
 
     async def on_observation(self, event: Event) -> None:
         """Sequence progress: completed time is used, failed time goes back; the request follows."""
@@ -107,18 +108,34 @@ class Handlers:
             await publish(self.ctx, out)
 
     async def on_schedule(self, event: Event) -> None:
-        """Sequences in a new schedule become scheduled (no event: the scheduler already knows)."""
+        """A new schedule version: its sequences become scheduled, those it dropped go back to
+        accepted; each request follows its sequences (no event: the scheduler already knows)."""
         assert isinstance(event, ScheduleChanged)
-        ids = [s.sequence_id for s in event.scheduled]
+        placed = {q.sequence_id for q in event.scheduled}
+        dropped = {q.sequence_id for q in event.unscheduled}
 
         def effect(s: Session) -> RequestChanged | None:
-            for seq in s.scalars(select(SequenceRow).where(SequenceRow.id.in_(ids))):
-                if seq.state == State.ACCEPTED:
+            touched: set[str] = set()
+            for seq in s.scalars(select(SequenceRow).where(SequenceRow.id.in_(placed | dropped))):
+                if seq.id in placed and seq.state == State.ACCEPTED:
                     service.set_state(row=seq, target=State.SCHEDULED)
-                    req = s.get(RequestRow, seq.request_id)
-                    if req is not None and req.state == State.ACCEPTED:
-                        service.set_state(row=req, target=State.SCHEDULED)
+                elif seq.id in dropped and seq.state == State.SCHEDULED:
+                    service.set_state(row=seq, target=State.ACCEPTED)
+                else:
+                    continue
+                touched.add(seq.request_id)
+            for rid in touched:
+                req = s.scalar(
+                    select(RequestRow).where(RequestRow.id == rid).options(selectinload(RequestRow.sequences))
+                )
+                if req is None:
+                    continue
+                any_scheduled = any(q.state == State.SCHEDULED for q in req.sequences)
+                if any_scheduled and req.state == State.ACCEPTED:
+                    service.set_state(row=req, target=State.SCHEDULED)
+                elif not any_scheduled and req.state == State.SCHEDULED:
+                    service.set_state(row=req, target=State.ACCEPTED)
             return None
 
-        if ids:
+        if placed or dropped:
             await run_in_threadpool(self._once, event, effect)

@@ -8,6 +8,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+import structlog
 from pydantic import ValidationError
 from pyros_common.auth import CurrentUser, hash_password, hash_token, new_reset_token, verify_password
 from pyros_common.contracts import RequestChanged
@@ -16,37 +17,32 @@ from pyros_common.db.models import PasswordResetToken, Program, ProgramMember, Q
 from pyros_common.db.models import Plan as PlanRow
 from pyros_common.db.models import Request as RequestRow
 from pyros_common.db.models import Sequence as SequenceRow
+from pyros_common.domain.programs.priority import GRADE_PRIORITY
 from pyros_common.domain.programs.quotas import (
-    GRADE_PRIORITY,
     Grade,
     Semester,
     allocated_s,
     check_quota,
     semester_night_time_s,
 )
-from pyros_common.domain.requests import Request, RequestKind
+from pyros_common.domain.requests import Request, RequestContent, RequestKind
 from pyros_common.domain.requests.document import export_document, import_document
 from pyros_common.domain.requests.durations import sequence_duration_s
 from pyros_common.domain.requests.states import TERMINAL, TRANSITIONS, IllegalTransition, State, transition
 from pyros_common.domain.sky.constraints import Constraints
-from pyros_common.domain.sky.overheads import OVERHEADS, Overheads
+from pyros_common.domain.sky.night import NoNight, night_bounds, resolve_night, tonight
+from pyros_common.domain.sky.overheads import Overheads, node_overheads
 from pyros_common.domain.sky.sites import Site
-from pyros_common.domain.sky.visibility import (
-    NoNight,
-    explain_invisible,
-    night_bounds,
-    resolve_night,
-    tonight,
-    visibility_windows,
-)
+from pyros_common.domain.sky.visibility import explain_invisible, visibility_windows
+from pyros_common.domain.sky.windows import WINDOW_STEP_S
 from pyros_common.problem import ProblemError, validation_problem
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from pyros_routines import models as m
 
+log = structlog.get_logger("pyros.routines")
 RESET_TOKEN_TTL = dt.timedelta(hours=24)
-VISIBILITY_STEP_S = 120.0
 
 Window = tuple[dt.datetime, dt.datetime]
 
@@ -305,7 +301,7 @@ def _windows_by_night(
             [s.constraints.to_visibility() for s in seqs],
             dusk,
             dawn,
-            step_s=VISIBILITY_STEP_S,
+            step_s=WINDOW_STEP_S,
         )
         for i, wins in zip(idx, found, strict=True):
             clipped = [(max(a, now), b) for a, b in wins if b > now]
@@ -350,7 +346,7 @@ def check_request(
         raise ProblemError(
             403, "only experts and admins submit alert requests", kind="forbidden", errors=[("kind", "alert")]
         )
-    oh = overheads or OVERHEADS[site.name]
+    oh = overheads or site_overheads(site)
     durations = [sequence_duration_s(s, oh) for s in request.sequences]
     nights = _nights(site, request, now)
     windows = _windows_by_night(site, request, nights, durations, now)
@@ -395,7 +391,7 @@ def check_request(
         q = quota(session=session, program=program, semester=sem, site=site)
         quotas.append(q)
         decision = check_quota(q.allocated_s, q.booked_s, q.used_s, seconds)
-        if not decision.ok:
+        if not decision.ok and not request.quota_override:
             reason = f"program {program.code}, semester {sem}: {decision.reason}"
             raise ProblemError(
                 409, reason, kind="over-quota", title="Over quota", errors=[("program", reason)]
@@ -464,7 +460,9 @@ def _rows(
     now: dt.datetime,
     plans: list[SequencePlan] | None,
     durations: list[float],
+    keep: dict[str, str] | None = None,
 ) -> RequestRow:
+    request = with_sequence_ids(request, request_id, keep)
     row = RequestRow(
         id=request_id,
         name=request.name,
@@ -481,8 +479,9 @@ def _rows(
     )
     for i, seq in enumerate(request.sequences):
         plan = plans[i] if plans else None
+        assert seq.id is not None
         srow = SequenceRow(
-            id=f"{request_id}-s{i + 1}",
+            id=seq.id,
             name=seq.name,
             state=state,
             target_name=seq.target.name,
@@ -514,6 +513,13 @@ def _rows(
     return row
 
 
+def exported_document(*, row: RequestRow) -> dict[str, Any]:
+    """The document an astronomer exports: what was asked, without the ids routines gave."""
+    doc = dict(row.document)
+    doc["sequences"] = [{k: v for k, v in q.items() if k != "id"} for q in doc.get("sequences", [])]
+    return doc
+
+
 def changed_event(*, row: RequestRow, action: str) -> RequestChanged:
     """The pyros.requests event for ``row`` after ``action``."""
     return RequestChanged(
@@ -537,10 +543,19 @@ def store_request(
     state = advance(State.DRAFT, State.ACCEPTED)  # draft -> submitted -> accepted
     row = _rows(request, request_id, state, now, checked.plans, [p.duration_s for p in checked.plans])
     session.add(row)
-    for srow, plan in zip(row.sequences, checked.plans, strict=True):
+    _book(session, request.program, request_id, row.sequences, checked.plans)
+    session.flush()
+    return row, changed_event_with_grade(session=session, row=row, action="accepted")
+
+
+def _book(
+    session: Session, program: str, request_id: str, rows: list[SequenceRow], plans: list[SequencePlan]
+) -> None:
+    """Book each sequence's time on its night's semester (alert requests too, even over quota)."""
+    for srow, plan in zip(rows, plans, strict=True):
         session.add(
             QuotaEntry(
-                program_code=request.program,
+                program_code=program,
                 semester=str(Semester.of(plan.night)),
                 request_id=request_id,
                 sequence_id=srow.id,
@@ -549,8 +564,6 @@ def store_request(
                 released=False,
             )
         )
-    session.flush()
-    return row, changed_event(row=row, action="accepted")
 
 
 def _visible(user: CurrentUser, program: str) -> bool:
@@ -620,18 +633,23 @@ def cancel_request(
 ) -> tuple[RequestRow, RequestChanged]:
     """Cancel a request and its unfinished sequences, give their time back; 409 if already final."""
     row = get_request(session=session, user=user, request_id=request_id)
+    row.reason = reason or f"cancelled by {user.username}"
+    cancel_row(session=session, row=row, now=now)
+    return row, changed_event_with_grade(session=session, row=row, action="cancelled")
+
+
+def cancel_row(*, session: Session, row: RequestRow, now: dt.datetime) -> None:
+    """Cancel ``row`` and its unfinished sequences and give their time back; 409 if already final."""
     try:
         row.state = transition(row.state, State.CANCELLED)
     except IllegalTransition as exc:
         raise ProblemError(409, str(exc), kind="illegal-transition", errors=[("state", row.state)]) from None
-    row.reason = reason or f"cancelled by {user.username}"
     row.updated_at = now
     open_seqs = [s for s in row.sequences if State(s.state) not in TERMINAL]
     for s in open_seqs:
         s.state = transition(s.state, State.CANCELLED)
     give_back(session=session, sequence_ids=[s.id for s in open_seqs])
     session.flush()
-    return row, changed_event(row=row, action="cancelled")
 
 
 def request_public(*, row: RequestRow) -> m.RequestPublic:
@@ -675,26 +693,134 @@ def request_public(*, row: RequestRow) -> m.RequestPublic:
 
 # --- requests from the bus -----------------------------------------------------------------
 
+ALERTS_PRINCIPAL = CurrentUser(id=0, username="alerts", role="expert", programs=frozenset())
 
-def store_foreign_request(
+
+def site_overheads(site: Site) -> Overheads:
+    """The overheads routines charges: the node's largest (one telescope: its own profile)."""
+    return node_overheads(t.overheads for t in site.telescopes)
+
+
+def with_sequence_ids(request: Request, request_id: str, keep: dict[str, str] | None = None) -> Request:
+    """``request`` with every sequence id set: ``keep`` (name -> id) first, else ``<request>-s<n>``.
+
+    Ids are made here once, at acceptance; a revision keeps the id of each sequence it keeps.
+    """
+    keep = keep or {}
+    used = set(keep.values()) | {s.id for s in request.sequences if s.id}
+    n, seqs = 0, []
+    for seq in request.sequences:
+        sid = keep.get(seq.name) or (seq.id if seq.id and seq.id.startswith(f"{request_id}-s") else None)
+        while sid is None:
+            n += 1
+            candidate = f"{request_id}-s{n}"
+            if candidate not in used:
+                sid = candidate
+        used.add(sid)
+        seqs.append(seq if seq.id == sid else seq.model_copy(update={"id": sid}))
+    return request.model_copy(update={"sequences": seqs})
+
+
+def _grade(session: Session, program: str) -> str | None:
+    row = session.get(Program, program)
+    return None if row is None else row.grade
+
+
+def changed_event_with_grade(*, session: Session, row: RequestRow, action: str) -> RequestChanged:
+    """``changed_event`` plus the program's grade (the scheduler's priority)."""
+    ev = changed_event(row=row, action=action)
+    grade = _grade(session, row.program_code)
+    return ev if grade is None else ev.model_copy(update={"grade": grade})
+
+
+def admit_foreign_request(
     *, session: Session, event: RequestChanged, site: Site, now: dt.datetime
-) -> RequestRow | None:
-    """Record a request announced by another service (alert requests); None if its document is unusable."""
+) -> RequestChanged | None:
+    """Admit an alert request announced on the bus, as any request: night, visibility, quota.
+
+    ``submitted`` is checked and stored accepted or rejected; ``changed`` (a better position)
+    re-checks the stored request, keeps its sequence ids, re-books its time. Returns the event
+    routines publishes (accepted, rejected, changed or cancelled), None when nothing changes.
+    """
     if event.document is None:
         return None
+    row = session.scalar(
+        select(RequestRow)
+        .where(RequestRow.id == event.request_id)
+        .options(selectinload(RequestRow.sequences))
+    )
+    owner = event.owner or event.producer or "alerts"
+    fields = {k: getattr(event.document, k) for k in RequestContent.model_fields}
     try:
-        request = import_document(event.document, user=event.owner or event.producer or "alerts")
-    except ValidationError:
+        request = Request.model_validate({**fields, "user": owner, "id": event.request_id})
+    except ValidationError as exc:
+        reason = f"request document refused: {validation_problem(exc).detail}"
+        return _reject_foreign(session=session, event=event, row=row, now=now, reason=reason)
+    if row is not None and State(row.state) in TERMINAL:
+        log.info("revision of a finished request ignored", request_id=row.id, state=row.state)
         return None
-    state = event.state if event.state in State.__members__.values() else State.SUBMITTED.value
-    durations = [
-        sequence_duration_s(s, OVERHEADS.get(site.name, OVERHEADS["gft-spm"])) for s in request.sequences
-    ]
-    row = _rows(request, event.request_id, state, now, None, durations)
-    row.reason = event.reason
-    session.add(row)
+    try:
+        checked = check_request(session=session, user=ALERTS_PRINCIPAL, request=request, site=site, now=now)
+    except ProblemError as exc:
+        if row is None:
+            return _reject_foreign(session=session, event=event, row=None, now=now, reason=exc.detail)
+        # A revision that can no longer be observed ends the request, with the reason.
+        row.reason = f"revision refused: {exc.detail}"
+        cancel_row(session=session, row=row, now=now)
+        return changed_event_with_grade(session=session, row=row, action="cancelled")
+    if row is None:
+        row, _ = store_request(session=session, checked=checked, now=now)
+        row.reason = event.reason
+        return changed_event_with_grade(session=session, row=row, action="accepted")
+    keep = {q.name: q.id for q in row.sequences}
+    give_back(session=session, sequence_ids=list(keep.values()))
+    row.sequences.clear()
     session.flush()
-    return row
+    fresh = _rows(
+        request, row.id, State.ACCEPTED.value, now, checked.plans, [p.duration_s for p in checked.plans], keep
+    )
+    row.document = fresh.document
+    row.name = fresh.name
+    row.state = State.ACCEPTED.value if State(row.state) is not State.EXECUTING else row.state
+    row.reason = event.reason
+    row.updated_at = now
+    for srow in list(fresh.sequences):
+        fresh.sequences.remove(srow)
+        row.sequences.append(srow)
+    _book(session, request.program, row.id, row.sequences, checked.plans)
+    session.flush()
+    return changed_event_with_grade(session=session, row=row, action="changed")
+
+
+def _reject_foreign(
+    *, session: Session, event: RequestChanged, row: RequestRow | None, now: dt.datetime, reason: str
+) -> RequestChanged:
+    log.warning("alert request refused", request_id=event.request_id, reason=reason)
+    if row is None and event.document is not None:
+        try:
+            fields = {k: getattr(event.document, k) for k in RequestContent.model_fields}
+            request = Request.model_validate(
+                {**fields, "user": event.owner or "alerts", "id": event.request_id}
+            )
+            row = _rows(
+                request, event.request_id, State.REJECTED.value, now, None, [0.0] * len(request.sequences)
+            )
+            session.add(row)
+        except ValidationError:
+            row = None
+    if row is not None:
+        row.reason = reason
+        session.flush()
+        return changed_event_with_grade(session=session, row=row, action="rejected")
+    return RequestChanged(
+        request_id=event.request_id,
+        action="rejected",
+        state=State.REJECTED.value,
+        kind=event.kind,
+        program=event.program,
+        owner=event.owner,
+        reason=reason,
+    )
 
 
 def set_state(*, row: RequestRow | SequenceRow, target: str) -> bool:

@@ -9,7 +9,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Query
 from pyros_common.db import Database
 from pyros_common.db.models import Schedule
+from pyros_common.domain.sky.sites import get_site
 from pyros_common.problem import ProblemRoute, problems
+from pyros_common.settings import Settings
 from sqlalchemy import func, select
 
 
@@ -18,14 +20,23 @@ def _link(night: dt.date, version: int | None, telescope: str) -> str:
     return f"/api/v1/schedule?night={night.isoformat()}{v}&telescope={telescope}"
 
 
-def build_router(
+def default_telescope(settings: Settings) -> str:
+    """The telescope a schedule request means when it names none (the scheduler's first)."""
+    site = get_site(settings.site)
+    return site.telescopes[0].id if len(site.telescopes) > 1 else settings.telescope_id
+
+
+def routes(
     *,
     db: Callable[[], Database],
-    current_night: Callable[[], dt.date | None],
     default_telescope: str,
+    current_night: Callable[[], dt.date | None] = lambda: None,
     auth: Callable[..., Any] | None = None,
 ) -> APIRouter:
-    """Routes of the scheduler; ``auth`` is the dependency that admits a caller."""
+    """Routes of the scheduler; ``auth`` is the dependency that admits a caller.
+
+    Without a ``current_night`` (outside the scheduler process) the current night is the latest
+    stored one."""
     deps = [Depends(auth)] if auth is not None else []
     router = APIRouter(
         tags=["schedule"], dependencies=deps, route_class=ProblemRoute, responses=problems(401, 404, 422)

@@ -8,19 +8,15 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import structlog
-from pydantic import ValidationError
 from pyros_common.auth import current_user
 from pyros_common.bus.port import Handler
 from pyros_common.contracts import AlertChanged, ConditionsChanged, ObservationChanged, RequestChanged
-from pyros_common.domain.programs.quotas import Grade
-from pyros_common.domain.requests.document import import_document
 from pyros_common.domain.sky.sites import get_site
 from pyros_common.runtime.service import Service, ServiceContext
-from sqlalchemy import select
 
-from pyros_scheduler.api import build_router
+from pyros_scheduler.api import routes
 from pyros_scheduler.book import NightBook
-from pyros_scheduler.handlers import SchedulerHandlers, load_requests
+from pyros_scheduler.handlers import SchedulerHandlers, load_pool
 from pyros_scheduler.planner import Program
 
 if TYPE_CHECKING:
@@ -55,7 +51,7 @@ class SchedulerService(Service):
         self.book = NightBook(
             site=self.site,
             telescopes=telescopes or self._default_telescopes(ctx),
-            programs=programs or self._programs,
+            programs=programs or dict,
             unsafe_hold_s=unsafe_hold_s,
             monotonic=ctx.clock.monotonic,
         )
@@ -78,18 +74,6 @@ class SchedulerService(Service):
             )
         return self._handlers
 
-    def _programs(self) -> dict[str, Program]:
-        """Grades from the programs table (quotas are charged by routines at acceptance)."""
-        from pyros_common.db.models import Program as ProgramRow
-
-        with self.db.session() as s:
-            rows = s.scalars(select(ProgramRow)).all()
-            out = {}
-            for r in rows:
-                with contextlib.suppress(ValueError):
-                    out[r.code] = Program(r.code, Grade(r.grade))
-            return out
-
     def subscriptions(self) -> Iterable[tuple[str, Handler]]:
         h = self.handlers
         return [
@@ -100,7 +84,7 @@ class SchedulerService(Service):
         ]
 
     def router(self) -> APIRouter:
-        return build_router(
+        return routes(
             db=lambda: self.db,
             current_night=lambda: self.book.night,
             default_telescope=self.book.telescopes[0],
@@ -109,13 +93,9 @@ class SchedulerService(Service):
 
     async def on_start(self) -> None:
         now = self.clock.now()
-        for row in load_requests(self.db):
-            try:
-                self.book.add(
-                    import_document(row["document"], user=row["owner"] or "unknown", id=row["id"]), now
-                )
-            except (ValidationError, TypeError) as exc:
-                log.error("stored request not loaded", request_id=row["id"], error=str(exc))
+        # Cold start from the scheduler's own pool table, never from routines' tables.
+        for request, grade in load_pool(self.db):
+            self.book.add(request, now, grade=grade)
         await self.handlers.roll_over()
         if self._night_loop:
             self._task = asyncio.create_task(self._nights(), name="scheduler-nights")

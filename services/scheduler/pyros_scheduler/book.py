@@ -16,16 +16,19 @@ Rules:
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
+from pyros_common.domain.programs.quotas import Grade
 from pyros_common.domain.requests import Request
+from pyros_common.domain.sky.night import tonight
 from pyros_common.domain.sky.overheads import Overheads
 from pyros_common.domain.sky.sites import Site, Telescope
-from pyros_common.domain.sky.visibility import tonight
 
 from pyros_scheduler.kernel import KernelResult
+from pyros_scheduler.mapping import kernel_id
 from pyros_scheduler.planner import NO_LONGER_VISIBLE, NightPlan, Program, build_input, solve
 
 
@@ -61,6 +64,7 @@ class NightBook:
         self.unsafe_hold_s = unsafe_hold_s
         self.monotonic = monotonic
         self.requests: dict[str, Request] = {}
+        self.grades: dict[str, Grade] = {}  # program -> grade, from routines' events
         self.done: dict[str, dt.date] = {}  # kernel id -> night it completed
         self.failed_tonight: set[str] = set()
         self.dead: dict[str, str] = {}  # kernel id -> why it will never be scheduled again
@@ -71,15 +75,54 @@ class NightBook:
 
     # --- pool ---------------------------------------------------------------------------
 
-    def add(self, request: Request, now: dt.datetime) -> None:
-        """Add or replace a request; its "tonight" dates become the night in progress at ``now``."""
+    def add(self, request: Request, now: dt.datetime, *, grade: str | None = None) -> None:
+        """Add or replace a request; its "tonight" dates become the night in progress at ``now``.
+
+        ``grade``: its program's grade as routines published it. A replaced request's sequences
+        leave the previous plan, so the next replan places them afresh (new windows, target).
+        """
         assert request.id is not None, "the scheduler only books stored requests"
         night = tonight(self.site, now)
         seqs = [s if s.date != "tonight" else s.model_copy(update={"date": night}) for s in request.sequences]
-        self.requests[request.id] = request.model_copy(update={"sequences": seqs})
+        fresh = request.model_copy(update={"sequences": seqs})
+        old = self.requests.get(request.id)
+        if old is not None and old != fresh:
+            self._forget({kernel_id(request.id, q) for q in old.sequences})
+        self.requests[request.id] = fresh
+        if grade is not None:
+            with contextlib.suppress(ValueError):
+                self.grades[request.program] = Grade(grade)
 
     def remove(self, request_id: str) -> bool:
-        return self.requests.pop(request_id, None) is not None
+        gone = self.requests.pop(request_id, None)
+        if gone is not None:
+            self._forget({kernel_id(request_id, q) for q in gone.sequences})
+        return gone is not None
+
+    def _forget(self, ids: set[str]) -> None:
+        """Drop these kernel ids from the previous plan (placements and reasons)."""
+        if self.plan is None or not ids:
+            return
+        prev = self.plan.result
+        self.plan = replace(
+            self.plan,
+            result=KernelResult(
+                tuple(p for p in prev.placements if p.id not in ids),
+                {k: v for k, v in prev.unscheduled.items() if k not in ids},
+                prev.objective,
+                prev.interrupted,
+                prev.stats,
+                prev.prepared,
+            ),
+        )
+
+    def program_grades(self) -> dict[str, Program]:
+        """Programs for the planner: the given ones, with the grades routines published."""
+        out = dict(self.programs())
+        for code, grade in self.grades.items():
+            base = out.get(code)
+            out[code] = Program(code, grade, base.quota_percent if base is not None else None)
+        return out
 
     def remove_alert(self, alert_id: str, request_id: str | None) -> list[str]:
         """Remove the requests made for ``alert_id`` (or ``request_id``); their ids."""
@@ -89,7 +132,7 @@ class NightBook:
             if rid == request_id or (r.alert_id and r.alert_id == alert_id)
         ]
         for rid in gone:
-            del self.requests[rid]
+            self.remove(rid)
         return gone
 
     # --- execution ----------------------------------------------------------------------
@@ -138,7 +181,7 @@ class NightBook:
             list(self.requests.values()),
             site=self.site,
             night=self.night,
-            programs=self.programs(),
+            programs=self.program_grades(),
             n_telescopes=len(self.telescopes),
             overheads=self.overheads,
             skip=self._skip(),
@@ -227,8 +270,8 @@ class NightBook:
             alive = [
                 s
                 for s in r.sequences
-                if f"{rid}/{s.name}" not in self.done
-                and f"{rid}/{s.name}" not in self.dead
+                if kernel_id(rid, s) not in self.done
+                and kernel_id(rid, s) not in self.dead
                 and (s.date == "tonight" or s.date + dt.timedelta(days=s.carry_over_nights) >= night)
             ]
             if not alive:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 import structlog
 from pydantic import ValidationError
@@ -26,8 +25,9 @@ from pyros_common.contracts import (
     UnscheduledSequence,
 )
 from pyros_common.db import Database
-from pyros_common.db.models import Schedule
-from pyros_common.domain.requests.document import import_document
+from pyros_common.db.models import PoolRequest, Schedule
+from pyros_common.domain.requests import Request, RequestContent
+from pyros_common.domain.requests.document import RequestDocument
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -35,7 +35,8 @@ from pyros_scheduler.book import NightBook, Version
 
 log = structlog.get_logger("pyros.scheduler")
 
-ADD = {"submitted", "accepted", "changed"}
+ROUTINES = "routines"
+ADD = {"accepted", "changed"}
 DROP = {"cancelled", "rejected", "completed", "failed"}
 
 
@@ -140,14 +141,18 @@ class SchedulerHandlers:
         self.lock = asyncio.Lock()
         self.versions: list[Version] = []
 
-    async def _apply(self, event: Event | None, change: Callable[[dt.datetime], Version | None]) -> None:
+    async def _apply(
+        self,
+        event: Event | None,
+        change: Callable[[dt.datetime, Session], Version | None],
+    ) -> None:
         async with self.lock:
             now = self.clock.now()
             events: list[ScheduleChanged] = []
             with self.db.session() as s:
                 if event is not None and not Database.mark_processed(s, self.group, str(event.event_id), now):
                     return
-                version = change(now)
+                version = change(now, s)
                 if version is not None:
                     events = schedule_events(version, store(s, version, now))
                     self.versions.append(version)
@@ -156,29 +161,29 @@ class SchedulerHandlers:
 
     async def plan(self, trigger: str) -> None:
         """Plan the night in progress (or the next one) from scratch."""
-        await self._apply(None, lambda now: self.book.replan(now, trigger, full=True))
+        await self._apply(None, lambda now, _s: self.book.replan(now, trigger, full=True))
 
     async def roll_over(self) -> None:
-        await self._apply(None, self.book.roll_over)
+        await self._apply(None, lambda now, _s: self.book.roll_over(now))
 
     async def on_request(self, event: Event) -> None:
+        """Plan only what routines accepted: its accepted and changed requests join the pool (kept
+        in the scheduler's own table), its final verdicts leave it."""
         assert isinstance(event, RequestChanged)
+        if event.producer != ROUTINES:
+            return  # alerts' submissions reach routines first: the one admission gate
 
-        def change(now: dt.datetime) -> Version | None:
+        def change(now: dt.datetime, session: Session) -> Version | None:
             if event.action in DROP:
+                pool_remove(session, event.request_id)
                 if not self.book.remove(event.request_id):
                     return None
                 return self.book.replan(now, f"request {event.request_id} {event.action}")
             if event.action not in ADD or event.document is None:
                 return None
-            if event.kind == "routine" and event.action == "submitted":
-                return None  # routines has not accepted it yet (visibility, quota)
-            try:
-                req = import_document(event.document, user=event.owner or "unknown", id=event.request_id)
-            except ValidationError as exc:
-                log.error("request document refused", request_id=event.request_id, error=str(exc))
-                return None
-            self.book.add(req, now)
+            req = as_request(event.document, owner=event.owner, request_id=event.request_id)
+            pool_put(session, event, now)
+            self.book.add(req, now, grade=event.grade)
             what = "alert request" if event.kind == "alert" else "request"
             return self.book.replan(now, f"{what} {event.request_id} {event.action}")
 
@@ -187,10 +192,13 @@ class SchedulerHandlers:
     async def on_alert(self, event: Event) -> None:
         assert isinstance(event, AlertChanged)
 
-        def change(now: dt.datetime) -> Version | None:
+        def change(now: dt.datetime, session: Session) -> Version | None:
             if event.action != "retracted" and not event.retracted:
                 return None
-            if not self.book.remove_alert(event.alert_id, event.request_id):
+            gone = self.book.remove_alert(event.alert_id, event.request_id)
+            for rid in gone:
+                pool_remove(session, rid)
+            if not gone:
                 return None
             return self.book.replan(now, f"alert {event.alert_id} retracted")
 
@@ -199,7 +207,7 @@ class SchedulerHandlers:
     async def on_conditions(self, event: Event) -> None:
         assert isinstance(event, ConditionsChanged)
 
-        def change(now: dt.datetime) -> Version | None:
+        def change(now: dt.datetime, _s: Session) -> Version | None:
             if not event.safe:
                 return self.book.unsafe(now)
             return self.book.safe(now)
@@ -209,7 +217,7 @@ class SchedulerHandlers:
     async def on_observation(self, event: Event) -> None:
         assert isinstance(event, ObservationChanged)
 
-        def change(now: dt.datetime) -> Version | None:
+        def change(now: dt.datetime, _s: Session) -> Version | None:
             if event.action == "started":
                 self.book.started(event.telescope_id, event.sequence_id)
             elif event.action == "completed":
@@ -224,12 +232,39 @@ class SchedulerHandlers:
         await self._apply(event, change)
 
 
-def load_requests(db: Database) -> list[dict[str, Any]]:
-    """Requests waiting for a schedule, as stored by routines (read only)."""
-    from pyros_common.db.models import Request as RequestRow
+def as_request(document: RequestDocument, *, owner: str, request_id: str) -> Request:
+    """The domain request of an accepted document (its sequences carry routines' ids)."""
+    fields = {k: getattr(document, k) for k in RequestContent.model_fields}
+    return Request.model_validate({**fields, "user": owner or "unknown", "id": request_id})
 
+
+def pool_put(session: Session, event: RequestChanged, now: dt.datetime) -> None:
+    """Keep the accepted request in the scheduler's own table (its cold start)."""
+    assert event.document is not None
+    row = session.get(PoolRequest, event.request_id) or PoolRequest(request_id=event.request_id)
+    row.owner = event.owner
+    row.program_code = event.program or event.document.program
+    row.grade = event.grade
+    row.state = event.state
+    row.document = event.document.model_dump(mode="json", by_alias=True)
+    row.updated_at = now
+    session.add(row)
+
+
+def pool_remove(session: Session, request_id: str) -> None:
+    row = session.get(PoolRequest, request_id)
+    if row is not None:
+        session.delete(row)
+
+
+def load_pool(db: Database) -> list[tuple[Request, str | None]]:
+    """The requests of the scheduler's own pool table, with their program grades."""
+    out: list[tuple[Request, str | None]] = []
     with db.session() as s:
-        rows = s.scalars(
-            select(RequestRow).where(RequestRow.state.in_(("accepted", "scheduled", "executing")))
-        ).all()
-        return [{"id": r.id, "owner": r.owner, "document": r.document} for r in rows]
+        for row in s.scalars(select(PoolRequest)):
+            try:
+                doc = RequestDocument.model_validate(row.document)
+                out.append((as_request(doc, owner=row.owner, request_id=row.request_id), row.grade))
+            except ValidationError as exc:
+                log.error("pool request not loaded", request_id=row.request_id, error=str(exc))
+    return out

@@ -1,11 +1,12 @@
 """Request documents + site + night -> kernel input (the only place that knows about the sky).
 
-Times handed to the kernel are seconds after dusk. Sequence ids are ``"<request>/<sequence>"``
-(request id, or its name when it has no id yet). ``NightInput.info`` keeps, per kernel
+Times handed to the kernel are seconds after dusk. Sequence ids are the ones routines gave at
+acceptance (``Sequence.id``), the same in the plan, the schedule and the observations; a
+document without them (``pyros schedule`` on a file) uses ``"<request>/<sequence>"``. ``NightInput.info`` keeps, per kernel
 sequence, what the sky side needs to read the result back (names, target, constraints).
 
-Weights: grade A/B/C base 3/2/1 × (1 + 0.1 × priority_offset) × (1 + 0.2 × nights carried
-over); alert requests get 1000 + their priority, above every routine. The kernel's transition
+Weights: ``programs.priority.weight``, the one priority scheme (routines shows the same
+priority); alert requests sit above every routine. The kernel's transition
 model carries the slew (great circle at ``slew_rate_deg_s`` + ``settle_s``) and the filter
 change, so the fixed slew overhead of ``sequence_duration_s`` is not counted twice.
 Several telescopes (a node, ``node_parameters``): the kernel has one transition model and
@@ -21,19 +22,22 @@ import datetime as dt
 from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass, field
 
-import pyros_common  # noqa: F401  (offline IERS before astropy)
+from pyros_common._iers import configure_offline_iers
+from pyros_common.domain.programs.priority import weight
 from pyros_common.domain.programs.quotas import Grade
 from pyros_common.domain.requests import Request, RequestKind, Strategy
+from pyros_common.domain.requests import Sequence as Sequence_
 from pyros_common.domain.requests.durations import sequence_duration_s
 from pyros_common.domain.sky.constraints import Constraints
-from pyros_common.domain.sky.overheads import OVERHEADS, Overheads
+from pyros_common.domain.sky.night import night_bounds
+from pyros_common.domain.sky.overheads import DEFAULT_PROFILE, OVERHEADS, Overheads, node_overheads
 from pyros_common.domain.sky.sites import Site, Telescope
-from pyros_common.domain.sky.visibility import night_bounds, visibility_windows_s
+from pyros_common.domain.sky.visibility import visibility_windows_s
+from pyros_common.domain.sky.windows import WINDOW_STEP_S
 
 from pyros_scheduler.kernel import GreatCircleTransition, KernelInput, KSequence
 
-GRADE_BASE: dict[Grade, float] = {Grade.A: 3.0, Grade.B: 2.0, Grade.C: 1.0}
-ALERT_BASE = 1000.0
+configure_offline_iers()  # offline IERS tables before any astropy time transform
 
 
 @dataclass(frozen=True)
@@ -85,15 +89,7 @@ def node_parameters(telescopes: Sequence[Telescope]) -> NodeParameters:
     """The conservative common parameters of ``telescopes`` (see the module docstring)."""
     if not telescopes:
         raise ValueError("a node has at least one telescope")
-    profiles = [OVERHEADS[t.overheads] for t in telescopes]
-    detectors = {d for p in profiles for d in p.readout_s_by_detector}
-    overheads = Overheads(
-        slew_s=max(p.slew_s for p in profiles),
-        filter_change_s=max(p.filter_change_s for p in profiles),
-        readout_s=max(p.readout_s for p in profiles),
-        dither_move_s=max(p.dither_move_s for p in profiles),
-        readout_s_by_detector={d: max(p.readout(d) for p in profiles) for d in sorted(detectors)},
-    )
+    overheads = node_overheads(t.overheads for t in telescopes)
     return NodeParameters(
         n_telescopes=len(telescopes),
         slew_rate_deg_s=min(t.slew_rate_deg_s for t in telescopes),
@@ -102,13 +98,9 @@ def node_parameters(telescopes: Sequence[Telescope]) -> NodeParameters:
     )
 
 
-def weight(
-    *, grade: Grade, priority_offset: int, nights_carried: int, alert_priority: int | None = None
-) -> float:
-    """Scheduling weight of a sequence (see the module docstring)."""
-    if alert_priority is not None:
-        return ALERT_BASE + alert_priority
-    return GRADE_BASE[grade] * (1.0 + 0.1 * priority_offset) * (1.0 + 0.2 * nights_carried)
+def kernel_id(request_id: str, sequence: Sequence_) -> str:
+    """The sequence's id in the plan: the one routines gave it at acceptance (else request/name)."""
+    return sequence.id or f"{request_id}/{sequence.name}"
 
 
 def nights_carried(date: dt.date | str, carry_over: int, night: dt.date) -> int | None:
@@ -136,7 +128,7 @@ def kernel_input(
 
     ``skip`` holds kernel ids (``"<request>/<sequence>"``) to leave out (done or failed).
     """
-    oh = overheads if overheads is not None else OVERHEADS["gft-spm"]
+    oh = overheads if overheads is not None else OVERHEADS[DEFAULT_PROFILE]
     dusk, dawn = night_bounds(site, night)
     seqs: list[KSequence] = []
     ras: list[float] = []
@@ -153,7 +145,8 @@ def kernel_input(
         hi = (req.valid_until - dusk).total_seconds() if req.valid_until else night_s
         for s in req.sequences:
             carried = nights_carried(s.date, s.carry_over_nights, night)
-            if carried is None or f"{rid}/{s.name}" in skip:
+            kid = kernel_id(rid, s)
+            if carried is None or kid in skip:
                 continue
             w = weight(
                 grade=grades.get(req.program, Grade.C),
@@ -164,7 +157,7 @@ def kernel_input(
             dur = max(1.0, sequence_duration_s(s, oh) - oh.slew_s)
             seqs.append(
                 KSequence(
-                    id=f"{rid}/{s.name}",
+                    id=kid,
                     duration_s=dur,
                     weight=w,
                     windows=(),
@@ -203,7 +196,7 @@ def kernel_input(
                     valid_tonight=hi > max(lo, 0.0) and lo < night_s,
                 )
             )
-    wins = visibility_windows_s(site, ras, decs, cons, dusk, dawn, step_s=60.0) if seqs else []
+    wins = visibility_windows_s(site, ras, decs, cons, dusk, dawn, step_s=WINDOW_STEP_S) if seqs else []
     out = []
     for k, sq in enumerate(seqs):
         lo, hi = clip[k]

@@ -13,8 +13,9 @@ import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.patches import Patch
+from pyros_common.domain.sky._engine import _moon, _sun_altitude
 from pyros_common.domain.sky.sites import Site
-from pyros_common.domain.sky.visibility import _moon, _sun_altitude, altitude_deg
+from pyros_common.domain.sky.visibility import altitude_deg
 
 from pyros_scheduler.planner import NightPlan
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from pyros_cli import routines_cmd
-from pyros_cli.client import PyrosClient
+from pyros_cli.client import PyrosClient, save_token
 from pyros_cli.main import app
 from routines_factories import make_env
 from typer.testing import CliRunner
@@ -83,3 +83,23 @@ def test_round_trip_through_the_commands(tmp_path: Path, monkeypatch: pytest.Mon
         bad.write_text(json.dumps(doc))
         r = runner.invoke(app, ["request", "submit", str(bad)])
         assert r.exit_code == 1 and "below 30° all night" in r.output
+
+
+def test_client_commands_say_to_log_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    env = make_env(tmp_path)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    runner = CliRunner()
+    with TestClient(env.app, base_url="http://pyros") as http:
+        monkeypatch.setattr(
+            routines_cmd, "client_factory", lambda url: PyrosClient.from_saved(url, http=http)
+        )
+        r = runner.invoke(app, ["request", "list", "--url", "http://pyros"])
+        assert r.exit_code == 1, r.output
+        assert (
+            r.output.strip() == "pyros: not logged in: run `pyros login --url http://pyros --user NAME` first"
+        )
+        save_token("http://pyros", "not-a-token", "alice")
+        r = runner.invoke(app, ["request", "submit", str(ROOT / "examples" / "m31.json")])
+        assert r.exit_code == 1, r.output
+        assert "refused the saved token" in r.output and "pyros login --url http://pyros" in r.output
+        assert "Traceback" not in r.output

@@ -30,7 +30,9 @@ async def test_submit_m31_is_accepted_with_windows_and_announced(env: Env, clien
     assert seq["duration_s"] == pytest.approx(90 + 10 + 5 * (60 + 5) + 4 * 8)
     events = published(env)
     assert [(e.action, e.request_id, e.producer) for e in events] == [("accepted", body["id"], "routines")]
-    assert events[0].document is not None and events[0].document["schema"] == "pyros.request/1"
+    doc = events[0].document
+    assert doc is not None and doc.schema_id == "pyros.request/1"
+    assert [q.id for q in doc.sequences] == [q["id"] for q in body["sequences"]] == [f"{body['id']}-s1"]
 
 
 async def test_never_observable_target_is_refused_with_the_reason(

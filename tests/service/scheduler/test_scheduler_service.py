@@ -45,9 +45,10 @@ def document(name: str, ra: float, dec: float, **kw: Any) -> dict[str, Any]:
 
 
 def submitted(rid: str, doc: dict[str, Any], *, kind: str = "routine") -> RequestChanged:
+    """Routines' verdict: the request accepted (the scheduler plans nothing else)."""
     return RequestChanged(
         request_id=rid,
-        action="submitted" if kind == "alert" else "accepted",
+        action="accepted",
         state="accepted",
         kind=kind,  # type: ignore[arg-type]
         program=doc["program"],
@@ -70,16 +71,17 @@ class Rig:
     def last(self) -> ScheduleChanged:
         return self.versions()[-1]
 
-    async def send(self, event: Any) -> None:
-        await self.bus.publish(type(event).topic, event.stamped(producer="test", sent_at=self.clock.now()))
+    async def send(self, event: Any, producer: str | None = None) -> None:
+        """Publish as its real producer would: request verdicts come from routines."""
+        who = producer or ("routines" if isinstance(event, RequestChanged) else "test")
+        await self.bus.publish(type(event).topic, event.stamped(producer=who, sent_at=self.clock.now()))
         await self.bus.drain()
 
 
-@pytest.fixture
-async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
+async def start_rig(tmp_path: Path, clock: SimulatedClock | None = None) -> Rig:
     db = Database(f"sqlite:///{tmp_path / 'sched.db'}")
     db.upgrade()
-    clock = SimulatedClock(MIDNIGHT)
+    clock = clock or SimulatedClock(MIDNIGHT)
     bus = InProcessBus(clock=clock)
     ctx = ServiceContext(bus=bus, clock=clock, settings=Settings(), db=db)
     svc = SchedulerService(ctx, night_loop=False, auth_dependency=lambda: None)
@@ -88,9 +90,19 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
     await bus.start()
     await svc.on_start()
     await bus.drain()
-    yield Rig(bus, clock, svc)
-    await svc.on_stop()
-    await bus.stop()
+    return Rig(bus, clock, svc)
+
+
+async def stop_rig(rig: Rig) -> None:
+    await rig.svc.on_stop()
+    await rig.bus.stop()
+
+
+@pytest.fixture
+async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
+    r = await start_rig(tmp_path)
+    yield r
+    await stop_rig(r)
 
 
 def ids(ev: ScheduleChanged) -> list[str]:
@@ -193,3 +205,74 @@ async def test_api_serves_current_previous_and_next(rig: Rig) -> None:
         assert prev["version"] == 2 and prev["next"]["version"] == 3
         assert len(prev["schedule"]["scheduled"]) == 1
         assert (await client.get("/api/v1/schedule?night=2026-12-15&version=9")).status_code == 404
+
+
+def alert_document() -> dict[str, Any]:
+    return document(
+        "GRB 261216A",
+        95.3,
+        14.8,
+        program="GRB",
+        kind="alert",
+        alert_id="svom-sb1",
+        priority=80,
+        valid_from="2026-12-16T06:00:00Z",
+        valid_until="2026-12-16T10:00:00Z",
+    )
+
+
+async def test_an_alert_submission_waits_for_routines_verdict(rig: Rig) -> None:
+    """Routines is the one admission gate: alerts' own 'submitted' is not planned."""
+    before = len(rig.versions())
+    ev = RequestChanged(
+        request_id="a1",
+        action="submitted",
+        state="submitted",
+        kind="alert",
+        program="GRB",
+        owner="alerts",
+        document=alert_document(),
+    )
+    await rig.send(ev, producer="alerts")
+    assert len(rig.versions()) == before
+    await rig.send(submitted("a1", alert_document(), kind="alert"))
+    assert "a1/s1" in ids(rig.last())
+
+
+async def test_plans_with_routines_sequence_ids(rig: Rig) -> None:
+    doc = document("M1", 83.63, 22.01, sequence={"id": "r1-s1"})
+    await rig.send(submitted("r1", doc))
+    assert ids(rig.last()) == ["r1-s1"]
+
+
+async def test_a_restart_keeps_alert_requests_in_the_plan(tmp_path: Path) -> None:
+    """Cold start from the scheduler's own pool table (issue 9: alert requests vanished)."""
+    first = await start_rig(tmp_path)
+    await first.send(submitted("a1", alert_document(), kind="alert"))
+    await first.send(submitted("r1", document("M1", 83.63, 22.01)))
+    assert sorted(ids(first.last())) == ["a1/s1", "r1/s1"]
+    await stop_rig(first)
+    again = await start_rig(tmp_path, SimulatedClock(MIDNIGHT + dt.timedelta(minutes=1)))
+    try:
+        assert "a1/s1" in ids(again.last()) and "r1/s1" in ids(again.last())
+        assert "routines" not in {t for t in again.svc.book.requests}  # sanity: ids are requests
+    finally:
+        await stop_rig(again)
+
+
+async def test_a_changed_request_is_placed_afresh(rig: Rig) -> None:
+    await rig.send(submitted("r1", document("M1", 83.63, 22.01)))
+    old = rig.last().scheduled[0]
+    moved = RequestChanged(
+        request_id="r1",
+        action="changed",
+        state="accepted",
+        program="P1",
+        owner="ana",
+        document=document("M1", 10.68, 41.27),
+    )
+    await rig.send(moved)
+    ev = rig.last()
+    assert ev.version > 1 and ev.trigger.startswith("request r1 changed")
+    new = next(s for s in ev.scheduled if s.sequence_id == "r1/s1")
+    assert new.start != old.start  # a target 73 deg away is not at M1's slot

@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from alerts_factories import synthetic_voevent
+from alerts_factories import corpus_dir, manifest_rows, synthetic_voevent
+from pyros_common.domain.requests.document import RequestDocument
 from pyros_alerts.domain.matching import AlertBook
 from pyros_alerts.domain.parsing import parse_packet
 from pyros_alerts.domain.strategies import (
@@ -41,7 +42,10 @@ def test_build_request_document() -> None:
     result = book.ingest(parse_packet(synthetic_voevent()), RECEIVED)
     assert result.request_needed
     strategy = strategy_for_alert(load_strategies(), result.alert)
-    doc = build_request(result.alert, strategy, received_at=RECEIVED)
+    typed = build_request(result.alert, strategy, received_at=RECEIVED)
+    assert isinstance(typed, RequestDocument)
+    assert typed.priority == strategy.priority and typed.quota_override is (strategy.quota == "override")
+    doc = typed.model_dump(mode="json", by_alias=True)
     assert doc["schema"] == "pyros.request/1"
     assert doc["kind"] == "alert" and doc["program"] == "GRB"
     assert doc["name"] == result.request_id == "svom-sb30010101-req"
@@ -54,6 +58,7 @@ def test_build_request_document() -> None:
     assert {a["detector"] for a in seq["albums"]} == {"VIS", "NIR"}
     plan = seq["albums"][0]["plans"][0]
     assert set(plan) == {"filter", "exposure_s", "count", "dither_arcsec"}
+    assert seq["id"] is None  # ids are made by routines when it accepts the request
     assert all(len(d) == 2 for d in plan["dither_arcsec"])
 
 
@@ -78,3 +83,37 @@ def test_invalid_strategy_file_is_refused(tmp_path: Path) -> None:
     )
     with pytest.raises(StrategyError, match="VIS and one NIR"):
         load_strategies(tmp_path)
+
+
+def test_strategy_the_request_model_refuses_fails_at_load_naming_file_and_field(tmp_path: Path) -> None:
+    """The bug of issue 9: offsets up to 10 in strategies, +-5 in the request model."""
+    (tmp_path / "loud.yaml").write_text(
+        "name: loud\nfallback: true\nvalidity_hours: 2\nsequences:\n  - name: s\n    priority_offset: 10\n"
+        "    albums:\n      - detector: VIS\n        plans: [{filter: r, exposure_s: 10, count: 1}]\n"
+        "      - detector: NIR\n        plans: [{filter: J, exposure_s: 10, count: 1}]\n"
+    )
+    with pytest.raises(StrategyError) as err:
+        load_strategies(tmp_path)
+    assert "loud.yaml" in str(err.value) and "sequences.0.priority_offset" in str(err.value)
+
+
+def test_every_shipped_strategy_builds_a_valid_request_from_a_corpus_packet_of_each_mission() -> None:
+    strategies = load_strategies()
+    used: set[str] = set()
+    missions: set[str] = set()
+    for row in manifest_rows():
+        book = AlertBook()
+        try:
+            packet = parse_packet((corpus_dir() / row["path"]).read_bytes())
+        except Exception:
+            continue
+        result = book.ingest(packet, RECEIVED)
+        if not result.request_needed:
+            continue
+        strategy = strategy_for_alert(strategies, result.alert)
+        doc = build_request(result.alert, strategy, received_at=RECEIVED)
+        RequestDocument.model_validate(doc.model_dump(mode="json", by_alias=True))
+        used.add(strategy.name)
+        missions.add(packet.mission)
+    assert {"SVOM", "Swift", "INTEGRAL", "Fermi"} <= missions
+    assert {"svom_grb", "swift_grb", "integral_grb", "fermi_gbm"} <= used

@@ -5,8 +5,8 @@ import pytest
 from astropy.coordinates import AltAz, EarthLocation, get_body
 from astropy.time import Time
 from pyros_common.domain.sky.ephemerides import PLANETS, night_ephemerides
+from pyros_common.domain.sky.night import night_bounds
 from pyros_common.domain.sky.sites import SITES
-from pyros_common.domain.sky.visibility import night_bounds
 
 SPM = SITES["gft-spm"]
 

@@ -1,6 +1,7 @@
 import datetime as dt
 
 import pytest
+from pyros_common.domain.programs.priority import effective_priority
 from pyros_common.domain.programs.quotas import (
     Grade,
     QuotaLedger,
@@ -9,12 +10,11 @@ from pyros_common.domain.programs.quotas import (
     book,
     check_quota,
     consume,
-    effective_priority,
     give_back,
     semester_night_time_s,
 )
+from pyros_common.domain.sky.night import night_bounds, night_time_s
 from pyros_common.domain.sky.sites import SITES
-from pyros_common.domain.sky.visibility import night_bounds, night_time_s
 
 SPM = SITES["gft-spm"]
 H = 3600.0

@@ -63,6 +63,11 @@ def test_a_node_larger_than_the_site_is_refused_with_what_is_listed() -> None:
         (GOOD.replace("settle_s = 20", "sette_s = 1"), "unknown keys \\['sette_s'\\]"),
         (GOOD + "overheads = 'nope'\n", "unknown profile 'nope'"),
         ("[site\n", "not valid TOML"),
+        (GOOD.replace("height_m = 2800", "height_m = 2800\nhorizon = [[400, 10]]"), "azimuth 400 outside"),
+        (GOOD.replace("height_m = 2800", "height_m = 2800\nhorizon = [[90, -5]]"), "altitude -5 outside"),
+        (GOOD.replace("height_m = 2800", "height_m = 2800\nhorizon = [[90]]"), "expected \\[azimuth_deg"),
+        (GOOD.replace("height_m = 2800", "height_m = 2800\nhorizon = [[90, 'up']]"), "two numbers"),
+        (GOOD.replace("height_m = 2800", "height_m = 2800\nhorizon = 15"), "horizon: expected a list"),
     ],
 )
 def test_bad_site_files_say_what_is_wrong(tmp_path: Path, text: str, message: str) -> None:
@@ -78,3 +83,13 @@ def test_unknown_site_names_the_choices() -> None:
         get_site("atlantis")
     with pytest.raises(KeyError, match="cannot read site file"):
         get_site("/nonexistent/site.toml")
+
+
+def test_site_horizon_is_optional_and_sorted_by_azimuth(tmp_path: Path) -> None:
+    f = tmp_path / "twin.toml"
+    f.write_text(GOOD.replace("height_m = 2800", "height_m = 2800\nhorizon = [[270, 20], [0, 15], [90, 25.5]]"))
+    site = load_site(f)
+    assert site.horizon == ((0.0, 15.0), (90.0, 25.5), (270.0, 20.0))
+    assert SITES["gft-spm"].horizon == ()
+    # not part of the geography: the ephemeris caches are shared
+    assert site == type(site)("twin", 31.0, -115.5, 2800.0)

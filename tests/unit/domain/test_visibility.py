@@ -8,14 +8,11 @@ from astropy.time import Time
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pyros_common.domain.sky.constraints import Constraints
+from pyros_common.domain.sky.night import NoNight, night_bounds, resolve_night, tonight
 from pyros_common.domain.sky.sites import SITES
 from pyros_common.domain.sky.visibility import (
-    NoNight,
     altitude_deg,
     explain_invisible,
-    night_bounds,
-    resolve_night,
-    tonight,
     visibility_windows,
     visibility_windows_s,
 )
@@ -103,7 +100,8 @@ def test_airmass_is_a_stricter_altitude() -> None:
     c = Constraints(min_altitude_deg=20.0, max_airmass=1.5)
     ra = 90.0  # transits near local midnight in December
     assert explain_invisible(SPM, ra, -30.0, c, start, end) == "airmass above 1.5 all night"
-    assert visibility_windows(SPM, [ra], [-30.0], Constraints(min_altitude_deg=20.0), start, end)[0]
+    no_airmass = Constraints(min_altitude_deg=20.0, max_airmass=None)  # the default airmass is 2 (30°)
+    assert visibility_windows(SPM, [ra], [-30.0], no_airmass, start, end)[0]
 
 
 def test_moon_constraints() -> None:

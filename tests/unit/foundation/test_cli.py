@@ -103,3 +103,40 @@ def test_run_without_kafka_prints_one_sentence_and_keeps_retrying(tmp_path: Path
     assert sum("still waiting" in ln for ln in lines) >= 2, text
     assert "Traceback" not in text
     assert proc.returncode == 0
+
+
+# Heavy libraries `pyros --help` must never load: the help is read before anything runs.
+# (pydantic is not here: typer itself uses it to convert parameters.)
+HEAVY = ("astropy", "numpy", "sqlalchemy", "fastapi", "starlette", "httpx", "pyros_common", "pyros_routines")
+
+
+def imported_modules(*args: str) -> set[str]:
+    """Every module a fresh interpreter imports to run ``args`` (from ``-X importtime``)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYROS_")}
+    proc = subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "python"), "-X", "importtime", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return {
+        ln.split("|")[-1].strip()
+        for ln in proc.stderr.splitlines()
+        if ln.startswith("import time:") and "|" in ln
+    } - {"imported package"}
+
+
+def test_importing_pyros_common_loads_no_astropy() -> None:
+    mods = imported_modules("-c", "import pyros_common")
+    assert "pyros_common" in mods
+    assert not {m for m in mods if m.split(".")[0] == "astropy"}
+
+
+def test_help_loads_only_typer_and_the_standard_library() -> None:
+    for argv in (["--help"], ["request", "--help"], ["users", "--help"], ["programs", "--help"]):
+        mods = imported_modules("-m", "pyros_cli.main", *argv)
+        assert "typer" in mods and "pyros_cli.routines_cmd" in mods, argv
+        heavy = sorted(m for m in mods if any(m == h or m.startswith(h + ".") for h in HEAVY))
+        assert heavy == [], (argv, heavy[:10])

@@ -15,14 +15,16 @@ from pathlib import Path
 
 import astropy.units as u
 import numpy as np
-import pyros_common  # noqa: F401  (offline IERS before astropy)
 from astropy.coordinates import AltAz, EarthLocation, SkyCoord
 from astropy.time import Time
+from pyros_common._iers import configure_offline_iers
 from pyros_common.domain.programs.quotas import Grade
 from pyros_common.domain.requests.document import import_document
 from pyros_common.domain.sky.sites import SITES
 from pyros_scheduler.kernel import validate
 from pyros_scheduler.planner import Program, build_input, solve
+
+configure_offline_iers()  # offline IERS tables before any astropy time transform
 
 ROOT = Path(__file__).resolve().parents[3]
 TOL_DEG = 0.1

@@ -12,14 +12,11 @@ import datetime as dt
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
+from pyros_common.domain.sky.night import night_time_s
 from pyros_common.domain.sky.sites import Site
-from pyros_common.domain.sky.visibility import night_time_s
 
 __all__ = [
-    "GRADE_PRIORITY",
-    "PRIORITY_BASE",
     "Grade",
-    "PriorityClass",
     "QuotaDecision",
     "QuotaLedger",
     "Semester",
@@ -27,7 +24,6 @@ __all__ = [
     "book",
     "check_quota",
     "consume",
-    "effective_priority",
     "give_back",
     "semester_night_time_s",
 ]
@@ -86,35 +82,6 @@ class Grade(StrEnum):
     A = "A"
     B = "B"
     C = "C"
-
-
-class PriorityClass(StrEnum):
-    HIGH = "high"
-    MEDIUM = "medium"
-    LOW = "low"
-
-
-# C is low priority, not refused: it fills gaps.
-GRADE_PRIORITY: dict[Grade, PriorityClass] = {
-    Grade.A: PriorityClass.HIGH,
-    Grade.B: PriorityClass.MEDIUM,
-    Grade.C: PriorityClass.LOW,
-}
-# Bases 20 apart so a sequence's priority_offset (-5..+5) never reaches another class.
-PRIORITY_BASE: dict[PriorityClass, int] = {
-    PriorityClass.HIGH: 50,
-    PriorityClass.MEDIUM: 30,
-    PriorityClass.LOW: 10,
-}
-
-
-def effective_priority(grade: Grade | str, priority_offset: int = 0, override: int | None = None) -> int:
-    """A sequence's priority (higher first): the request's override, else its program grade's
-    base, plus the sequence's offset."""
-    if not -5 <= priority_offset <= 5:
-        raise ValueError(f"priority_offset must be within [-5, 5], got {priority_offset}")
-    base = override if override is not None else PRIORITY_BASE[GRADE_PRIORITY[Grade(grade)]]
-    return base + priority_offset
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,9 @@ SCHEMA_ID: Final = "pyros.request/1"
 class RequestDocument(RequestContent):
     """A request as exchanged in JSON (no owner: the importer decides who owns it)."""
 
+    # Written as the document format everywhere, inside events too: "schema", not "schema_id".
+    model_config = RequestContent.model_config | {"serialize_by_alias": True}
+
     schema_id: Literal["pyros.request/1"] = Field(
         default=SCHEMA_ID, alias="schema", description="Document format and version: 'pyros.request/1'."
     )

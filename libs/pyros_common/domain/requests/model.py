@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from pyros_common.domain.sky.constraints import Constraints
+from pyros_common.domain.sky.constraints import DEFAULT_MAX_AIRMASS, DEFAULT_MIN_ALTITUDE_DEG, Constraints
 
 __all__ = [
     "MAX_NIGHTS_AHEAD",
@@ -72,10 +72,16 @@ class SequenceConstraints(BaseModel):
     model_config = _MODEL
 
     min_altitude_deg: float = Field(
-        default=30.0, ge=0.0, lt=90.0, description="Lowest altitude above the horizon, degrees."
+        default=DEFAULT_MIN_ALTITUDE_DEG,
+        ge=0.0,
+        lt=90.0,
+        description="Lowest altitude above the horizon, degrees.",
     )
     max_airmass: float | None = Field(
-        default=2.0, ge=1.0, le=10.0, description="Highest airmass (sec z), dimensionless; null: no limit."
+        default=DEFAULT_MAX_AIRMASS,
+        ge=1.0,
+        le=10.0,
+        description="Highest airmass (sec z), dimensionless; null: no limit.",
     )
     min_moon_separation_deg: float | None = Field(
         default=None, ge=0.0, le=180.0, description="Smallest angular distance to the Moon, degrees."
@@ -139,6 +145,14 @@ class Sequence(BaseModel):
     model_config = _MODEL
 
     name: Name = Field(description="Sequence name, unique within the request.")
+    id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        pattern=r"^[A-Za-z0-9_.:/-]+$",
+        description="Sequence id, given once by routines when it accepts the request; the same in the "
+        "plan, the schedule, the observations and the images. Absent in a document being submitted.",
+    )
     target: Target = Field(description="What to point at.")
     date: Literal["tonight"] | dt.date = Field(
         default="tonight",
@@ -195,6 +209,11 @@ class RequestContent(BaseModel):
         le=100,
         description="Priority override (higher first); null: from the program's grade.",
     )
+    quota_override: bool = Field(
+        default=False,
+        description="Alert requests: accepted even when the program's quota is spent (the time is "
+        "booked all the same), as the alert strategy says.",
+    )
     sequences: list[Sequence] = Field(min_length=1, max_length=100, description="Sequences, in order.")
 
     @field_validator("valid_from", "valid_until")
@@ -206,6 +225,8 @@ class RequestContent(BaseModel):
     def _coherent(self) -> RequestContent:
         if self.kind is not RequestKind.ALERT:
             extra = [f for f in ("alert_id", "valid_from", "valid_until") if getattr(self, f) is not None]
+            if self.quota_override:
+                extra.append("quota_override")
             if extra:
                 raise ValueError(f"{', '.join(extra)} only allowed with kind 'alert'")
         if self.valid_from and self.valid_until and self.valid_until <= self.valid_from:

@@ -14,18 +14,20 @@ import astropy.units as u
 import numpy as np
 from astropy.coordinates import TETE, get_body
 
-from pyros_common.domain.sky.sites import Site
-from pyros_common.domain.sky.visibility import (
+from pyros_common._iers import configure_offline_iers
+from pyros_common.domain.sky._engine import (
     FloatArray,
     _body_altitude,
-    _crossings,
-    _local_noon,
     _lst_deg,
     _moon,
     _sun_altitude,
     _times,
     tolerant,
 )
+from pyros_common.domain.sky.night import _crossings, _local_noon
+from pyros_common.domain.sky.sites import Site
+
+configure_offline_iers()  # the shipped IERS tables, before any astropy time transform
 
 __all__ = ["PLANETS", "NightEphemerides", "PlanetEphemeris", "night_ephemerides"]
 

@@ -6,11 +6,11 @@ sequence and a profile into the time the sequence takes.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-__all__ = ["DEFAULT_PROFILE", "OVERHEADS", "Overheads", "overheads_for"]
+__all__ = ["DEFAULT_PROFILE", "OVERHEADS", "Overheads", "node_overheads", "overheads_for"]
 
 
 @dataclass(frozen=True)
@@ -60,3 +60,19 @@ def overheads_for(profile: str) -> Overheads:
         return OVERHEADS[profile]
     except KeyError:
         raise KeyError(f"unknown overhead profile {profile!r}; known: {sorted(OVERHEADS)}") from None
+
+
+def node_overheads(profiles: Iterable[str]) -> Overheads:
+    """Field by field, the largest overheads of these profiles (a plan valid on the slowest
+    telescope of a node is valid on all of them); the default profile when there are none."""
+    found = [overheads_for(p) for p in profiles] or [OVERHEADS[DEFAULT_PROFILE]]
+    if len(found) == 1:
+        return found[0]
+    detectors = sorted({d for p in found for d in p.readout_s_by_detector})
+    return Overheads(
+        slew_s=max(p.slew_s for p in found),
+        filter_change_s=max(p.filter_change_s for p in found),
+        readout_s=max(p.readout_s for p in found),
+        dither_move_s=max(p.dither_move_s for p in found),
+        readout_s_by_detector=MappingProxyType({d: max(p.readout(d) for p in found) for d in detectors}),
+    )

@@ -9,6 +9,7 @@ A site is built in (``SITES``) or read from a site file (TOML, see ``load_site``
     lon_deg = -115.4637
     height_m = 2800.0
     night_sun_altitude_deg = -18.0   # optional
+    horizon = [[0, 15], [90, 25], [180, 15], [270, 20]]   # optional: [azimuth_deg, min_altitude_deg]
 
     [[telescopes]]
     id = "gft"
@@ -20,9 +21,32 @@ A site is built in (``SITES``) or read from a site file (TOML, see ``load_site``
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+
+def horizon_profile(points: Sequence[Sequence[float]]) -> tuple[tuple[float, float], ...]:
+    """Validated (azimuth_deg, min_altitude_deg) points, sorted by azimuth; ValueError otherwise."""
+    out: list[tuple[float, float]] = []
+    for k, p in enumerate(points):
+        if len(p) != 2:
+            raise ValueError(f"horizon[{k}]: expected [azimuth_deg, min_altitude_deg], got {list(p)!r}")
+        az, alt = p
+        if (
+            isinstance(az, bool)
+            or isinstance(alt, bool)
+            or not isinstance(az, int | float)
+            or not isinstance(alt, int | float)
+        ):
+            raise ValueError(f"horizon[{k}]: expected two numbers, got {list(p)!r}")
+        if not 0.0 <= az <= 360.0:
+            raise ValueError(f"horizon[{k}]: azimuth {az} outside [0, 360]")
+        if not 0.0 <= alt <= 90.0:
+            raise ValueError(f"horizon[{k}]: altitude {alt} outside [0, 90]")
+        out.append((float(az), float(alt)))
+    return tuple(sorted(out))
 
 
 @dataclass(frozen=True)
@@ -54,6 +78,9 @@ class Site:
     night_sun_altitude_deg: float = -18.0
     # Not part of equality or hashing: the ephemeris caches key on the geography alone.
     telescopes: tuple[Telescope, ...] = field(default=(), compare=False)
+    # The local horizon: (azimuth_deg, min_altitude_deg) points, interpolated in azimuth; none
+    # by default. Sorted by azimuth on construction.
+    horizon: tuple[tuple[float, float], ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
         if not -90.0 <= self.lat_deg <= 90.0:
@@ -62,6 +89,11 @@ class Site:
             raise ValueError(f"site {self.name}: lon_deg {self.lon_deg} outside [-180, 360]")
         if not -90.0 < self.night_sun_altitude_deg < 0.0:
             raise ValueError(f"site {self.name}: night_sun_altitude_deg must be in (-90, 0)")
+        if self.horizon:
+            try:
+                object.__setattr__(self, "horizon", horizon_profile(self.horizon))
+            except ValueError as exc:
+                raise ValueError(f"site {self.name}: {exc}") from None
         ids = [t.id for t in self.telescopes]
         if len(set(ids)) != len(ids):
             raise ValueError(f"site {self.name}: telescope ids repeat: {ids}")
@@ -88,7 +120,7 @@ SITES: dict[str, Site] = {
     "ohp": Site("ohp", lat_deg=43.9308, lon_deg=5.7133, height_m=650.0, telescopes=(Telescope("ohp"),)),
 }
 
-_SITE_KEYS = {"id", "lat_deg", "lon_deg", "height_m", "night_sun_altitude_deg"}
+_SITE_KEYS = {"id", "lat_deg", "lon_deg", "height_m", "night_sun_altitude_deg", "horizon"}
 _TELESCOPE_KEYS = {"id", "slew_rate_deg_s", "settle_s", "overheads"}
 
 
@@ -145,6 +177,9 @@ def parse_site(data: dict[str, Any], source: str = "site file") -> Site:
         except ValueError as exc:
             raise ValueError(f"{where}: {exc}") from None
     where = f"{source}: [site]"
+    horizon = site.get("horizon", [])
+    if not isinstance(horizon, list) or not all(isinstance(p, list) for p in horizon):
+        raise ValueError(f"{where}.horizon: expected a list of [azimuth_deg, min_altitude_deg] pairs")
     try:
         return Site(
             name,
@@ -153,6 +188,7 @@ def parse_site(data: dict[str, Any], source: str = "site file") -> Site:
             height_m=_number(where, site, "height_m"),
             night_sun_altitude_deg=_number(where, site, "night_sun_altitude_deg", -18.0),
             telescopes=tuple(telescopes),
+            horizon=tuple(tuple(p) for p in horizon),
         )
     except ValueError as exc:
         raise ValueError(f"{source}: {exc}") from None

@@ -1,597 +1,139 @@
 """Target visibility over a night, vectorised over targets x times.
 
-Astropy is used only where it matters and only a few times per call: the apparent place of
-the targets (one ICRS -> TETE transform for all targets at mid-span), the apparent sidereal
-time (one value per day, the sidereal rate in between) and the Sun and Moon (a few dozen
-anchor times, interpolated). Target altitudes are then plain spherical trigonometry in
-numpy: sin(alt) = sin(lat) sin(dec) + cos(lat) cos(dec) cos(LST - ra). No refraction (as
+The astronomy is done once per call by the numeric core (``sky._engine``): the apparent place
+of the targets (aberration and precession-nutation, at mid-span), the apparent sidereal time
+and the Sun and Moon on the time grid. Target altitudes are then plain spherical trigonometry
+in numpy: sin(alt) = sin(lat) sin(dec) + cos(lat) cos(dec) cos(LST - ra). No refraction (as
 astropy's AltAz with the default zero pressure); agreement with a full astropy AltAz
 transform is a few arcseconds.
 
-Windows are the runs where every constraint holds, with the edges interpolated linearly
-between grid samples. The Sun must be below ``site.night_sun_altitude_deg`` for a time to
-count, so windows are always inside astronomical night.
+What must hold is a list of constraints (``sky.constraints``): the site's (night, horizon
+mask) and each target's (altitude, airmass, Moon). Windows are the runs where every
+constraint holds, with the edges interpolated linearly between grid samples on the smallest
+margin. The Sun must be below ``site.night_sun_altitude_deg``, so windows are always inside
+the night.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import math
-import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from functools import lru_cache
-from typing import Any, Literal, ParamSpec, TypeVar
 
-import astropy.units as u
-import erfa
 import numpy as np
-from astropy.coordinates import EarthLocation
-from astropy.time import Time, TimeDelta
-from astropy.utils import iers
-from astropy.utils.exceptions import AstropyWarning
 from numpy.typing import ArrayLike, NDArray
 
-import pyros_common  # noqa: F401  (offline IERS tables before any astropy time transform)
-from pyros_common.domain.sky.constraints import Constraints
+from pyros_common.domain.sky._engine import (
+    FloatArray,
+    _altitude,
+    _anchors,
+    _apparent,
+    _earth,
+    _grid,
+    _lst_deg,
+    _Moon,
+    _night_moon,
+    _night_sky,
+    _NightSky,
+    _runs,
+    _runs_of,
+    _targets,
+    _unit,
+    _utc,
+    clear_night_cache,
+)
+from pyros_common.domain.sky.constraints import (
+    AirmassConstraint,
+    AltitudeConstraint,
+    Constraints,
+    HorizonMaskConstraint,
+    MoonIlluminationConstraint,
+    MoonSeparationConstraint,
+    NightConstraint,
+    Sky,
+    Targets,
+    holds,
+    margin,
+    site_constraints,
+    stack,
+)
 from pyros_common.domain.sky.sites import Site
 
 __all__ = [
-    "NoNight",
     "altitude_deg",
     "clear_night_cache",
     "explain_invisible",
-    "night_bounds",
-    "night_time_s",
-    "resolve_night",
-    "tonight",
     "visibility_windows",
     "visibility_windows_s",
 ]
 
-FloatArray = NDArray[np.floating[Any]]
-BoolArray = NDArray[np.bool_]
 
-# Degrees of hour angle per SI second (UT1 ~ UTC within a night).
-SIDEREAL_RATE_DEG_PER_S = 360.0 * 1.002737909350795 / 86400.0
-_SUN_ANCHOR_S = 3600.0
-_MOON_ANCHOR_S = 600.0
-_NIGHT_STEP_S = 30.0
-MAX_NIGHTS_AHEAD = 7
-
-
-class NoNight(ValueError):
-    """The Sun never goes below the site's night altitude (high-latitude summer)."""
-
-
-# --------------------------------------------------------------------------- time helpers
-
-_P = ParamSpec("_P")
-_R = TypeVar("_R")
-
-
-def tolerant(fn: Callable[_P, _R]) -> Callable[_P, _R]:
-    """Silence astropy's warnings past the shipped IERS/leap-second tables (polar motion,
-    UT1-UTC taken as 0, "dubious year"): arcseconds, irrelevant for altitude limits, but
-    fatal under -W error."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
-        with warnings.catch_warnings(), iers.conf.set_temp("iers_degraded_accuracy", "warn"):
-            warnings.filterwarnings("ignore", message="Tried to get polar motions", category=AstropyWarning)
-            warnings.filterwarnings("ignore", message=".*dubious year", category=erfa.ErfaWarning)
-            warnings.filterwarnings("ignore", message=r"\(some\) times are outside of range covered by IERS")
-            return fn(*args, **kwargs)
-
-    return wrapper
-
-
-def _utc(t: dt.datetime, what: str) -> dt.datetime:
-    if t.tzinfo is None or t.utcoffset() is None:
-        raise ValueError(f"{what} must be a timezone-aware datetime, got naive {t.isoformat()}")
-    return t.astimezone(dt.UTC)
-
-
-@tolerant
-def _times(ref: dt.datetime, seconds: FloatArray) -> Time:
-    return Time(ref.replace(tzinfo=None), scale="utc") + TimeDelta(seconds, format="sec")
-
-
-def _grid(span_s: float, step_s: float) -> FloatArray:
-    if span_s <= 0:
-        raise ValueError(f"end must be after start (span {span_s} s)")
-    if step_s <= 0:
-        raise ValueError(f"step_s must be > 0, got {step_s}")
-    n = max(1, math.ceil(span_s / step_s - 1e-9))
-    return np.linspace(0.0, span_s, n + 1)
-
-
-def _anchors(seconds: FloatArray, step_s: float) -> FloatArray:
-    lo, hi = float(seconds.min()), float(seconds.max())
-    n = max(1, math.ceil((hi - lo) / step_s - 1e-9))
-    return np.linspace(lo, lo + n * step_s, n + 1)
-
-
-def _location(site: Site) -> EarthLocation:
-    return EarthLocation.from_geodetic(site.lon_deg * u.deg, site.lat_deg * u.deg, site.height_m * u.m)
-
-
-# --------------------------------------------------------------------------- geometry
-
-
-def _unit(ra_deg: FloatArray, dec_deg: FloatArray) -> FloatArray:
-    ra, dec = np.radians(ra_deg), np.radians(dec_deg)
-    return np.stack([np.cos(dec) * np.cos(ra), np.cos(dec) * np.sin(ra), np.sin(dec)], axis=-1)
-
-
-def _radec(vec: FloatArray) -> tuple[FloatArray, FloatArray]:
-    norm = np.linalg.norm(vec, axis=-1)
-    ra = np.degrees(np.arctan2(vec[..., 1], vec[..., 0])) % 360.0
-    dec = np.degrees(np.arcsin(np.clip(vec[..., 2] / norm, -1.0, 1.0)))
-    return ra, dec
-
-
-def _interp_vectors(seconds: FloatArray, anchors: FloatArray, vec: FloatArray) -> FloatArray:
-    out = np.stack([np.interp(seconds, anchors, vec[:, k]) for k in range(3)], axis=-1)
-    unit: FloatArray = out / np.linalg.norm(out, axis=-1, keepdims=True)
-    return unit
-
-
-_C_AU_PER_DAY = 173.1446326846693
-_AU_M = 1.495978707e11
-
-
-@dataclass(frozen=True)
-class _Earth:
-    """Earth orientation and motion at anchor times (seconds after a reference)."""
-
-    anchors: FloatArray  # (k,)
-    gast_deg: FloatArray  # (k,) Greenwich apparent sidereal time
-    pnm: FloatArray  # (k, 3, 3) GCRS -> true equator and equinox of date (TETE)
-    sun_au: FloatArray  # (k, 3) geometric geocentric Sun, GCRS axes
-    velocity_c: FloatArray  # (k, 3) Earth's barycentric velocity / c (annual aberration)
-    tt: tuple[FloatArray, FloatArray]  # (k,) two-part TT Julian dates
-
-    def index(self, seconds: FloatArray) -> NDArray[np.intp]:
-        """The anchor at or before each time (the first one for earlier times)."""
-        i = np.searchsorted(self.anchors, seconds, side="right") - 1
-        return np.clip(i, 0, len(self.anchors) - 1)
-
-
-def _quadratic(x: FloatArray, xp: FloatArray, rows: FloatArray) -> FloatArray:
-    """Lagrange interpolation through three (3,)-vectors given at ``xp`` (3,), evaluated at ``x``."""
-    x0, x1, x2 = (float(v) for v in xp)
-    l0 = (x - x1) * (x - x2) / ((x0 - x1) * (x0 - x2))
-    l1 = (x - x0) * (x - x2) / ((x1 - x0) * (x1 - x2))
-    l2 = (x - x0) * (x - x1) / ((x2 - x0) * (x2 - x1))
-    out: FloatArray = l0[:, None] * rows[0] + l1[:, None] * rows[1] + l2[:, None] * rows[2]
-    return out
-
-
-_EOP: tuple[Any, FloatArray, FloatArray] | None = None
-
-
-def _dut1(utc1: FloatArray, utc2: FloatArray) -> FloatArray:
-    """UT1 - UTC (s) from the Earth-orientation table, interpolated as astropy's Time does
-    (linear, leap-second jumps removed, last values held outside the table)."""
-    global _EOP
-    table = iers.earth_orientation_table.get()
-    if _EOP is None or _EOP[0] is not table:  # the table's columns as plain arrays, once
-        _EOP = (table, np.asarray(table["MJD"].value, float), np.asarray(table["UT1_UTC"].to_value(u.s)))
-    _, mjd_t, val_t = _EOP
-    mjd = np.floor(utc1 - erfa.DJM0 + utc2)
-    frac = utc1 - (erfa.DJM0 + mjd) + utc2
-    i = np.searchsorted(mjd_t, mjd, side="right")
-    i1 = np.clip(i, 1, len(mjd_t) - 1)
-    i0 = i1 - 1
-    d = val_t[i1] - val_t[i0]
-    d -= np.round(d)
-    out: FloatArray = val_t[i0] + (mjd - mjd_t[i0] + frac) / (mjd_t[i1] - mjd_t[i0]) * d
-    out[i == 0] = val_t[0]
-    out[i == len(mjd_t)] = val_t[-1]
-    return out
-
-
-def _tai_jd(ref: dt.datetime, seconds: FloatArray) -> tuple[float, FloatArray]:
-    """Two-part TAI Julian dates of ``ref`` + ``seconds`` (SI seconds, as astropy's TimeDelta)."""
-    sec = ref.second + ref.microsecond * 1e-6
-    u1, u2 = erfa.dtf2d("UTC", ref.year, ref.month, ref.day, ref.hour, ref.minute, sec)
-    t1, t2 = erfa.utctai(u1, u2)
-    return float(t1), float(t2) + seconds / 86400.0
-
-
-@tolerant
-def _earth(ref: dt.datetime, anchors: FloatArray) -> _Earth:
-    """Time scales straight from erfa (UTC -> TAI -> TT; UT1 from the IERS table, as astropy's
-    Time does), then IAU 2006/2000A. The precession-nutation matrix and the equation of the
-    origins change by < 0.1" a day: when the anchors span at most a day they are computed
-    once, at the middle anchor, and GAST = ERA - EO follows the Earth rotation angle."""
-    anchors = np.asarray(anchors, dtype=float)
-    ref = ref.replace(tzinfo=None)
-    tai1, tai2 = _tai_jd(ref, anchors)
-    tai1a = np.full_like(tai2, tai1)
-    tt1, tt2 = erfa.taitt(tai1a, tai2)
-    utc1, utc2 = erfa.taiutc(tai1a, tai2)
-    ut11, ut12 = erfa.utcut1(utc1, utc2, _dut1(utc1, utc2))
-    if anchors.size > 2 and float(anchors[-1] - anchors[0]) <= 86400.0:
-        # Within a day: nutation once; the Earth's orbit at three epochs, quadratic in between
-        # (good to ~1e-7 au, a few hundredths of an arcsecond).
-        m = anchors.size // 2
-        pnm_m = erfa.pnm06a(tt1[m], tt2[m])
-        x, y = erfa.bpn2xy(pnm_m)
-        eo = erfa.eors(pnm_m, erfa.s06(tt1[m], tt2[m], x, y))
-        gast = np.mod(erfa.era00(ut11, ut12) - eo, 2.0 * math.pi)
-        pnm = np.broadcast_to(pnm_m, (anchors.size, 3, 3))
-        e = np.array([0, m, anchors.size - 1])
-        pvh3, pvb3 = erfa.epv00(tt1[e], tt2[e])  # TDB ~ TT: milliseconds don't matter here
-        sun = _quadratic(anchors, anchors[e], -pvh3["p"])
-        vel = _quadratic(anchors, anchors[e], pvb3["v"])
-    else:
-        gast = erfa.gst06a(ut11, ut12, tt1, tt2)
-        pnm = erfa.pnm06a(tt1, tt2)
-        pvh, pvb = erfa.epv00(tt1, tt2)
-        sun, vel = -np.reshape(pvh["p"], (-1, 3)), np.reshape(pvb["v"], (-1, 3))
-    return _Earth(
-        anchors=anchors,
-        gast_deg=np.degrees(np.atleast_1d(gast)),
-        pnm=np.reshape(pnm, (-1, 3, 3)),
-        sun_au=sun,
-        velocity_c=vel / _C_AU_PER_DAY,
-        tt=(np.atleast_1d(tt1), np.atleast_1d(tt2)),
-    )
-
-
-def _lst_deg(site: Site, ref: dt.datetime, seconds: FloatArray, earth: _Earth | None = None) -> FloatArray:
-    """Local apparent sidereal time: erfa at the anchors, the sidereal rate in between."""
-    if earth is None:
-        earth = _earth(ref, _anchors(seconds, 86400.0))
-    i = earth.index(seconds)
-    lst: FloatArray = (
-        earth.gast_deg[i] + site.lon_deg + SIDEREAL_RATE_DEG_PER_S * (seconds - earth.anchors[i])
-    ) % 360.0
-    return lst
-
-
-def _aberrate(u_: FloatArray, v: FloatArray) -> FloatArray:
-    """Annual aberration to first order (good to milliarcseconds): u + v - u (u.v)."""
-    w = u_ + v - u_ * np.sum(u_ * v, axis=-1, keepdims=True)
-    out: FloatArray = w / np.linalg.norm(w, axis=-1, keepdims=True)
-    return out
-
-
-def _to_tete(vec: FloatArray, pnm: FloatArray) -> FloatArray:
-    """Rotate GCRS vectors (k, 3) by per-anchor matrices (k, 3, 3) or one matrix (3, 3)."""
-    if pnm.ndim == 2:
-        out: FloatArray = vec @ pnm.T
-        return out
-    out = np.einsum("kij,kj->ki", pnm, vec)
-    return out
-
-
-def _apparent(
-    ra_deg: FloatArray, dec_deg: FloatArray, earth: _Earth, i: int
-) -> tuple[FloatArray, FloatArray]:
-    """ICRS -> apparent place, true equator and equinox of date (aberration, precession-nutation);
-    gravitational deflection (< 0.01" away from the Sun) is neglected."""
-    u_ = _aberrate(_unit(ra_deg, dec_deg), earth.velocity_c[i])
-    return _radec(_to_tete(u_, earth.pnm[i]))
-
-
-def _altitude(lat_deg: float, ra_deg: FloatArray, dec_deg: FloatArray, lst_deg: FloatArray) -> FloatArray:
-    """Altitude (deg) of targets (n,) at sidereal times (t,) -> (n, t)."""
+def _azimuth(lat_deg: float, ra_deg: FloatArray, dec_deg: FloatArray, lst_deg: FloatArray) -> FloatArray:
+    """Azimuth (deg, from north through east) of targets (n,) at sidereal times (t,) -> (n, t)."""
     lat = math.radians(lat_deg)
-    dec = np.radians(dec_deg)
-    a = (math.sin(lat) * np.sin(dec))[:, None]
-    b = (math.cos(lat) * np.cos(dec))[:, None]
+    dec = np.radians(dec_deg)[:, None]
     ha = np.radians(lst_deg)[None, :] - np.radians(ra_deg)[:, None]
-    s = np.cos(ha)
-    s *= b
-    s += a
-    np.clip(s, -1.0, 1.0, out=s)
-    alt: FloatArray = np.degrees(np.arcsin(s, out=s), out=s)
-    return alt
+    y = -np.cos(dec) * np.sin(ha)
+    x = np.sin(dec) * math.cos(lat) - np.cos(dec) * np.cos(ha) * math.sin(lat)
+    az: FloatArray = np.degrees(np.arctan2(y, x)) % 360.0
+    return az
 
 
-def _body_altitude(
-    lat_deg: float, ra_deg: FloatArray, dec_deg: FloatArray, lst_deg: FloatArray
-) -> FloatArray:
-    """Altitude (deg) of a moving body whose place (t,) is given at each sidereal time (t,)."""
-    lat, ha, d = math.radians(lat_deg), np.radians(lst_deg - ra_deg), np.radians(dec_deg)
-    s = math.sin(lat) * np.sin(d) + math.cos(lat) * np.cos(d) * np.cos(ha)
-    alt: FloatArray = np.degrees(np.arcsin(np.clip(s, -1.0, 1.0)))
-    return alt
+def _sky(site: Site, ref: dt.datetime, span_s: float, step_s: float) -> tuple[_NightSky, Sky]:
+    """The night's grid and what the constraints read of it (the Moon only if one asks)."""
+    ns = _night_sky(site, ref, span_s, step_s)
+
+    def moon() -> _Moon:
+        return _night_moon(site, ref, span_s, step_s)
+
+    sky = Sky(
+        sun_altitude_deg=ns.sun_alt_deg,
+        moon_altitude_deg=lambda: moon().alt_deg,
+        moon_illumination=lambda: moon().illumination,
+    )
+    return ns, sky
 
 
-def _sun_altitude(
+def _grid_targets(
     site: Site,
-    ref: dt.datetime,
-    seconds: FloatArray,
-    anchor_s: float = _SUN_ANCHOR_S,
-    earth: _Earth | None = None,
-) -> FloatArray:
-    """Apparent Sun altitude (deg) at ``seconds`` (Earth's heliocentric position from erfa)."""
-    if earth is None:
-        earth = _earth(ref, _anchors(seconds, anchor_s))
-    sun = _to_tete(
-        _aberrate(earth.sun_au / np.linalg.norm(earth.sun_au, axis=1)[:, None], earth.velocity_c), earth.pnm
-    )
-    ra, dec = _radec(_interp_vectors(seconds, earth.anchors, sun))
-    return _body_altitude(site.lat_deg, ra, dec, _lst_deg(site, ref, seconds, earth))
-
-
-@dataclass(frozen=True)
-class _Moon:
-    vec: FloatArray  # (t, 3) topocentric direction, TETE axes
-    alt_deg: FloatArray  # (t,)
-    illumination: FloatArray  # (t,) illuminated fraction 0..1
-
-
-def _moon(site: Site, ref: dt.datetime, seconds: FloatArray, lst: FloatArray | None = None) -> _Moon:
-    """The Moon from erfa.moon98 (astropy's built-in lunar ephemeris), topocentric."""
-    earth = _earth(ref, _anchors(seconds, _MOON_ANCHOR_S))
-    moon = np.reshape(erfa.moon98(*earth.tt)["p"], (-1, 3))  # au, GCRS, geocentric
-    # phase angle at the Moon between the Sun and the Earth
-    to_sun, to_earth = earth.sun_au - moon, -moon
-    cos_i = np.sum(to_sun * to_earth, axis=1) / (
-        np.linalg.norm(to_sun, axis=1) * np.linalg.norm(moon, axis=1)
-    )
-    illumination = (1.0 + cos_i) / 2.0
-    x, y, z = erfa.gd2gc(1, math.radians(site.lon_deg), math.radians(site.lat_deg), site.height_m) / _AU_M
-    g = np.radians(earth.gast_deg)
-    observer = np.stack(
-        [x * np.cos(g) - y * np.sin(g), x * np.sin(g) + y * np.cos(g), np.full_like(g, z)], axis=1
-    )
-    vec = _interp_vectors(seconds, earth.anchors, _to_tete(moon, earth.pnm) - observer)
-    ra, dec = _radec(vec)
-    if lst is None:
-        lst = _lst_deg(site, ref, seconds)
-    return _Moon(
-        vec=vec,
-        alt_deg=_body_altitude(site.lat_deg, ra, dec, lst),
-        illumination=np.interp(seconds, earth.anchors, illumination),
-    )
-
-
-# --------------------------------------------------------------------------- evaluation
-
-
-def _targets(ra_deg: ArrayLike, dec_deg: ArrayLike) -> tuple[FloatArray, FloatArray]:
-    ra = np.atleast_1d(np.asarray(ra_deg, dtype=float))
-    dec = np.atleast_1d(np.asarray(dec_deg, dtype=float))
-    if ra.ndim != 1 or ra.shape != dec.shape:
-        raise ValueError(
-            f"ra_deg and dec_deg must be 1-D and of equal length, got {ra.shape} and {dec.shape}"
-        )
-    if not np.all(np.isfinite(ra)) or not np.all(np.isfinite(dec)):
-        raise ValueError("ra_deg and dec_deg must be finite")
-    if np.any(np.abs(dec) > 90.0):
-        raise ValueError("dec_deg must be within [-90, 90]")
-    return ra % 360.0, dec
-
-
-def _per_target(constraints: Sequence[Constraints] | Constraints, n: int) -> list[Constraints]:
-    if isinstance(constraints, Constraints):
-        return [constraints] * n
-    out = list(constraints)
-    if len(out) != n:
-        raise ValueError(f"got {len(out)} constraints for {n} targets")
-    return out
-
-
-@dataclass(frozen=True)
-class _Evaluation:
-    seconds: FloatArray  # (t,) since the reference
-    altitude: FloatArray  # (n, t) deg
-    night: FloatArray  # (t,) margin: night altitude - Sun altitude (>= 0 is night)
-    min_altitude: FloatArray  # (n,) min_altitude_deg
-    airmass_altitude: FloatArray  # (n,) altitude of max_airmass, -90 without limit
-    moon_margin: FloatArray | None  # (n, t) deg beyond min_moon_separation_deg (+inf without limit)
-    illumination_margin: FloatArray | None  # (n, t) -Moon altitude when the Moon is too bright, +inf else
-    moon_separation: FloatArray | None  # (n, t) deg, when any target asked for it
-
-    def combined(self) -> FloatArray:
-        """The smallest margin over every constraint (>= 0: observable), degrees."""
-        g: FloatArray = self.altitude - np.maximum(self.min_altitude, self.airmass_altitude)[:, None]
-        np.minimum(g, self.night[None, :], out=g)
-        for extra in (self.moon_margin, self.illumination_margin):
-            if extra is not None:
-                np.minimum(g, extra, out=g)
-        return g
-
-
-@dataclass(frozen=True)
-class _NightSky:
-    """What does not depend on the targets, on one time grid: computed once per night."""
-
-    seconds: FloatArray  # (t,) since the reference
-    earth: _Earth
-    lst_deg: FloatArray  # (t,)
-    basis: FloatArray  # (3, t): 1, cos LST, sin LST (sin alt = [a, b cos ra, b sin ra] @ basis)
-    night: FloatArray  # (t,) margin: night altitude - Sun altitude (>= 0 is night)
-    night_ok: BoolArray  # (t,)
-
-
-_A = TypeVar("_A", bound=NDArray[Any])
-
-
-def _frozen(a: _A) -> _A:
-    a.setflags(write=False)
-    return a
-
-
-@lru_cache(maxsize=32)
-def _night_sky(site: Site, ref: dt.datetime, span_s: float, step_s: float) -> _NightSky:
-    """Sidereal time and Sun on the grid of ``span_s`` after ``ref`` (cached: a scheduler
-    asks for the same night many times; ``clear_night_cache`` empties it)."""
-    seconds = _frozen(_grid(span_s, step_s))
-    earth = _earth(ref, _anchors(seconds, _SUN_ANCHOR_S))
-    lst = _lst_deg(site, ref, seconds, earth)
-    night = site.night_sun_altitude_deg - _sun_altitude(site, ref, seconds, earth=earth)
-    lr = np.radians(lst)
-    basis = np.stack([np.ones_like(lr), np.cos(lr), np.sin(lr)])
-    return _NightSky(
-        seconds=seconds,
-        earth=earth,
-        lst_deg=_frozen(lst),
-        basis=_frozen(basis),
-        night=_frozen(night),
-        night_ok=_frozen(night >= 0.0),
-    )
-
-
-@lru_cache(maxsize=32)
-def _night_moon(site: Site, ref: dt.datetime, span_s: float, step_s: float) -> _Moon:
-    """The Moon on the same grid as ``_night_sky`` (cached likewise)."""
-    sky = _night_sky(site, ref, span_s, step_s)
-    return _moon(site, ref, sky.seconds, sky.lst_deg)
-
-
-def clear_night_cache() -> None:
-    """Forget the cached per-night sidereal time, Sun and Moon (they are recomputed on demand)."""
-    _night_sky.cache_clear()
-    _night_moon.cache_clear()
-
-
-@dataclass(frozen=True)
-class _Targets:
-    """Per-target constraint columns and apparent places."""
-
-    ra_app: FloatArray
-    dec_app: FloatArray
-    min_altitude: FloatArray  # (n,) min_altitude_deg
-    airmass_altitude: FloatArray  # (n,)
-    min_sep: FloatArray  # (n,) NaN without a limit
-    max_ill: FloatArray  # (n,) NaN without a limit
-
-    @property
-    def threshold_deg(self) -> FloatArray:
-        out: FloatArray = np.maximum(self.min_altitude, self.airmass_altitude)
-        return out
-
-    @property
-    def moon_needed(self) -> bool:
-        return bool(np.any(~np.isnan(self.min_sep)) or np.any(~np.isnan(self.max_ill)))
-
-
-def _prepare_targets(
-    ra_deg: ArrayLike, dec_deg: ArrayLike, constraints: Sequence[Constraints] | Constraints, earth: _Earth
-) -> _Targets:
-    ra, dec = _targets(ra_deg, dec_deg)
-    n = len(ra)
-    which: NDArray[np.intp]
-    if isinstance(constraints, Constraints):
-        table, which = [constraints], np.zeros(n, dtype=np.intp)
-    else:
-        cons = _per_target(constraints, n)
-        unique = {c: k for k, c in enumerate(dict.fromkeys(cons))}
-        table = list(unique)
-        which = np.fromiter((unique[c] for c in cons), np.intp, n)
-
-    def column(values: list[float]) -> FloatArray:
-        out: FloatArray = np.array(values, dtype=float)[which]
-        return out
-
-    ra_app, dec_app = _apparent(ra, dec, earth, len(earth.anchors) // 2)
-    return _Targets(
-        ra_app=ra_app,
-        dec_app=dec_app,
-        min_altitude=column([c.min_altitude_deg for c in table]),
-        airmass_altitude=column([c.airmass_altitude_deg for c in table]),
-        min_sep=column(
-            [np.nan if c.min_moon_separation_deg is None else c.min_moon_separation_deg for c in table]
-        ),
-        max_ill=column(
-            [np.nan if c.max_moon_illumination is None else c.max_moon_illumination for c in table]
-        ),
-    )
-
-
-def _moon_margins(
-    tg: _Targets, moon: _Moon, rows: slice | NDArray[np.intp] = slice(None)
-) -> tuple[FloatArray | None, FloatArray | None, FloatArray | None]:
-    """(moon_margin, illumination_margin, separation) for the targets ``rows`` (None when unused)."""
-    min_sep, max_ill = tg.min_sep[rows], tg.max_ill[rows]
-    moon_margin = illum_margin = separation = None
-    if np.any(~np.isnan(min_sep)):
-        cos_sep = _unit(tg.ra_app[rows], tg.dec_app[rows]) @ moon.vec.T
-        separation = np.degrees(np.arccos(np.clip(cos_sep, -1.0, 1.0)))
-        moon_margin = separation - np.where(np.isnan(min_sep), -np.inf, min_sep)[:, None]
-    if np.any(~np.isnan(max_ill)):
-        # astroplan's convention: a too-bright Moon only hurts while it is above the horizon
-        too_bright = moon.illumination[None, :] > np.where(np.isnan(max_ill), np.inf, max_ill)[:, None]
-        illum_margin = np.where(too_bright, -moon.alt_deg[None, :], np.inf)
-    return moon_margin, illum_margin, separation
-
-
-def _evaluate(
-    site: Site,
-    ra_deg: ArrayLike,
-    dec_deg: ArrayLike,
-    constraints: Sequence[Constraints] | Constraints,
     ref: dt.datetime,
     span_s: float,
     step_s: float,
-) -> _Evaluation:
-    sky = _night_sky(site, ref, span_s, step_s)
-    tg = _prepare_targets(ra_deg, dec_deg, constraints, sky.earth)
-    alt = _altitude(site.lat_deg, tg.ra_app, tg.dec_app, sky.lst_deg)
-    moon_margin = illum_margin = separation = None
-    if tg.moon_needed:
-        moon_margin, illum_margin, separation = _moon_margins(tg, _night_moon(site, ref, span_s, step_s))
-    return _Evaluation(
-        seconds=sky.seconds,
-        altitude=alt,
-        night=sky.night,
-        min_altitude=tg.min_altitude,
-        airmass_altitude=tg.airmass_altitude,
-        moon_margin=moon_margin,
-        illumination_margin=illum_margin,
-        moon_separation=separation,
+    ra_deg: ArrayLike,
+    dec_deg: ArrayLike,
+    *,
+    sine_form: bool,
+) -> Targets:
+    """The targets' quantities on the night's grid, each computed only if a constraint asks.
+
+    ``sine_form``: altitudes as sin(alt) from one (n, 3) @ (3, t) product (degrees derived
+    only where asked); otherwise degrees from the hour-angle form.
+    """
+    ns = _night_sky(site, ref, span_s, step_s)
+    ra, dec = _targets(ra_deg, dec_deg)
+    ra_app, dec_app = _apparent(ra, dec, ns.earth, len(ns.earth.anchors) // 2)
+
+    def sin_altitude() -> FloatArray:
+        lat = math.radians(site.lat_deg)
+        d, r = np.radians(dec_app), np.radians(ra_app)
+        b = math.cos(lat) * np.cos(d)
+        coef = np.stack([math.sin(lat) * np.sin(d), b * np.cos(r), b * np.sin(r)], axis=1)
+        out: FloatArray = coef @ ns.basis
+        return out
+
+    def moon_separation() -> FloatArray:
+        cos_sep = _unit(ra_app, dec_app) @ _night_moon(site, ref, span_s, step_s).vec.T
+        out: FloatArray = np.degrees(np.arccos(np.clip(cos_sep, -1.0, 1.0)))
+        return out
+
+    return Targets(
+        len(ra),
+        len(ns.seconds),
+        sin_altitude=sin_altitude if sine_form else None,
+        altitude_deg=None if sine_form else (lambda: _altitude(site.lat_deg, ra_app, dec_app, ns.lst_deg)),
+        azimuth_deg=lambda: _azimuth(site.lat_deg, ra_app, dec_app, ns.lst_deg),
+        moon_separation_deg=moon_separation,
     )
-
-
-def _runs(seconds: FloatArray, margin: FloatArray) -> list[list[tuple[float, float]]]:
-    """Per row, the intervals where margin >= 0, edges interpolated between samples."""
-    return _runs_of(seconds, margin >= 0.0, lambda r, c: margin[r, c])
-
-
-def _runs_of(
-    seconds: FloatArray, ok: BoolArray, margin_at: Callable[[NDArray[np.intp], NDArray[np.intp]], FloatArray]
-) -> list[list[tuple[float, float]]]:
-    """Per row, the runs where ``ok``; the edges are interpolated linearly on the margin, which
-    ``margin_at(rows, columns)`` gives at the few samples around each edge."""
-    n, t = ok.shape
-    # Edges between samples j and j + 1 (rows are contiguous: one pass over the flat mask,
-    # dropping the pairs that straddle two rows), plus runs open at either end of a row.
-    flat = ok.reshape(-1)
-    e = np.flatnonzero(flat[1:] != flat[:-1])
-    e = e[(e + 1) % t != 0]
-    er, ec = np.divmod(e, t)
-    up = flat[e + 1]
-    r0 = np.flatnonzero(ok[:, 0])
-    r1 = np.flatnonzero(ok[:, -1])
-    rows = np.concatenate([r0, er[up]])
-    first = np.concatenate([np.zeros(r0.size, dtype=np.intp), ec[up] + 1])
-    o = np.lexsort((first, rows))
-    rows, first = rows[o], first[o]  # first ok sample of each run
-    rows_end = np.concatenate([er[~up], r1])
-    last = np.concatenate([ec[~up], np.full(r1.size, t - 1, dtype=np.intp)])
-    o = np.lexsort((last, rows_end))
-    rows_end, last = rows_end[o], last[o]  # last ok sample of each run
-    prev = np.maximum(first - 1, 0)
-    nxt = np.minimum(last + 1, t - 1)
-    m = margin_at(np.concatenate([rows, rows, rows_end, rows_end]), np.concatenate([prev, first, last, nxt]))
-    g0, g1, h0, h1 = np.split(m, 4)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        frac = np.where(np.isfinite(g0) & np.isfinite(g1), g0 / (g0 - g1), 1.0)
-        t_start = np.where(first == 0, seconds[0], seconds[prev] + (seconds[first] - seconds[prev]) * frac)
-        frac_e = np.where(np.isfinite(h0) & np.isfinite(h1), h0 / (h0 - h1), 0.0)
-        t_end = np.where(last == t - 1, seconds[-1], seconds[last] + (seconds[nxt] - seconds[last]) * frac_e)
-    out: list[list[tuple[float, float]]] = [[] for _ in range(n)]
-    for r, a, b in zip(rows.tolist(), t_start.tolist(), t_end.tolist(), strict=True):
-        out[r].append((a, b))
-    return out
 
 
 def _windows(
@@ -603,40 +145,18 @@ def _windows(
     span_s: float,
     step_s: float,
 ) -> list[list[tuple[float, float]]]:
-    """Windows (seconds after ``ref``) without the full altitude grid in degrees.
-
-    sin(alt) = sin(lat) sin(dec) + cos(lat) cos(dec) cos(LST - ra) is one (n, 3) @ (3, t)
-    product compared with sin(threshold) (arcsin is monotonic, so the test is the same as on
-    degrees); margins in degrees, as ``_Evaluation.combined`` gives them, are computed only
-    at the samples around the edges, for the same interpolated edges.
-    """
-    sky = _night_sky(site, ref, span_s, step_s)
-    tg = _prepare_targets(ra_deg, dec_deg, constraints, sky.earth)
-    lat = math.radians(site.lat_deg)
-    dec, ra = np.radians(tg.dec_app), np.radians(tg.ra_app)
-    b = math.cos(lat) * np.cos(dec)
-    coef = np.stack([math.sin(lat) * np.sin(dec), b * np.cos(ra), b * np.sin(ra)], axis=1)
-    sin_alt = coef @ sky.basis
-    thr = tg.threshold_deg
-    ok = sin_alt >= np.sin(np.radians(thr))[:, None]
-    ok &= sky.night_ok[None, :]
-    moon = _night_moon(site, ref, span_s, step_s) if tg.moon_needed else None
-    moon_margin = illum_margin = None
-    if moon is not None:
-        moon_margin, illum_margin, _ = _moon_margins(tg, moon)
-        for extra in (moon_margin, illum_margin):
-            if extra is not None:
-                ok &= extra >= 0.0
+    """Windows (seconds after ``ref``) without the full altitude grid in degrees: the altitude
+    limits are tested on sin(alt) over the grid, margins in degrees are computed only at the
+    samples around the edges, for the interpolated edges."""
+    ns, sky = _sky(site, ref, span_s, step_s)
+    tg = _grid_targets(site, ref, span_s, step_s, ra_deg, dec_deg, sine_form=True)
+    cons = site_constraints(site) + stack(constraints, tg.n_targets)
+    ok = holds(cons, sky, tg)
 
     def margin_at(r: NDArray[np.intp], c: NDArray[np.intp]) -> FloatArray:
-        alt = np.degrees(np.arcsin(np.clip(sin_alt[r, c], -1.0, 1.0)))
-        g: FloatArray = np.minimum(alt - thr[r], sky.night[c])
-        for extra in (moon_margin, illum_margin):
-            if extra is not None:
-                g = np.minimum(g, extra[r, c])
-        return g
+        return margin(cons, sky.take(c), tg.take(r, c))
 
-    return _runs_of(sky.seconds, ok, margin_at)
+    return _runs_of(ns.seconds, ok, margin_at)
 
 
 # --------------------------------------------------------------------------- public API
@@ -713,38 +233,60 @@ def explain_invisible(
 ) -> str | None:
     """Why one target cannot be observed between ``start`` and ``end``; None if it can.
 
-    Constraints are checked in order (night, altitude, airmass, Moon distance, Moon
-    brightness, duration, ``now``) and the first one that leaves no time is named.
+    Constraints are checked in order (night, altitude, airmass, horizon mask, Moon distance,
+    Moon brightness, duration, ``now``) and the first one that leaves no time is named.
     """
     start, end = _utc(start, "start"), _utc(end, "end")
     span_s = (end - start).total_seconds()
     _grid(span_s, step_s)  # argument checks
-    ev = _evaluate(site, [ra_deg], [dec_deg], constraints, start, span_s, float(step_s))
-    seconds = ev.seconds
-    night = ev.night >= 0.0
+    ns, sky = _sky(site, start, span_s, float(step_s))
+    tg = _grid_targets(site, start, span_s, float(step_s), [ra_deg], [dec_deg], sine_form=False)
+    cons = site_constraints(site) + constraints.constraints()
+
+    def first(kind: type) -> Callable[[], NDArray[np.bool_]] | None:
+        c = next((c for c in cons if isinstance(c, kind)), None)
+        return None if c is None else (lambda: c.holds(sky, tg)[0])
+
+    night_holds = first(NightConstraint)
+    assert night_holds is not None
+    night = night_holds()
     if not night.any():
         return f"no astronomical night (Sun below {site.night_sun_altitude_deg:g}°) in the interval"
-    ok = night & (ev.altitude[0] >= ev.min_altitude[0])
+    alt_holds = first(AltitudeConstraint)
+    assert alt_holds is not None
+    ok = night & alt_holds()
     if not ok.any():
-        highest = float(ev.altitude[0][night].max())
+        highest = float(tg.altitude_deg[0][night].max())
         return f"below {constraints.min_altitude_deg:g}° all night (highest {highest:.1f}°)"
-    ok_airmass = ok & (ev.altitude[0] >= ev.airmass_altitude[0])
-    if not ok_airmass.any():
-        return f"airmass above {constraints.max_airmass:g} all night"
-    ok_moon = ok_airmass if ev.moon_margin is None else ok_airmass & (ev.moon_margin[0] >= 0.0)
-    if not ok_moon.any():
-        assert ev.moon_separation is not None
-        closest = float(ev.moon_separation[0][ok_airmass].max())
-        return (
-            f"Moon closer than {constraints.min_moon_separation_deg:g}° whenever the target is high enough "
-            f"(at best {closest:.1f}°)"
-        )
-    if ev.illumination_margin is not None and not (ok_moon & (ev.illumination_margin[0] >= 0.0)).any():
-        return (
-            f"Moon brighter than {constraints.max_moon_illumination:g} illuminated and above the horizon "
-            "whenever the target is observable"
-        )
-    runs = _runs(seconds, ev.combined())[0]
+    checks: list[tuple[type, Callable[[NDArray[np.bool_]], str]]] = [
+        (AirmassConstraint, lambda _: f"airmass above {constraints.max_airmass:g} all night"),
+        (
+            HorizonMaskConstraint,
+            lambda _: f"behind the horizon of {site.name} whenever the target is high enough",
+        ),
+        (
+            MoonSeparationConstraint,
+            lambda before: (
+                f"Moon closer than {constraints.min_moon_separation_deg:g}° whenever the target is high "
+                f"enough (at best {float(tg.moon_separation_deg[0][before].max()):.1f}°)"
+            ),
+        ),
+        (
+            MoonIlluminationConstraint,
+            lambda _: (
+                f"Moon brighter than {constraints.max_moon_illumination:g} illuminated and above the "
+                "horizon whenever the target is observable"
+            ),
+        ),
+    ]
+    for kind, reason in checks:
+        h = first(kind)
+        if h is None:
+            continue
+        before, ok = ok, ok & h()
+        if not ok.any():
+            return reason(before)
+    runs = _runs(ns.seconds, margin(cons, sky, tg))[0]
     long_enough = [(a, b) for a, b in runs if b - a >= min_duration_s]
     if not long_enough:
         longest = max((b - a for a, b in runs), default=0.0)
@@ -755,91 +297,3 @@ def explain_invisible(
             last = start + dt.timedelta(seconds=long_enough[-1][1])
             return f"only visible in the past (last window ended {last:%Y-%m-%d %H:%M} UTC)"
     return None
-
-
-# --------------------------------------------------------------------------- nights
-
-
-def _local_noon(site: Site, night: dt.date) -> dt.datetime:
-    """Mean local noon of ``night`` (UTC), from the longitude: good enough to bracket a night."""
-    noon = dt.datetime(night.year, night.month, night.day, 12, tzinfo=dt.UTC)
-    return noon - dt.timedelta(hours=site.lon_deg / 15.0)
-
-
-def _crossings(seconds: FloatArray, values: FloatArray, threshold: float) -> list[tuple[float, bool]]:
-    """Times where ``values`` crosses ``threshold`` (linear interpolation) and whether it rises."""
-    above = values >= threshold
-    idx = np.nonzero(above[1:] != above[:-1])[0]
-    out: list[tuple[float, bool]] = []
-    for i in idx.tolist():
-        v0, v1 = float(values[i]) - threshold, float(values[i + 1]) - threshold
-        t = float(seconds[i]) + (float(seconds[i + 1]) - float(seconds[i])) * (v0 / (v0 - v1))
-        out.append((t, bool(above[i + 1])))
-    return out
-
-
-@lru_cache(maxsize=4096)
-def night_bounds(site: Site, night: dt.date) -> tuple[dt.datetime, dt.datetime]:
-    """The night starting on the local evening of ``night``: (dusk, dawn) in UTC, where the
-    Sun crosses ``site.night_sun_altitude_deg``. Raises NoNight if it never gets that low."""
-    ref = _local_noon(site, night)
-    seconds = np.arange(0.0, 86400.0 + _NIGHT_STEP_S, _NIGHT_STEP_S)
-    sun = _sun_altitude(site, ref, seconds)
-    thr = site.night_sun_altitude_deg
-    cross = _crossings(seconds, sun, thr)
-    if sun[0] < thr:  # polar winter: already night at noon
-        dusk = 0.0
-    else:
-        downs = [t for t, rising in cross if not rising]
-        if not downs:
-            raise NoNight(f"the Sun never goes below {thr:g}° at {site.name} on the night of {night}")
-        dusk = downs[0]
-    ups = [t for t, rising in cross if rising and t > dusk]
-    dawn = ups[0] if ups else float(seconds[-1])
-    return ref + dt.timedelta(seconds=dusk), ref + dt.timedelta(seconds=dawn)
-
-
-@lru_cache(maxsize=256)
-def night_time_s(site: Site, first_night: dt.date, last_night: dt.date) -> float:
-    """Total astronomical night (s) of the nights starting on ``first_night`` .. ``last_night``
-    (inclusive), from one Sun computation at one-minute resolution."""
-    if last_night < first_night:
-        raise ValueError(f"last_night {last_night} is before first_night {first_night}")
-    ref = _local_noon(site, first_night)
-    days = (last_night - first_night).days + 1
-    seconds = np.arange(0.0, days * 86400.0 + 60.0, 60.0)
-    m = site.night_sun_altitude_deg - _sun_altitude(site, ref, seconds, anchor_s=86400.0)
-    m0, m1 = m[:-1], m[1:]
-    dt_s = np.diff(seconds)
-    both = (m0 >= 0) & (m1 >= 0)
-    mixed = (m0 >= 0) != (m1 >= 0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        part = np.where(mixed, np.maximum(m0, m1) / np.abs(m0 - m1), 0.0)
-    return float(np.sum(dt_s * np.where(both, 1.0, part)))
-
-
-def tonight(site: Site, now: dt.datetime) -> dt.date:
-    """The night in progress at ``now``, or the next one if it is daytime."""
-    now = _utc(now, "now")
-    local = now + dt.timedelta(hours=site.lon_deg / 15.0) - dt.timedelta(hours=12)
-    night = local.date()
-    _, dawn = night_bounds(site, night)
-    return night if now < dawn else night + dt.timedelta(days=1)
-
-
-def resolve_night(
-    site: Site, date: dt.date | Literal["tonight"], now: dt.datetime, max_nights_ahead: int = MAX_NIGHTS_AHEAD
-) -> dt.date:
-    """The night a sequence's ``date`` means at ``now``; ValueError if past or too far ahead."""
-    current = tonight(site, now)
-    if date == "tonight":
-        return current
-    if not isinstance(date, dt.date) or isinstance(date, dt.datetime):
-        raise ValueError(f"date must be 'tonight' or a date, got {date!r}")
-    if date < current:
-        raise ValueError(f"date {date} is in the past (tonight is the night of {current})")
-    if (date - current).days > max_nights_ahead:
-        raise ValueError(
-            f"date {date} is {(date - current).days} nights ahead; at most {max_nights_ahead} allowed"
-        )
-    return date

@@ -8,49 +8,35 @@ file in ``pyros_alerts/strategies/`` is one strategy; ``defaults`` lists the
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pyros_common.domain.requests import Album, SequenceConstraints
+from pyros_common.domain.requests.document import SCHEMA_ID, RequestDocument
 
 from pyros_alerts.domain.model import Alert
 
 STRATEGY_DIR = Path(__file__).resolve().parent.parent / "strategies"
-REQUEST_SCHEMA = "pyros.request/1"
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class PlanSpec(_Strict):
-    filter: str = Field(min_length=1, description="filter name")
-    exposure_s: float = Field(gt=0, description="exposure time, seconds")
-    count: int = Field(ge=1, description="number of exposures")
-    dither_arcsec: list[tuple[float, float]] = Field(
-        default_factory=lambda: [(0.0, 0.0)], description="dither offsets (dRA, dDec), arcsec"
-    )
-
-
-class AlbumSpec(_Strict):
-    detector: Literal["VIS", "NIR"] = Field(description="camera channel")
-    plans: list[PlanSpec] = Field(min_length=1)
-
-
-class Constraints(_Strict):
-    min_altitude_deg: float = Field(20.0, ge=0, le=90, description="minimum altitude, degrees")
-    max_airmass: float = Field(3.0, ge=1, description="maximum airmass")
-
-
 class SequenceSpec(_Strict):
+    """One sequence of a strategy; its fields are checked by the request model itself at load."""
+
     name: str = Field(min_length=1)
     mandatory: bool = True
-    priority_offset: int = Field(0, ge=0, le=10)
+    priority_offset: int = Field(0, description="added to the strategy's priority (request model bounds)")
     carry_over_nights: int = Field(0, ge=0)
-    constraints: Constraints = Field(default_factory=lambda: Constraints())
-    albums: list[AlbumSpec] = Field(min_length=1)
+    constraints: SequenceConstraints = Field(
+        default_factory=SequenceConstraints, description="observing limits; the domain's defaults"
+    )
+    albums: list[Album] = Field(min_length=1)
 
 
 class DefaultFor(_Strict):
@@ -67,13 +53,17 @@ class Strategy(_Strict):
     defaults: list[DefaultFor] = Field(default_factory=list)
     program: str = "GRB"
     strategy: str = "best_effort"
+    priority: int = Field(50, description="request priority (0-100, higher first); alerts outrank routines")
+    quota: Literal["book", "override"] = Field(
+        "book", description="override: accepted even over the program's quota (booked all the same)"
+    )
     validity_hours: float = Field(gt=0, le=24 * 7, description="request validity after reception, hours")
     sequences: list[SequenceSpec] = Field(min_length=1)
 
     @model_validator(mode="after")
     def _albums_cover_both_channels(self) -> Strategy:
         for seq in self.sequences:
-            if {a.detector for a in seq.albums} != {"VIS", "NIR"}:
+            if {a.detector.value for a in seq.albums} != {"VIS", "NIR"}:
                 raise ValueError(f"sequence {seq.name!r} needs one VIS and one NIR album")
         return self
 
@@ -89,8 +79,22 @@ def load_strategies(directory: Path = STRATEGY_DIR) -> dict[str, Strategy]:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
         try:
             strategy = Strategy.model_validate(data)
+        except ValidationError as exc:
+            raise StrategyError(f"{path}: {_fields(exc)}") from exc
         except ValueError as exc:
-            raise StrategyError(f"{path.name}: {exc}") from exc
+            raise StrategyError(f"{path}: {exc}") from exc
+        try:
+            document(
+                strategy,
+                name="check-req",
+                alert_id="check",
+                target_name="check",
+                ra_deg=0.0,
+                dec_deg=0.0,
+                received_at=datetime(2000, 1, 1, tzinfo=UTC),
+            )
+        except ValidationError as exc:
+            raise StrategyError(f"{path}: the request model refuses its output: {_fields(exc)}") from exc
         if strategy.name in found:
             raise StrategyError(f"{path.name}: duplicate strategy name {strategy.name!r}")
         found[strategy.name] = strategy
@@ -147,8 +151,55 @@ def strategy_for_alert(strategies: Mapping[str, Strategy], alert: Alert) -> Stra
     return pick_strategy(strategies, mission=best.mission, packet_type=best.packet_type)
 
 
-def build_request(alert: Alert, strategy: Strategy, *, received_at: datetime) -> dict[str, Any]:
-    """The ``pyros.request/1`` document (a plain dict) observing ``alert`` with ``strategy``.
+def _fields(exc: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(x) for x in e['loc']) or '(document)'}: {e['msg']}" for e in exc.errors()
+    )
+
+
+def document(
+    strategy: Strategy,
+    *,
+    name: str,
+    alert_id: str,
+    target_name: str,
+    ra_deg: float,
+    dec_deg: float,
+    received_at: datetime,
+) -> RequestDocument:
+    """The request document ``strategy`` makes for one position (pydantic ValidationError if refused)."""
+    target = {"name": target_name, "ra_deg": round(ra_deg, 6), "dec_deg": round(dec_deg, 6)}
+    return RequestDocument.model_validate(
+        {
+            "schema": SCHEMA_ID,
+            "name": name,
+            "program": strategy.program,
+            "strategy": strategy.strategy,
+            "kind": "alert",
+            "alert_id": alert_id,
+            "priority": strategy.priority,
+            "quota_override": strategy.quota == "override",
+            "valid_from": received_at,
+            "valid_until": received_at + timedelta(hours=strategy.validity_hours),
+            "sequences": [
+                {
+                    "name": f"{name}-{seq.name}",
+                    "target": target,
+                    "date": "tonight",
+                    "carry_over_nights": seq.carry_over_nights,
+                    "mandatory": seq.mandatory,
+                    "priority_offset": seq.priority_offset,
+                    "constraints": seq.constraints,
+                    "albums": seq.albums,
+                }
+                for seq in strategy.sequences
+            ],
+        }
+    )
+
+
+def build_request(alert: Alert, strategy: Strategy, *, received_at: datetime) -> RequestDocument:
+    """The ``pyros.request/1`` document observing ``alert`` with ``strategy``.
 
     Valid from ``received_at`` for ``strategy.validity_hours``. Raises ``StrategyError``
     when the alert does not need a request (no position, retracted, not an observation).
@@ -160,42 +211,15 @@ def build_request(alert: Alert, strategy: Strategy, *, received_at: datetime) ->
         raise StrategyError(f"alert {alert.alert_id} has no position")
     if received_at.tzinfo is None:
         raise ValueError("received_at must be timezone-aware")
-    request_name = f"{alert.alert_id}-req"  # one request per alert; revisions refine it
-    target = {"name": alert.name, "ra_deg": round(best.ra_deg, 6), "dec_deg": round(best.dec_deg, 6)}
-    return {
-        "schema": REQUEST_SCHEMA,
-        "name": request_name,
-        "program": strategy.program,
-        "strategy": strategy.strategy,
-        "kind": "alert",
-        "alert_id": alert.alert_id,
-        "valid_from": received_at.isoformat(),
-        "valid_until": (received_at + timedelta(hours=strategy.validity_hours)).isoformat(),
-        "sequences": [
-            {
-                "name": f"{request_name}-{seq.name}",
-                "target": dict(target),
-                "date": "tonight",
-                "carry_over_nights": seq.carry_over_nights,
-                "mandatory": seq.mandatory,
-                "priority_offset": seq.priority_offset,
-                "constraints": seq.constraints.model_dump(),
-                "albums": [
-                    {
-                        "detector": album.detector,
-                        "plans": [
-                            {
-                                "filter": plan.filter,
-                                "exposure_s": plan.exposure_s,
-                                "count": plan.count,
-                                "dither_arcsec": [[dx, dy] for dx, dy in plan.dither_arcsec],
-                            }
-                            for plan in album.plans
-                        ],
-                    }
-                    for album in seq.albums
-                ],
-            }
-            for seq in strategy.sequences
-        ],
-    }
+    try:
+        return document(
+            strategy,
+            name=f"{alert.alert_id}-req",  # one request per alert; revisions refine it
+            alert_id=alert.alert_id,
+            target_name=alert.name,
+            ra_deg=best.ra_deg,
+            dec_deg=best.dec_deg,
+            received_at=received_at,
+        )
+    except ValidationError as exc:
+        raise StrategyError(f"strategy {strategy.name}: the request model refuses: {_fields(exc)}") from exc

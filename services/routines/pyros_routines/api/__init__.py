@@ -7,8 +7,8 @@ from fastapi import APIRouter
 from pyros_routines.api import ephemerides, login, programs, requests, users
 
 
-def build_router() -> APIRouter:
-    """Every routines route."""
+def routes() -> APIRouter:
+    """Every routines route; their dependencies (database, bus, clock) come from ``app.state.ctx``."""
     router = APIRouter()
     for module in (login, users, programs, requests, ephemerides):
         router.include_router(module.router)

@@ -8,8 +8,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 from pyros_common.domain.sky.ephemerides import night_ephemerides
+from pyros_common.domain.sky.night import tonight
 from pyros_common.domain.sky.sites import Site
-from pyros_common.domain.sky.visibility import tonight
 from pyros_common.problem import ProblemError, ProblemRoute, problems
 from starlette.concurrency import run_in_threadpool
 

@@ -127,7 +127,8 @@ async def read_request(db: DbDep, user: UserDep, request_id: RequestId) -> m.Req
 )
 async def export_request(db: DbDep, user: UserDep, request_id: RequestId) -> dict[str, Any]:
     def work(session: Session) -> dict[str, Any]:
-        return dict(service.get_request(session=session, user=user, request_id=request_id).document)
+        row = service.get_request(session=session, user=user, request_id=request_id)
+        return service.exported_document(row=row)
 
     return await in_session(db, work)
 

@@ -1,0 +1,69 @@
+"""The one priority scheme of PyROS: routines shows it, the scheduler weighs with it.
+
+A sequence's priority is its request's override (alert strategies set one), else its
+program grade's base, plus the sequence's ``priority_offset`` (-5..+5). Its scheduling
+weight is that priority scaled to a few units, raised 20 % per night carried over;
+alert requests sit above every routine request (``ALERT_BASE`` + their priority).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pyros_common.domain.programs.quotas import Grade
+
+__all__ = [
+    "ALERT_BASE",
+    "GRADE_PRIORITY",
+    "PRIORITY_BASE",
+    "PriorityClass",
+    "effective_priority",
+    "weight",
+]
+
+
+class PriorityClass(StrEnum):
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+
+
+# C is low priority, not refused: it fills gaps.
+GRADE_PRIORITY: dict[Grade, PriorityClass] = {
+    Grade.A: PriorityClass.HIGH,
+    Grade.B: PriorityClass.MEDIUM,
+    Grade.C: PriorityClass.LOW,
+}
+# Bases 20 apart so a sequence's priority_offset (-5..+5) never reaches another class.
+PRIORITY_BASE: dict[PriorityClass, int] = {
+    PriorityClass.HIGH: 50,
+    PriorityClass.MEDIUM: 30,
+    PriorityClass.LOW: 10,
+}
+
+
+def effective_priority(grade: Grade | str, priority_offset: int = 0, override: int | None = None) -> int:
+    """A sequence's priority (higher first): the request's override, else its program grade's
+    base, plus the sequence's offset."""
+    if not -5 <= priority_offset <= 5:
+        raise ValueError(f"priority_offset must be within [-5, 5], got {priority_offset}")
+    base = override if override is not None else PRIORITY_BASE[GRADE_PRIORITY[Grade(grade)]]
+    return base + priority_offset
+
+
+ALERT_BASE = 1000.0
+_CARRY_BONUS = 0.2  # per night carried over
+_SCALE = 10.0  # priority 50 -> weight 5
+
+
+def weight(
+    *,
+    grade: Grade | str,
+    priority_offset: int = 0,
+    nights_carried: int = 0,
+    alert_priority: int | None = None,
+) -> float:
+    """Scheduling weight (dimensionless) of a sequence; ``alert_priority`` set for alert requests."""
+    if alert_priority is not None:
+        return ALERT_BASE + effective_priority(grade, priority_offset, override=alert_priority)
+    return effective_priority(grade, priority_offset) / _SCALE * (1.0 + _CARRY_BONUS * nights_carried)

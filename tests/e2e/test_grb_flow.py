@@ -1,0 +1,198 @@
+"""A GRB packet posted to ``pyros up`` becomes an accepted request that the schedule names.
+
+Everything goes through HTTP and the ``pyros`` command line against a real ``pyros up``.
+The packets are corpus packets re-timed to a burst a few minutes ago (``retime.py``); their sky
+positions are fixed, so a sequence may be either scheduled or unscheduled with a reason.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from e2e_support import (
+    ADMIN_PASSWORD,
+    ADMIN_USER,
+    Api,
+    PyrosUp,
+    check_reason_is_human,
+    dumps,
+    event_time,
+    fresh_tag,
+    poll,
+    post_packet,
+    routine_document,
+    run_cli,
+    target_up_tonight,
+    wait_alert_request,
+    wait_in_schedule,
+    wait_request_decided,
+)
+from retime import Retimed, manifest_row, retime, retime_event
+
+# One observation packet with a position per GRB mission of the corpus (MANIFEST.tsv).
+MAIN_PACKETS = {
+    "SVOM": "svom/sb26022802_eclairs-wakeup.xml",
+    "Swift": "swift/bat_grb_pos_1125809.xml",
+    "INTEGRAL": "integral/wakeup_pos_010042.xml",
+    "Fermi": "fermi/lat_793795104_initial_pos.xml",
+}
+# A first position, then a better one of the same event.
+REFINEMENTS = {
+    "Swift BAT->XRT": ("swift/bat_grb_pos_1125809.xml", "swift/xrt_pos_1125809.xml"),
+    "SVOM ECLAIRs->MXT": ("svom/sb26042105_eclairs-wakeup.xml", "svom/sb26042105_mxt-initial.xml"),
+}
+
+# Alert requests accepted by earlier tests of this module, for the restart test.
+ACCEPTED: list[dict[str, Any]] = []
+
+
+def _report(api: Api, up: PyrosUp) -> str:
+    return f"last answer: {api.last}\n{up.proc.tail(60)}"
+
+
+def _accepted_request(up: PyrosUp, packet: Retimed) -> dict[str, Any]:
+    """POST the packet; wait for its alert's request; the request must be decided by routines."""
+    api = up.api
+    ack = post_packet(api, packet.xml)
+    assert ack.get("ivorn") == packet.ivorn, dumps(ack)
+    alert = wait_alert_request(
+        api, ivorn=packet.ivorn, mission=packet.mission, report=lambda: _report(api, up)
+    )
+    req = wait_request_decided(api, alert["request_id"], report=lambda: _report(api, up))
+    assert req["kind"] == "alert", dumps(req)
+    assert req.get("alert_id") in (alert["id"], None) or alert["id"] in str(req.get("alert_id")), dumps(req)
+    return req
+
+
+def _in_schedule(up: PyrosUp, req: dict[str, Any], newer_than: int | None = None) -> dict[str, Any]:
+    sch, where = wait_in_schedule(up.api, req, newer_than=newer_than, report=lambda: _report(up.api, up))
+    for name, (state, reason) in where.items():
+        if state == "unscheduled":
+            check_reason_is_human(reason, what=f"sequence {name} unscheduled")
+    return sch
+
+
+@pytest.mark.parametrize("mission", list(MAIN_PACKETS))
+def test_grb_packet_becomes_an_accepted_request_in_the_schedule(pyros_up: PyrosUp, mission: str) -> None:
+    packet = retime(MAIN_PACKETS[mission], when=event_time(), tag=fresh_tag())
+    assert packet.mission == mission and packet.ra_deg is not None
+
+    req = _accepted_request(pyros_up, packet)
+    if req["state"] == "rejected":
+        return  # a human reason (checked): nothing to schedule
+    assert req["state"] in ("accepted", "scheduled"), dumps(req)
+    _in_schedule(pyros_up, req)
+    ACCEPTED.append(req)
+
+
+@pytest.mark.parametrize("pair", list(REFINEMENTS))
+def test_better_position_revises_the_request_and_the_schedule(pyros_up: PyrosUp, pair: str) -> None:
+    first_path, better_path = REFINEMENTS[pair]
+    first, better = retime_event([first_path, better_path], when=event_time(), tag=fresh_tag())
+    assert first.event_key == better.event_key
+
+    req = _accepted_request(pyros_up, first)
+    assert req["state"] in ("accepted", "scheduled"), f"the first position must be accepted: {dumps(req)}"
+    before = _in_schedule(pyros_up, req)
+
+    ack = post_packet(pyros_up.api, better.xml)
+    assert ack.get("ivorn") == better.ivorn, dumps(ack)
+    row = manifest_row(better_path)
+    ra, dec = float(row["ra_deg"]), float(row["dec_deg"])
+    api = pyros_up.api
+
+    def refined() -> dict[str, Any] | None:
+        a = api.get(f"/alerts/{req['alert_id'] or ''}") if req.get("alert_id") else None
+        request_id = req["id"]
+        if a is not None and a.status_code == 200 and a.json().get("request_id"):
+            request_id = a.json()["request_id"]
+        r = api.get(f"/requests/{request_id}")
+        if r.status_code != 200:
+            return None
+        body: dict[str, Any] = r.json()
+        seqs = body.get("sequences") or []
+        on_target = seqs and all(
+            abs(s["ra_deg"] - ra) < 1e-4 and abs(s["dec_deg"] - dec) < 1e-4 for s in seqs
+        )
+        return body if on_target and body.get("state") in ("accepted", "scheduled") else None
+
+    revised = poll(
+        f"the request's sequences to point at the refined position ({ra}, {dec}) and be accepted",
+        refined,
+        report=lambda: _report(api, pyros_up),
+    )
+    after = _in_schedule(pyros_up, revised, newer_than=int(before["version"]))
+    assert int(after["version"]) > int(before["version"])
+    ACCEPTED.append(revised)
+
+
+def test_routine_request_placed_in_the_plan_reads_scheduled(pyros_up: PyrosUp) -> None:
+    api = pyros_up.api
+    eph = api.get("/ephemerides")
+    assert eph.status_code == 200, api.last
+    ra, dec = target_up_tonight(eph.json(), datetime.now(UTC))
+    doc = routine_document(f"e2e-routine-{uuid.uuid4().hex[:8]}", ra, dec)
+
+    r = api.post("/requests", json=doc)
+    assert r.status_code == 201, api.last
+    req_id = r.json()["id"]
+    req = wait_request_decided(api, req_id, report=lambda: _report(api, pyros_up))
+    assert req["state"] in ("accepted", "scheduled"), f"an observable routine request: {dumps(req)}"
+
+    sch, where = wait_in_schedule(api, req, report=lambda: _report(api, pyros_up))
+    placed = [name for name, (state, _) in where.items() if state == "scheduled"]
+    assert placed, (
+        f"the zenith target at RA {ra} Dec {dec} should be placed tonight; schedule says {where} "
+        f"(version {sch.get('version')})"
+    )
+
+    def reads_scheduled() -> dict[str, Any] | None:
+        got = api.get(f"/requests/{req_id}")
+        if got.status_code != 200:
+            return None
+        body: dict[str, Any] = got.json()
+        states = {s["name"]: s["state"] for s in body["sequences"]}
+        return body if all(states.get(n) == "scheduled" for n in placed) else None
+
+    poll(
+        f"GET /api/v1/requests/{req_id} to show the sequences {placed} as scheduled",
+        reads_scheduled,
+        report=lambda: _report(api, pyros_up),
+    )
+
+
+def test_cli_lists_the_alert_request(pyros_up: PyrosUp) -> None:
+    packet = retime(MAIN_PACKETS["Swift"], when=event_time(), tag=fresh_tag())
+    req = _accepted_request(pyros_up, packet)
+    env = pyros_up.cli_env()
+    out = run_cli(
+        ["login", "--url", pyros_up.url, "--user", ADMIN_USER, "--password-stdin"],
+        env=env,
+        stdin=ADMIN_PASSWORD + "\n",
+    )
+    assert "logged in" in out.stdout, out.stdout
+    listing = run_cli(["request", "list", "--limit", "500"], env=env).stdout
+    line = next((ln for ln in listing.splitlines() if ln.startswith(req["id"])), None)
+    assert line is not None, f"`pyros request list` does not show {req['id']}:\n{listing}"
+    assert req["state"] in line, line
+
+
+def test_restart_keeps_the_accepted_alert_requests_in_the_schedule(pyros_up: PyrosUp) -> None:
+    # Make sure there is at least one, even when this test runs alone.
+    packet = retime(MAIN_PACKETS["Swift"], when=event_time(), tag=fresh_tag())
+    req = _accepted_request(pyros_up, packet)
+    assert req["state"] in ("accepted", "scheduled"), dumps(req)
+    _in_schedule(pyros_up, req)
+    accepted = [*ACCEPTED, req]
+
+    pyros_up.restart()
+
+    for before in accepted:
+        got = pyros_up.api.get(f"/requests/{before['id']}")
+        assert got.status_code == 200, pyros_up.api.last
+        assert got.json()["state"] in ("accepted", "scheduled"), json.dumps(got.json())[:2000]
+        _in_schedule(pyros_up, got.json())
