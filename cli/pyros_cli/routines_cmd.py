@@ -22,8 +22,9 @@ if TYPE_CHECKING:
 # Only typer and the standard library at import: ``pyros --help`` must not load httpx, SQLAlchemy,
 # pydantic or astropy. Each command imports what it needs.
 
-users_app = typer.Typer(no_args_is_help=True, help="User accounts (direct database; makes the first admin).")
-programs_app = typer.Typer(no_args_is_help=True, help="Scientific programs (direct database).")
+_DIRECT = "direct database: `pyros up`'s <data-dir>/pyros.db, or PYROS_DATABASE_URL when set"
+users_app = typer.Typer(no_args_is_help=True, help=f"User accounts ({_DIRECT}).")
+programs_app = typer.Typer(no_args_is_help=True, help=f"Scientific programs ({_DIRECT}).")
 request_app = typer.Typer(no_args_is_help=True, help="Requests through the REST API (after `pyros login`).")
 
 T = TypeVar("T")

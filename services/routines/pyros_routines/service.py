@@ -303,8 +303,11 @@ def _windows_by_night(
             dawn,
             step_s=WINDOW_STEP_S,
         )
+        lo = max(now, request.valid_from) if request.valid_from else now
+        hi = request.valid_until
         for i, wins in zip(idx, found, strict=True):
-            clipped = [(max(a, now), b) for a, b in wins if b > now]
+            clipped = [(max(a, lo), b if hi is None else min(b, hi)) for a, b in wins]
+            clipped = [(a, b) for a, b in clipped if b > a]
             out[(i, night)] = [(a, b) for a, b in clipped if (b - a).total_seconds() >= durations[i]]
     return out
 
@@ -364,6 +367,13 @@ def check_request(
                 now,
                 durations[i],
             )
+            if request.valid_until is not None and why.startswith("no window of"):
+                why = (
+                    f"no window of {durations[i] / 60:.0f} min within its validity "
+                    f"({request.valid_from:%Y-%m-%d %H:%M} to {request.valid_until:%Y-%m-%d %H:%M} UTC)"
+                    if request.valid_from
+                    else f"no window of {durations[i] / 60:.0f} min before {request.valid_until:%H:%M} UTC"
+                )
             span = (
                 f"night {nights[i][0]}" if len(nights[i]) == 1 else f"nights {nights[i][0]}..{nights[i][-1]}"
             )

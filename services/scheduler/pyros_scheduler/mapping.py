@@ -27,7 +27,7 @@ from pyros_common.domain.programs.priority import weight
 from pyros_common.domain.programs.quotas import Grade
 from pyros_common.domain.requests import Request, RequestKind, Strategy
 from pyros_common.domain.requests import Sequence as Sequence_
-from pyros_common.domain.requests.durations import sequence_duration_s
+from pyros_common.domain.requests.durations import on_target_duration_s
 from pyros_common.domain.sky.constraints import Constraints
 from pyros_common.domain.sky.night import night_bounds
 from pyros_common.domain.sky.overheads import DEFAULT_PROFILE, OVERHEADS, Overheads, node_overheads
@@ -154,7 +154,7 @@ def kernel_input(
                 nights_carried=carried,
                 alert_priority=(req.priority or 0) if alert else None,
             )
-            dur = max(1.0, sequence_duration_s(s, oh) - oh.slew_s)
+            dur = on_target_duration_s(s, oh)
             seqs.append(
                 KSequence(
                     id=kid,

@@ -261,18 +261,19 @@ async def test_a_restart_keeps_alert_requests_in_the_plan(tmp_path: Path) -> Non
 
 
 async def test_a_changed_request_is_placed_afresh(rig: Rig) -> None:
+    """A revised request must not keep its old slot: here its new target never rises."""
     await rig.send(submitted("r1", document("M1", 83.63, 22.01)))
-    old = rig.last().scheduled[0]
+    assert ids(rig.last()) == ["r1/s1"]
     moved = RequestChanged(
         request_id="r1",
         action="changed",
         state="accepted",
         program="P1",
         owner="ana",
-        document=document("M1", 10.68, 41.27),
+        document=document("M1", 10.0, -85.0),
     )
     await rig.send(moved)
     ev = rig.last()
-    assert ev.version > 1 and ev.trigger.startswith("request r1 changed")
-    new = next(s for s in ev.scheduled if s.sequence_id == "r1/s1")
-    assert new.start != old.start  # a target 73 deg away is not at M1's slot
+    assert ev.trigger.startswith("request r1 changed")
+    assert ids(ev) == []
+    assert {u.sequence_id: u.reason for u in ev.unscheduled}["r1/s1"].startswith("never visible")

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 from alerts_factories import corpus_dir, manifest_rows, synthetic_voevent
-from pyros_common.domain.requests.document import RequestDocument
 from pyros_alerts.domain.matching import AlertBook
 from pyros_alerts.domain.parsing import parse_packet
 from pyros_alerts.domain.strategies import (
@@ -18,6 +17,7 @@ from pyros_alerts.domain.strategies import (
     pick_strategy,
     strategy_for_alert,
 )
+from pyros_common.domain.requests.document import RequestDocument
 
 RECEIVED = datetime(2030, 1, 1, 1, 5, tzinfo=UTC)
 

@@ -87,7 +87,9 @@ def test_unknown_site_names_the_choices() -> None:
 
 def test_site_horizon_is_optional_and_sorted_by_azimuth(tmp_path: Path) -> None:
     f = tmp_path / "twin.toml"
-    f.write_text(GOOD.replace("height_m = 2800", "height_m = 2800\nhorizon = [[270, 20], [0, 15], [90, 25.5]]"))
+    f.write_text(
+        GOOD.replace("height_m = 2800", "height_m = 2800\nhorizon = [[270, 20], [0, 15], [90, 25.5]]")
+    )
     site = load_site(f)
     assert site.horizon == ((0.0, 15.0), (90.0, 25.5), (270.0, 20.0))
     assert SITES["gft-spm"].horizon == ()

@@ -118,9 +118,9 @@ def test_first_up_makes_an_admin_once_and_the_commands_find_its_database(tmp_pat
         assert f"pyros login --url {up.url} --user admin" in text
         assert "pyros programs create" in text and "one" in text  # says the password is one-time
         assert text.count(password) == 1, "the password is printed once"
-        r = login(up.url, "admin", password)
-        assert r.status_code == 200, r.text
-        assert r.json()["token_type"].lower() == "bearer"
+        answer = login(up.url, "admin", password)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["token_type"].lower() == "bearer"
         assert login(up.url, "admin", password + "x").status_code == 401
     assert password not in up.log.read_text(), "the password must not be in the logs"
 

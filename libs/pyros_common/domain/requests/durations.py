@@ -18,7 +18,13 @@ from __future__ import annotations
 from pyros_common.domain.requests.model import Album, Plan, Sequence
 from pyros_common.domain.sky.overheads import Overheads
 
-__all__ = ["album_duration_s", "dither_moves", "plan_duration_s", "sequence_duration_s"]
+__all__ = [
+    "album_duration_s",
+    "dither_moves",
+    "on_target_duration_s",
+    "plan_duration_s",
+    "sequence_duration_s",
+]
 
 
 def dither_moves(plan: Plan) -> int:
@@ -53,3 +59,9 @@ def album_duration_s(album: Album, overheads: Overheads) -> float:
 def sequence_duration_s(sequence: Sequence, overheads: Overheads) -> float:
     """Slew plus the longest album (albums on different detectors run in parallel)."""
     return overheads.slew_s + max((album_duration_s(a, overheads) for a in sequence.albums), default=0.0)
+
+
+def on_target_duration_s(sequence: Sequence, overheads: Overheads) -> float:
+    """The sequence once pointed: its albums, without the slew (the scheduler's transitions
+    carry the slew from the previous target). At least one second."""
+    return max(1.0, sequence_duration_s(sequence, overheads) - overheads.slew_s)
