@@ -75,7 +75,7 @@ ROOT = Path(__file__).resolve().parent
 
 
 class Night:
-    """The night's bounds (domain.visibility.night_bounds), as datetimes and astropy Times."""
+    """The night's bounds (domain.sky.night.night_bounds), as datetimes and astropy Times."""
 
     def __init__(self) -> None:
         self.dusk, self.dawn = night_bounds(SITE, NIGHT)

@@ -444,6 +444,32 @@ def wait_in_schedule(
     )
 
 
+def last_answer(api: Api) -> Callable[[], str]:
+    """The failure report of a poll: what the API answered last (conftest adds the process logs)."""
+    return lambda: f"last answer: {api.last}"
+
+
+def accepted_request(api: Api, packet: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """POST a re-timed packet, wait for its alert's request_id, then for routines to decide the
+    request (accepted / scheduled, or rejected with a human reason); returns (alert, request)."""
+    ack = post_packet(api, packet.xml)
+    assert ack.get("ivorn") == packet.ivorn, dumps(ack)
+    alert = wait_alert_request(api, ivorn=packet.ivorn, mission=packet.mission, report=last_answer(api))
+    req = wait_request_decided(api, alert["request_id"], report=last_answer(api))
+    assert req["kind"] == "alert", dumps(req)
+    return alert, req
+
+
+def in_schedule(api: Api, req: Mapping[str, Any], newer_than: int | None = None) -> dict[str, Any]:
+    """Wait for GET /schedule to name every sequence of ``req``; an unscheduled one needs a reason
+    for humans. Returns the schedule answer."""
+    sch, where = wait_in_schedule(api, req, newer_than=newer_than, report=last_answer(api))
+    for name, (state, reason) in where.items():
+        if state == "unscheduled":
+            check_reason_is_human(reason, what=f"sequence {name} unscheduled")
+    return sch
+
+
 # --- sky -----------------------------------------------------------------------------------------
 
 SPM_LAT_DEG = 31.0439  # gft-spm (examples/sites/spm-node.toml)

@@ -16,22 +16,22 @@ import pytest
 from e2e_support import (
     ADMIN_PASSWORD,
     ADMIN_USER,
-    Api,
     PyrosUp,
-    check_reason_is_human,
+    accepted_request,
     dumps,
     event_time,
     fresh_tag,
+    in_schedule,
+    last_answer,
     poll,
     post_packet,
     routine_document,
     run_cli,
     target_up_tonight,
-    wait_alert_request,
     wait_in_schedule,
     wait_request_decided,
 )
-from retime import Retimed, manifest_row, retime, retime_event
+from retime import manifest_row, retime, retime_event
 
 # One observation packet with a position per GRB mission of the corpus (MANIFEST.tsv).
 MAIN_PACKETS = {
@@ -50,42 +50,16 @@ REFINEMENTS = {
 ACCEPTED: list[dict[str, Any]] = []
 
 
-def _report(api: Api, up: PyrosUp) -> str:
-    return f"last answer: {api.last}\n{up.proc.tail(60)}"
-
-
-def _accepted_request(up: PyrosUp, packet: Retimed) -> dict[str, Any]:
-    """POST the packet; wait for its alert's request; the request must be decided by routines."""
-    api = up.api
-    ack = post_packet(api, packet.xml)
-    assert ack.get("ivorn") == packet.ivorn, dumps(ack)
-    alert = wait_alert_request(
-        api, ivorn=packet.ivorn, mission=packet.mission, report=lambda: _report(api, up)
-    )
-    req = wait_request_decided(api, alert["request_id"], report=lambda: _report(api, up))
-    assert req["kind"] == "alert", dumps(req)
-    assert req.get("alert_id") in (alert["id"], None) or alert["id"] in str(req.get("alert_id")), dumps(req)
-    return req
-
-
-def _in_schedule(up: PyrosUp, req: dict[str, Any], newer_than: int | None = None) -> dict[str, Any]:
-    sch, where = wait_in_schedule(up.api, req, newer_than=newer_than, report=lambda: _report(up.api, up))
-    for name, (state, reason) in where.items():
-        if state == "unscheduled":
-            check_reason_is_human(reason, what=f"sequence {name} unscheduled")
-    return sch
-
-
 @pytest.mark.parametrize("mission", list(MAIN_PACKETS))
 def test_grb_packet_becomes_an_accepted_request_in_the_schedule(pyros_up: PyrosUp, mission: str) -> None:
     packet = retime(MAIN_PACKETS[mission], when=event_time(), tag=fresh_tag())
     assert packet.mission == mission and packet.ra_deg is not None
 
-    req = _accepted_request(pyros_up, packet)
+    _, req = accepted_request(pyros_up.api, packet)
     if req["state"] == "rejected":
         return  # a human reason (checked): nothing to schedule
     assert req["state"] in ("accepted", "scheduled"), dumps(req)
-    _in_schedule(pyros_up, req)
+    in_schedule(pyros_up.api, req)
     ACCEPTED.append(req)
 
 
@@ -95,9 +69,9 @@ def test_better_position_revises_the_request_and_the_schedule(pyros_up: PyrosUp,
     first, better = retime_event([first_path, better_path], when=event_time(), tag=fresh_tag())
     assert first.event_key == better.event_key
 
-    req = _accepted_request(pyros_up, first)
+    alert, req = accepted_request(pyros_up.api, first)
     assert req["state"] in ("accepted", "scheduled"), f"the first position must be accepted: {dumps(req)}"
-    before = _in_schedule(pyros_up, req)
+    before = in_schedule(pyros_up.api, req)
 
     ack = post_packet(pyros_up.api, better.xml)
     assert ack.get("ivorn") == better.ivorn, dumps(ack)
@@ -106,10 +80,9 @@ def test_better_position_revises_the_request_and_the_schedule(pyros_up: PyrosUp,
     api = pyros_up.api
 
     def refined() -> dict[str, Any] | None:
-        a = api.get(f"/alerts/{req['alert_id'] or ''}") if req.get("alert_id") else None
-        request_id = req["id"]
-        if a is not None and a.status_code == 200 and a.json().get("request_id"):
-            request_id = a.json()["request_id"]
+        a = api.get(f"/alerts/{alert['id']}")  # the alert's current request (a revision may renew it)
+        request_id = a.json().get("request_id") if a.status_code == 200 else None
+        request_id = request_id or req["id"]
         r = api.get(f"/requests/{request_id}")
         if r.status_code != 200:
             return None
@@ -123,9 +96,9 @@ def test_better_position_revises_the_request_and_the_schedule(pyros_up: PyrosUp,
     revised = poll(
         f"the request's sequences to point at the refined position ({ra}, {dec}) and be accepted",
         refined,
-        report=lambda: _report(api, pyros_up),
+        report=last_answer(api),
     )
-    after = _in_schedule(pyros_up, revised, newer_than=int(before["version"]))
+    after = in_schedule(pyros_up.api, revised, newer_than=int(before["version"]))
     assert int(after["version"]) > int(before["version"])
     ACCEPTED.append(revised)
 
@@ -140,10 +113,10 @@ def test_routine_request_placed_in_the_plan_reads_scheduled(pyros_up: PyrosUp) -
     r = api.post("/requests", json=doc)
     assert r.status_code == 201, api.last
     req_id = r.json()["id"]
-    req = wait_request_decided(api, req_id, report=lambda: _report(api, pyros_up))
+    req = wait_request_decided(api, req_id, report=last_answer(api))
     assert req["state"] in ("accepted", "scheduled"), f"an observable routine request: {dumps(req)}"
 
-    sch, where = wait_in_schedule(api, req, report=lambda: _report(api, pyros_up))
+    sch, where = wait_in_schedule(api, req, report=last_answer(api))
     placed = [name for name, (state, _) in where.items() if state == "scheduled"]
     assert placed, (
         f"the zenith target at RA {ra} Dec {dec} should be placed tonight; schedule says {where} "
@@ -161,13 +134,13 @@ def test_routine_request_placed_in_the_plan_reads_scheduled(pyros_up: PyrosUp) -
     poll(
         f"GET /api/v1/requests/{req_id} to show the sequences {placed} as scheduled",
         reads_scheduled,
-        report=lambda: _report(api, pyros_up),
+        report=last_answer(api),
     )
 
 
 def test_cli_lists_the_alert_request(pyros_up: PyrosUp) -> None:
     packet = retime(MAIN_PACKETS["Swift"], when=event_time(), tag=fresh_tag())
-    req = _accepted_request(pyros_up, packet)
+    _, req = accepted_request(pyros_up.api, packet)
     env = pyros_up.cli_env()
     out = run_cli(
         ["login", "--url", pyros_up.url, "--user", ADMIN_USER, "--password-stdin"],
@@ -184,9 +157,9 @@ def test_cli_lists_the_alert_request(pyros_up: PyrosUp) -> None:
 def test_restart_keeps_the_accepted_alert_requests_in_the_schedule(pyros_up: PyrosUp) -> None:
     # Make sure there is at least one, even when this test runs alone.
     packet = retime(MAIN_PACKETS["Swift"], when=event_time(), tag=fresh_tag())
-    req = _accepted_request(pyros_up, packet)
+    _, req = accepted_request(pyros_up.api, packet)
     assert req["state"] in ("accepted", "scheduled"), dumps(req)
-    _in_schedule(pyros_up, req)
+    in_schedule(pyros_up.api, req)
     accepted = [*ACCEPTED, req]
 
     pyros_up.restart()
@@ -195,4 +168,4 @@ def test_restart_keeps_the_accepted_alert_requests_in_the_schedule(pyros_up: Pyr
         got = pyros_up.api.get(f"/requests/{before['id']}")
         assert got.status_code == 200, pyros_up.api.last
         assert got.json()["state"] in ("accepted", "scheduled"), json.dumps(got.json())[:2000]
-        _in_schedule(pyros_up, got.json())
+        in_schedule(pyros_up.api, got.json())

@@ -3,7 +3,7 @@
 Semesters are calendar halves: ``A`` = 1 January - 30 June, ``B`` = 1 July - 31 December.
 A night belongs to the semester of the local date of its evening. A program's quota is a
 percentage of the semester's observable time, i.e. the sum of its astronomical nights
-(Sun below the site's night altitude) computed by ``visibility.night_time_s`` (cached).
+(Sun below the site's night altitude) computed by ``sky.night.night_time_s`` (cached; astropy loads only when it is called).
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import datetime as dt
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
-from pyros_common.domain.sky.night import night_time_s
 from pyros_common.domain.sky.sites import Site
 
 __all__ = [
@@ -66,6 +65,8 @@ class Semester:
 
 def semester_night_time_s(site: Site, semester: Semester) -> float:
     """Observable (astronomical night) time of a semester at a site, seconds. Cached."""
+    from pyros_common.domain.sky.night import night_time_s  # astropy only where it is used
+
     return night_time_s(site, semester.first_night, semester.last_night)
 
 
