@@ -15,9 +15,20 @@ __all__ = ["ADMIN", "ensure_first_admin", "first_run_text"]
 ADMIN = "admin"
 
 
+ALERT_PROGRAM_QUOTA_PERCENT = 30.0
+
+
+def alert_programs() -> list[str]:
+    """The programs the shipped alert strategies book their requests on (GRB)."""
+    from pyros_alerts.domain.strategies import load_strategies
+
+    return sorted({s.program for s in load_strategies().values()})
+
+
 def ensure_first_admin(db: Database, now: dt.datetime) -> str | None:
-    """Create the user ``admin`` when the database has no user at all; its password, else None."""
-    from pyros_common.db.models import User
+    """On a database with no user at all: the user ``admin`` and the alert strategies' programs
+    (grade A), so that the first alert becomes a request; the admin's password, else None."""
+    from pyros_common.db.models import Program, User
     from pyros_routines import service
     from sqlalchemy import func, select
 
@@ -26,6 +37,16 @@ def ensure_first_admin(db: Database, now: dt.datetime) -> str | None:
             return None
         password = secrets.token_urlsafe(12)
         service.create_user(session=s, username=ADMIN, password=password, role="admin", active=True, now=now)
+        for code in alert_programs():
+            if s.get(Program, code) is None:
+                service.create_program(
+                    session=s,
+                    code=code,
+                    grade="A",
+                    quota_percent=ALERT_PROGRAM_QUOTA_PERCENT,
+                    now=now,
+                    name="alert follow-up",
+                )
     return password
 
 
@@ -36,7 +57,8 @@ def first_run_text(url: str, password: str, data_dir: Path | None = None) -> str
     return "\n".join(
         [
             rule,
-            "PyROS first run: an admin account was created in the new database.",
+            "PyROS first run: an admin account was created in the new database, and the program",
+            f"{', '.join(alert_programs())} (grade A, {ALERT_PROGRAM_QUOTA_PERCENT:.0f} % of the night time) for alert requests.",
             "",
             f"  URL       {url}   (API docs: {url}/docs)",
             f"  user      {ADMIN}",
@@ -48,9 +70,11 @@ def first_run_text(url: str, password: str, data_dir: Path | None = None) -> str
             "",
             "Next, in another terminal:",
             f"  pyros login --url {url} --user {ADMIN}",
-            f"  pyros programs create GRB --grade A --quota-percent 30{dd}",
-            "  pyros request submit examples/m31.json",
+            "  pyros request submit examples/m31.json          # a routine request (program GRB)",
             "  pyros request list",
+            f"  pyros programs create EXO --grade B --quota-percent 10{dd}   # your own programs",
+            "  curl -H 'Authorization: Bearer ...' -H 'Content-Type: application/xml' \\",
+            f"       --data-binary @PACKET.xml {url}/api/v1/alerts/voevents   # a VOEvent",
             rule,
         ]
     )

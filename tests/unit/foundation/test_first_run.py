@@ -117,6 +117,7 @@ def test_first_up_makes_an_admin_once_and_the_commands_find_its_database(tmp_pat
         assert re.search(r"^\s*user\s+admin\s*$", text, re.MULTILINE), text
         assert f"pyros login --url {up.url} --user admin" in text
         assert "pyros programs create" in text and "one" in text  # says the password is one-time
+        assert "program" in text and "GRB (grade A" in text  # alerts can become requests at once
         assert text.count(password) == 1, "the password is printed once"
         answer = login(up.url, "admin", password)
         assert answer.status_code == 200, answer.text
@@ -125,8 +126,8 @@ def test_first_up_makes_an_admin_once_and_the_commands_find_its_database(tmp_pat
     assert password not in up.log.read_text(), "the password must not be in the logs"
 
     # Without PYROS_DATABASE_URL, the direct-database commands open var/pyros.db under the cwd...
-    r = pyros("programs", "create", "GRB", "--grade", "A", cwd=tmp_path, env=env)
-    assert r.returncode == 0 and "program GRB" in r.stdout, r.stderr
+    r = pyros("programs", "create", "EXO", "--grade", "A", cwd=tmp_path, env=env)
+    assert r.returncode == 0 and "program EXO" in r.stdout, r.stderr
     r = pyros("users", "create", "alice", "--password-stdin", cwd=tmp_path, env=env, stdin="alice-pw-1\n")
     assert r.returncode == 0 and "user alice" in r.stdout, r.stderr
     # ... or PYROS_DATA_DIR's, from anywhere.
