@@ -137,9 +137,16 @@ def _problem(status_code: int, title: str, detail: str, **extra: Any) -> JSONRes
     return JSONResponse(body, status_code=status_code, media_type="application/problem+json")
 
 
-def publishing_receive(*, publish: Publish, clock: Clock, group: str = "alerts") -> Receive:
-    """The HTTP intake of a process that does not run the alerts service (the gateway): each packet
-    goes, verbatim, on ``pyros.voevents.raw`` keyed by its IVORN, and the alerts service does the rest."""
+def publishing_receive(
+    *,
+    publish: Publish,
+    clock: Clock,
+    group: str = "alerts",
+    on_too_large: Callable[[str, str, str], None] | None = None,
+) -> Receive:
+    """The one intake step of every intake (HTTP, VTP, GCN; in the alerts service or the gateway):
+    each packet goes, verbatim, on ``pyros.voevents.raw`` keyed by its IVORN, and the alerts
+    handler does the rest. ``on_too_large(intake, ivorn, reason)`` counts and logs a refusal."""
 
     async def receive(raw: bytes, intake: str) -> VoeventReceived | None:
         ivorn = extract_ivorn(raw)
@@ -155,6 +162,8 @@ def publishing_receive(*, publish: Publish, clock: Clock, group: str = "alerts")
                 attempts=1,
             )
             await publish(dl, None)
+            if on_too_large is not None:
+                on_too_large(intake, ivorn, reason)
             return None
         event = VoeventReceived(
             ivorn="" if ivorn == "unknown" else ivorn,

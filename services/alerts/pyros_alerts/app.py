@@ -9,15 +9,14 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 from pyros_common.auth import current_user, require_role
-from pyros_common.bus.port import Handler, dead_letter
-from pyros_common.contracts import VoeventReceived
+from pyros_common.bus.port import Handler
+from pyros_common.contracts import Event, VoeventReceived
 from pyros_common.runtime.service import Service, ServiceContext
 
 from pyros_alerts import store
-from pyros_alerts.api import routes
-from pyros_alerts.domain import MAX_PACKET_BYTES
+from pyros_alerts.api import Receive, publishing_receive, routes
 from pyros_alerts.handlers import VoeventHandler
-from pyros_alerts.intakes import GcnKafkaIntake, VtpIntake, extract_ivorn
+from pyros_alerts.intakes import GcnKafkaIntake, VtpIntake
 from pyros_alerts.metrics import AlertsMetrics
 from pyros_alerts.settings import AlertsSettings
 
@@ -48,6 +47,7 @@ class AlertsService(Service):
         self._admin = admin_dependency or auth_dependency or require_role("admin")
         self._reader = auth_dependency or current_user
         self._handler: VoeventHandler | None = None
+        self._receive: Receive | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.vtp: VtpIntake | None = None
         self.gcn: GcnKafkaIntake | None = None
@@ -129,29 +129,18 @@ class AlertsService(Service):
 
     async def receive(self, raw: bytes, intake: str) -> VoeventReceived | None:
         """Publish one packet, verbatim, on ``pyros.voevents.raw`` keyed by its IVORN."""
-        ivorn = extract_ivorn(raw)
-        if len(raw) > MAX_PACKET_BYTES:
-            # Too big for the raw topic: dead-letter it here, keeping its head for diagnosis.
-            reason = f"packet larger than {MAX_PACKET_BYTES} bytes ({len(raw)} bytes; first 64 KiB kept)"
-            dl = dead_letter(
-                topic=VoeventReceived.topic,
-                raw=raw[:65536],
-                key=ivorn.encode(),
-                reason=reason,
-                group=self.group,
-                attempts=1,
+        if self._receive is None:
+
+            async def publish(event: Event, key: str | None) -> None:
+                await self.publish(event, key=key)
+
+            self._receive = publishing_receive(
+                publish=publish, clock=self.clock, group=self.group, on_too_large=self._too_large
             )
-            await self.publish(dl)
-            self.metrics.packets.labels(intake, "unknown").inc()
-            self.metrics.rejected.labels("too_large").inc()
-            log.warning("packet rejected at intake", intake=intake, ivorn=ivorn, reason=reason)
-            return None
-        event = VoeventReceived(
-            ivorn="" if ivorn == "unknown" else ivorn,
-            intake=intake,
-            received_at=self.clock.now(),
-            xml=raw.decode("utf-8", errors="replace"),
-            size_bytes=len(raw),
-        )
-        await self.publish(event, key=ivorn)
+        event: VoeventReceived | None = await self._receive(raw, intake)
         return event
+
+    def _too_large(self, intake: str, ivorn: str, reason: str) -> None:
+        self.metrics.packets.labels(intake, "unknown").inc()
+        self.metrics.rejected.labels("too_large").inc()
+        log.warning("packet rejected at intake", intake=intake, ivorn=ivorn, reason=reason)

@@ -250,7 +250,8 @@ class CommandHandler:
             )
 
     async def _send(self, dev: Device, reading: Reading, cmd: DeviceCommand | None) -> DeviceStatus:
-        status = self.status_of(dev, reading, cmd)
+        # Kept with the time it is sent, as the envelope will carry it (never 1970-01-01).
+        status = self.status_of(dev, reading, cmd).model_copy(update={"sent_at": self.clock.now()})
         dev.last = status
         await self._publish(status, cmd.correlation_id if cmd is not None and cmd.correlation_id else None)
         return status

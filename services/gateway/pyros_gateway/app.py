@@ -17,7 +17,7 @@ from pyros_common.runtime.http import ops_router
 from pyros_common.runtime.service import Service, ServiceContext
 from pyros_device_gateway.api import DeviceView
 
-from pyros_gateway.routes import ROUTES, GatewayDeps, RouterFactory
+from pyros_gateway.routes import GatewayDeps, RouterFactory
 
 
 class HealthTracker:
@@ -65,14 +65,10 @@ class GatewayService(Service):
         ctx: ServiceContext,
         routes: Iterable[tuple[str, RouterFactory]] = (),
         group_suffix: str = "",
-        *,
-        api_services: Iterable[Service] = (),
     ) -> None:
-        """``routes``: (service name, router factory) pairs, mounted in order. ``api_services`` (older
-        callers) only names the services whose routes to mount; they are never asked for a router."""
+        """``routes``: (service name, router factory) pairs, mounted in order; never a service."""
         super().__init__(ctx)
-        names = {s.name for s in api_services}
-        self.routes = list(routes) + [(n, f) for n, f in ROUTES if n in names]
+        self.routes = list(routes)
         self.tracker = HealthTracker(ctx)
         self.devices = DeviceView(ctx.clock)
         self.group_suffix = group_suffix

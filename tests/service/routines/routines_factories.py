@@ -18,6 +18,7 @@ from pyros_common.db import Database
 from pyros_common.runtime.service import Service, ServiceContext
 from pyros_common.settings import Settings
 from pyros_gateway.app import GatewayService
+from pyros_gateway.routes import ROUTES
 from pyros_routines import service
 from pyros_routines.app import RoutinesService
 
@@ -83,6 +84,6 @@ def make_env(tmp_path: Path, extra_services: tuple[type[Service], ...] = ()) -> 
     settings = Settings(data_dir=tmp_path, jwt_secret=SecretStr("x" * 40), database_url=db.url)
     ctx = ServiceContext(bus=bus, clock=clock, settings=settings, db=db)
     services: list[Service] = [RoutinesService(ctx), *(cls(ctx) for cls in extra_services)]
-    gw = GatewayService(ctx, api_services=services)
+    gw = GatewayService(ctx, ROUTES)
     app = gw.create_app([*services, gw])
     return Env(ctx=ctx, app=app, bus=bus, db=db, clock=clock, services=services)
