@@ -29,17 +29,17 @@ def ensure_first_admin(db: Database, now: dt.datetime) -> str | None:
     """On a database with no user at all: the user ``admin`` and the alert strategies' programs
     (grade A), so that the first alert becomes a request; the admin's password, else None."""
     from pyros_common.db.models import Program, User
-    from pyros_routines import service
+    from pyros_routines import programs, users
     from sqlalchemy import func, select
 
     with db.session() as s:
         if s.scalar(select(func.count()).select_from(User)):
             return None
         password = secrets.token_urlsafe(12)
-        service.create_user(session=s, username=ADMIN, password=password, role="admin", active=True, now=now)
+        users.create_user(session=s, username=ADMIN, password=password, role="admin", active=True, now=now)
         for code in alert_programs():
             if s.get(Program, code) is None:
-                service.create_program(
+                programs.create_program(
                     session=s,
                     code=code,
                     grade="A",

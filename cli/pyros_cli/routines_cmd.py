@@ -113,10 +113,10 @@ def users_create(
     password = _read_password(password_stdin)
     if len(password) < 8:
         raise _fail("the password needs at least 8 characters", 2)
-    from pyros_routines import service
+    from pyros_routines import users
 
     user = _db_call(
-        service.create_user,
+        users.create_user,
         url,
         username=name,
         password=password,
@@ -167,10 +167,10 @@ def programs_create(
 ) -> None:
     """Create a scientific program directly in the database."""
     url = _database_url(data_dir)
-    from pyros_routines import service
+    from pyros_routines import programs
 
     p = _db_call(
-        service.create_program,
+        programs.create_program,
         url,
         code=code,
         grade=grade.upper(),

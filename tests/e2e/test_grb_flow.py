@@ -100,6 +100,13 @@ def test_better_position_revises_the_request_and_the_schedule(pyros_up: PyrosUp,
     )
     after = in_schedule(pyros_up.api, revised, newer_than=int(before["version"]))
     assert int(after["version"]) > int(before["version"])
+    # Where the schedule gives a placed sequence's coordinates, they are the refined ones.
+    names = {s["name"] for s in revised["sequences"]} | {s["id"] for s in revised["sequences"]}
+    for item in (after.get("schedule") or {}).get("scheduled") or []:
+        target = item.get("target")
+        coords = target if isinstance(target, dict) else item
+        if item.get("sequence") in names and "ra_deg" in coords:
+            assert abs(coords["ra_deg"] - ra) < 1e-4 and abs(coords["dec_deg"] - dec) < 1e-4, dumps(item)
     ACCEPTED.append(revised)
 
 
@@ -148,7 +155,7 @@ def test_cli_lists_the_alert_request(pyros_up: PyrosUp) -> None:
         stdin=ADMIN_PASSWORD + "\n",
     )
     assert "logged in" in out.stdout, out.stdout
-    listing = run_cli(["request", "list", "--limit", "500"], env=env).stdout
+    listing = run_cli(["request", "list", "--limit", "200"], env=env).stdout
     line = next((ln for ln in listing.splitlines() if ln.startswith(req["id"])), None)
     assert line is not None, f"`pyros request list` does not show {req['id']}:\n{listing}"
     assert req["state"] in line, line

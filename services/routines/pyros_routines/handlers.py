@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 from starlette.concurrency import run_in_threadpool
 
-from pyros_routines import service
+from pyros_routines import admission, requests
 from pyros_routines.deps import PRODUCER, publish
 
 log = structlog.get_logger("pyros.routines")
@@ -57,15 +57,15 @@ class Handlers:
 
         def effect(s: Session) -> RequestChanged | None:
             if event.action in ("submitted", "changed"):
-                return service.admit_foreign_request(session=s, event=event, site=site, now=now)
+                return admission.admit_foreign_request(session=s, event=event, site=site, now=now)
             row = s.get(RequestRow, event.request_id)
             if row is None or event.action != "cancelled":
                 return None
             if State(row.state) in TERMINAL:
                 return None
             row.reason = event.reason or row.reason
-            service.cancel_row(session=s, row=row, now=now)
-            return service.changed_event_with_grade(session=s, row=row, action="cancelled")
+            requests.cancel_row(session=s, row=row, now=now)
+            return requests.changed_event_with_grade(session=s, row=row, action="cancelled")
 
         out = await run_in_threadpool(self._once, event, effect)
         if out is not None:
@@ -81,12 +81,12 @@ class Handlers:
 
         def effect(s: Session) -> RequestChanged | None:
             seq = s.get(SequenceRow, event.sequence_id)
-            if seq is None or not service.set_state(row=seq, target=target):
+            if seq is None or not requests.set_state(row=seq, target=target):
                 return None
             if target is State.COMPLETED:
-                service.give_back(session=s, sequence_ids=[seq.id], used=True)
+                requests.give_back(session=s, sequence_ids=[seq.id], used=True)
             elif target is State.FAILED:
-                service.give_back(session=s, sequence_ids=[seq.id])
+                requests.give_back(session=s, sequence_ids=[seq.id])
             row = s.scalar(
                 select(RequestRow)
                 .where(RequestRow.id == seq.request_id)
@@ -95,13 +95,13 @@ class Handlers:
             if row is None:
                 return None
             if target is State.EXECUTING:
-                service.set_state(row=row, target=State.EXECUTING)
+                requests.set_state(row=row, target=State.EXECUTING)
                 return None
-            action = service.settle_request(row=row, now=now)
+            action = requests.settle_request(row=row, now=now)
             if action is None:
                 return None
             row.reason = event.reason or row.reason
-            return service.changed_event(row=row, action=action)
+            return requests.changed_event(row=row, action=action)
 
         out = await run_in_threadpool(self._once, event, effect)
         if out is not None:
@@ -118,9 +118,9 @@ class Handlers:
             touched: set[str] = set()
             for seq in s.scalars(select(SequenceRow).where(SequenceRow.id.in_(placed | dropped))):
                 if seq.id in placed and seq.state == State.ACCEPTED:
-                    service.set_state(row=seq, target=State.SCHEDULED)
+                    requests.set_state(row=seq, target=State.SCHEDULED)
                 elif seq.id in dropped and seq.state == State.SCHEDULED:
-                    service.set_state(row=seq, target=State.ACCEPTED)
+                    requests.set_state(row=seq, target=State.ACCEPTED)
                 else:
                     continue
                 touched.add(seq.request_id)
@@ -132,9 +132,9 @@ class Handlers:
                     continue
                 any_scheduled = any(q.state == State.SCHEDULED for q in req.sequences)
                 if any_scheduled and req.state == State.ACCEPTED:
-                    service.set_state(row=req, target=State.SCHEDULED)
+                    requests.set_state(row=req, target=State.SCHEDULED)
                 elif not any_scheduled and req.state == State.SCHEDULED:
-                    service.set_state(row=req, target=State.ACCEPTED)
+                    requests.set_state(row=req, target=State.ACCEPTED)
             return None
 
         if placed or dropped:

@@ -19,7 +19,7 @@ from pyros_common.runtime.service import Service, ServiceContext
 from pyros_common.settings import Settings
 from pyros_gateway.app import GatewayService
 from pyros_gateway.routes import ROUTES
-from pyros_routines import service
+from pyros_routines import programs, users
 from pyros_routines.app import RoutinesService
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -52,12 +52,12 @@ class Env:
 
     def program(self, code: str, quota_percent: float = 30.0, grade: str = "A") -> None:
         with self.db.session() as s:
-            service.create_program(session=s, code=code, grade=grade, quota_percent=quota_percent, now=NOW)
+            programs.create_program(session=s, code=code, grade=grade, quota_percent=quota_percent, now=NOW)
 
     def user(self, name: str, role: str = "user", programs: tuple[str, ...] = (), active: bool = True) -> str:
         """Create a user; returns a bearer token header value."""
         with self.db.session() as s:
-            service.create_user(
+            users.create_user(
                 session=s,
                 username=name,
                 password=PASSWORD,

@@ -18,9 +18,8 @@ from pyros_common.auth import (
     require_role,
     verify_password,
 )
-from pyros_common.domain.requests.states import IllegalTransition
+from pyros_common.domain.requests.states import IllegalTransition, advance
 from pyros_common.settings import Settings
-from pyros_routines.service import advance
 
 T0 = dt.datetime(2025, 10, 20, 18, 0, tzinfo=dt.UTC)
 

@@ -6,6 +6,7 @@ sequences share it (a request is ``executing`` while one of its sequences is).
 
 from __future__ import annotations
 
+from collections import deque
 from enum import StrEnum
 
 
@@ -69,3 +70,27 @@ def transition(current: State | str, target: State | str) -> State:
     if tgt not in TRANSITIONS[cur]:
         raise IllegalTransition(cur, tgt)
     return tgt
+
+
+def advance(current: str, target: str) -> str:
+    """Walk the state table from ``current`` to ``target`` by its shortest path; IllegalTransition if none."""
+    start, goal = State(current), State(target)
+    if start == goal:
+        return goal
+    prev: dict[State, State] = {}
+    queue = deque([start])
+    while queue:
+        s = queue.popleft()
+        for n in sorted(TRANSITIONS[s]):
+            if n not in prev and n != start:
+                prev[n] = s
+                queue.append(n)
+    if goal not in prev:
+        raise IllegalTransition(start, goal)
+    path = [goal]
+    while path[-1] != start:
+        path.append(prev[path[-1]])
+    state = start
+    for step in reversed(path[:-1]):
+        state = transition(state, step)
+    return state

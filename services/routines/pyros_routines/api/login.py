@@ -11,7 +11,7 @@ from pyros_common.problem import ProblemRoute, problems
 from sqlalchemy.orm import Session
 
 from pyros_routines import models as m
-from pyros_routines import service
+from pyros_routines import users
 from pyros_routines.deps import CtxDep, DbDep, UserDep, in_session
 
 router = APIRouter(prefix="/login", tags=["login"], route_class=ProblemRoute)
@@ -25,7 +25,7 @@ router = APIRouter(prefix="/login", tags=["login"], route_class=ProblemRoute)
 async def access_token(
     ctx: CtxDep, db: DbDep, form: Annotated[OAuth2PasswordRequestForm, Depends()]
 ) -> m.Token:
-    user = await in_session(db, service.authenticate, username=form.username, password=form.password)
+    user = await in_session(db, users.authenticate, username=form.username, password=form.password)
     token = create_access_token(user.username, settings=ctx.settings, now=ctx.clock.now())
     return m.Token(access_token=token, expires_in=ctx.settings.jwt_ttl_s)
 
@@ -38,7 +38,7 @@ async def access_token(
 )
 async def register(ctx: CtxDep, db: DbDep, body: m.UserRegister) -> m.UserPublic:
     def work(session: Session) -> m.UserPublic:
-        user = service.create_user(
+        user = users.create_user(
             session=session,
             username=body.username,
             password=body.password,
@@ -47,7 +47,7 @@ async def register(ctx: CtxDep, db: DbDep, body: m.UserRegister) -> m.UserPublic
             active=False,
             now=ctx.clock.now(),
         )
-        return service.user_public(user=user)
+        return users.user_public(user=user)
 
     return await in_session(db, work)
 
@@ -59,7 +59,7 @@ async def register(ctx: CtxDep, db: DbDep, body: m.UserRegister) -> m.UserPublic
 )
 async def reset_password(ctx: CtxDep, db: DbDep, body: m.PasswordReset) -> m.Message:
     await in_session(
-        db, service.reset_password, token=body.token, new_password=body.new_password, now=ctx.clock.now()
+        db, users.reset_password, token=body.token, new_password=body.new_password, now=ctx.clock.now()
     )
     return m.Message(message="password changed")
 
@@ -67,6 +67,6 @@ async def reset_password(ctx: CtxDep, db: DbDep, body: m.PasswordReset) -> m.Mes
 @router.post("/test-token", summary="Who the token belongs to.", responses=problems(401, 422))
 async def test_token(db: DbDep, user: UserDep) -> m.UserPublic:
     def work(session: Session) -> m.UserPublic:
-        return service.user_public(user=service.get_user(session=session, user_id=user.id))
+        return users.user_public(user=users.get_user(session=session, user_id=user.id))
 
     return await in_session(db, work)

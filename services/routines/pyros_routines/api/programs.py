@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pyros_routines import models as m
-from pyros_routines import service
+from pyros_routines import programs
 from pyros_routines.deps import AdminDep, CtxDep, DbDep, SiteDep, UserDep, in_session
 
 router = APIRouter(prefix="/programs", tags=["programs"], route_class=ProblemRoute)
@@ -30,7 +30,7 @@ async def list_programs(db: DbDep, user: UserDep) -> m.ProgramsPublic:
         q = select(Program).order_by(Program.code)
         if not user.sees_all:
             q = q.where(Program.code.in_(sorted(user.programs)))
-        items = [service.program_public(program=p) for p in session.scalars(q)]
+        items = [programs.program_public(program=p) for p in session.scalars(q)]
         return m.ProgramsPublic(items=items, total=len(items))
 
     return await in_session(db, work)
@@ -44,7 +44,7 @@ async def list_programs(db: DbDep, user: UserDep) -> m.ProgramsPublic:
 )
 async def create_program(ctx: CtxDep, db: DbDep, _admin: AdminDep, body: m.ProgramCreate) -> m.ProgramPublic:
     def work(session: Session) -> m.ProgramPublic:
-        p = service.create_program(
+        p = programs.create_program(
             session=session,
             code=body.code,
             name=body.name,
@@ -52,7 +52,7 @@ async def create_program(ctx: CtxDep, db: DbDep, _admin: AdminDep, body: m.Progr
             quota_percent=body.quota_percent,
             now=ctx.clock.now(),
         )
-        return service.program_public(program=p)
+        return programs.program_public(program=p)
 
     return await in_session(db, work)
 
@@ -60,7 +60,7 @@ async def create_program(ctx: CtxDep, db: DbDep, _admin: AdminDep, body: m.Progr
 @router.get("/{code}", summary="One program.", responses=problems(401, 404, 422))
 async def read_program(db: DbDep, user: UserDep, code: Code) -> m.ProgramPublic:
     def work(session: Session) -> m.ProgramPublic:
-        return service.program_public(program=service.get_program(session=session, code=code, user=user))
+        return programs.program_public(program=programs.get_program(session=session, code=code, user=user))
 
     return await in_session(db, work)
 
@@ -72,14 +72,14 @@ async def read_program(db: DbDep, user: UserDep, code: Code) -> m.ProgramPublic:
 )
 async def update_program(db: DbDep, admin: AdminDep, code: Code, body: m.ProgramUpdate) -> m.ProgramPublic:
     def work(session: Session) -> m.ProgramPublic:
-        p = service.get_program(session=session, code=code, user=admin)
+        p = programs.get_program(session=session, code=code, user=admin)
         if body.name is not None:
             p.name = body.name
         if body.grade is not None:
             p.grade = body.grade
         if body.quota_percent is not None:
             p.quota_percent = body.quota_percent
-        return service.program_public(program=p)
+        return programs.program_public(program=p)
 
     return await in_session(db, work)
 
@@ -103,8 +103,8 @@ async def read_quota(
     now = ctx.clock.now()
 
     def work(session: Session) -> m.QuotaPublic:
-        sem = Semester.parse(semester) if semester else service.current_semester(site=site, now=now)
-        p = service.get_program(session=session, code=code, user=user)
-        return service.quota(session=session, program=p, semester=sem, site=site)
+        sem = Semester.parse(semester) if semester else programs.current_semester(site=site, now=now)
+        p = programs.get_program(session=session, code=code, user=user)
+        return programs.quota(session=session, program=p, semester=sem, site=site)
 
     return await in_session(db, work)

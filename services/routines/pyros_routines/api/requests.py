@@ -11,7 +11,7 @@ from pyros_common.problem import ProblemRoute, problems
 from sqlalchemy.orm import Session
 
 from pyros_routines import models as m
-from pyros_routines import service
+from pyros_routines import requests
 from pyros_routines.deps import CtxDep, DbDep, SiteDep, UserDep, in_session, publish
 
 router = APIRouter(prefix="/requests", tags=["requests"], route_class=ProblemRoute)
@@ -24,10 +24,10 @@ async def _submit(ctx: CtxDep, db: DbDep, site: SiteDep, user: UserDep, document
     now = ctx.clock.now()
 
     def work(session: Session) -> tuple[m.RequestPublic, Any]:
-        request = service.parse_document(document=document, user=user)
-        checked = service.check_request(session=session, user=user, request=request, site=site, now=now)
-        row, event = service.store_request(session=session, checked=checked, now=now)
-        return service.request_public(row=row), event
+        request = requests.parse_document(document=document, user=user)
+        checked = requests.check_request(session=session, user=user, request=request, site=site, now=now)
+        row, event = requests.store_request(session=session, checked=checked, now=now)
+        return requests.request_public(row=row), event
 
     public, event = await in_session(db, work)
     await publish(ctx, event)
@@ -58,9 +58,9 @@ async def validate(
     raw = document.model_dump(mode="json", by_alias=True)
 
     def work(session: Session) -> m.ValidationReport:
-        request = service.parse_document(document=raw, user=user)
-        checked = service.check_request(session=session, user=user, request=request, site=site, now=now)
-        return service.preview(checked=checked)
+        request = requests.parse_document(document=raw, user=user)
+        checked = requests.check_request(session=session, user=user, request=request, site=site, now=now)
+        return requests.preview(checked=checked)
 
     return await in_session(db, work)
 
@@ -93,7 +93,7 @@ async def list_requests(
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> m.RequestsPublic:
     def work(session: Session) -> m.RequestsPublic:
-        rows, total = service.list_requests(
+        rows, total = requests.list_requests(
             session=session,
             user=user,
             program=program,
@@ -104,7 +104,7 @@ async def list_requests(
             offset=offset,
         )
         return m.RequestsPublic(
-            items=[service.request_public(row=r) for r in rows], total=total, limit=limit, offset=offset
+            items=[requests.request_public(row=r) for r in rows], total=total, limit=limit, offset=offset
         )
 
     return await in_session(db, work)
@@ -113,8 +113,8 @@ async def list_requests(
 @router.get("/{request_id}", summary="One request.", responses=problems(401, 404, 422))
 async def read_request(db: DbDep, user: UserDep, request_id: RequestId) -> m.RequestPublic:
     def work(session: Session) -> m.RequestPublic:
-        return service.request_public(
-            row=service.get_request(session=session, user=user, request_id=request_id)
+        return requests.request_public(
+            row=requests.get_request(session=session, user=user, request_id=request_id)
         )
 
     return await in_session(db, work)
@@ -127,8 +127,8 @@ async def read_request(db: DbDep, user: UserDep, request_id: RequestId) -> m.Req
 )
 async def export_request(db: DbDep, user: UserDep, request_id: RequestId) -> dict[str, Any]:
     def work(session: Session) -> dict[str, Any]:
-        row = service.get_request(session=session, user=user, request_id=request_id)
-        return service.exported_document(row=row)
+        row = requests.get_request(session=session, user=user, request_id=request_id)
+        return requests.exported_document(row=row)
 
     return await in_session(db, work)
 
@@ -148,10 +148,10 @@ async def cancel(
     now = ctx.clock.now()
 
     def work(session: Session) -> tuple[m.RequestPublic, Any]:
-        row, event = service.cancel_request(
+        row, event = requests.cancel_request(
             session=session, user=user, request_id=request_id, now=now, reason=body.reason if body else ""
         )
-        return service.request_public(row=row), event
+        return requests.request_public(row=row), event
 
     public, event = await in_session(db, work)
     await publish(ctx, event)

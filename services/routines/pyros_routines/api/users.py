@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from pyros_routines import models as m
-from pyros_routines import service
+from pyros_routines import users
 from pyros_routines.deps import AdminDep, CtxDep, DbDep, UserDep, in_session
 
 UserId = Annotated[int, Path(ge=1, le=2**31 - 1, description="User id.")]
@@ -23,7 +23,7 @@ router = APIRouter(prefix="/users", tags=["users"], route_class=ProblemRoute)
 @router.get("/me", summary="Your account.", responses=problems(401))
 async def read_me(db: DbDep, user: UserDep) -> m.UserPublic:
     def work(session: Session) -> m.UserPublic:
-        return service.user_public(user=service.get_user(session=session, user_id=user.id))
+        return users.user_public(user=users.get_user(session=session, user_id=user.id))
 
     return await in_session(db, work)
 
@@ -31,10 +31,10 @@ async def read_me(db: DbDep, user: UserDep) -> m.UserPublic:
 @router.patch("/me", summary="Change your contact address.", responses=problems(401, 422))
 async def update_me(db: DbDep, user: UserDep, body: m.UserUpdateMe) -> m.UserPublic:
     def work(session: Session) -> m.UserPublic:
-        row = service.get_user(session=session, user_id=user.id)
+        row = users.get_user(session=session, user_id=user.id)
         if body.email is not None:
             row.email = body.email
-        return service.user_public(user=row)
+        return users.user_public(user=row)
 
     return await in_session(db, work)
 
@@ -42,7 +42,7 @@ async def update_me(db: DbDep, user: UserDep, body: m.UserUpdateMe) -> m.UserPub
 @router.post("/me/password", summary="Change your password.", responses=problems(400, 401, 422))
 async def change_password(db: DbDep, user: UserDep, body: m.PasswordChange) -> m.Message:
     def work(session: Session) -> m.Message:
-        row = service.get_user(session=session, user_id=user.id)
+        row = users.get_user(session=session, user_id=user.id)
         if not verify_password(body.current_password, row.password_hash):
             raise ProblemError(
                 400, "current password is wrong", kind="bad-password", errors=[("current_password", "wrong")]
@@ -67,7 +67,7 @@ async def list_users(
             q = q.where(User.active.is_(active))
         total = session.scalar(select(func.count()).select_from(q.subquery())) or 0
         rows = session.scalars(q.order_by(User.id).limit(limit).offset(offset)).all()
-        return m.UsersPublic(items=[service.user_public(user=u) for u in rows], total=total)
+        return m.UsersPublic(items=[users.user_public(user=u) for u in rows], total=total)
 
     return await in_session(db, work)
 
@@ -80,7 +80,7 @@ async def list_users(
 )
 async def create_user(ctx: CtxDep, db: DbDep, _admin: AdminDep, body: m.UserCreate) -> m.UserPublic:
     def work(session: Session) -> m.UserPublic:
-        user = service.create_user(
+        user = users.create_user(
             session=session,
             username=body.username,
             password=body.password,
@@ -90,7 +90,7 @@ async def create_user(ctx: CtxDep, db: DbDep, _admin: AdminDep, body: m.UserCrea
             programs=body.programs,
             now=ctx.clock.now(),
         )
-        return service.user_public(user=user)
+        return users.user_public(user=user)
 
     return await in_session(db, work)
 
@@ -98,7 +98,7 @@ async def create_user(ctx: CtxDep, db: DbDep, _admin: AdminDep, body: m.UserCrea
 @router.get("/{user_id}", summary="One account (admin).", responses=problems(401, 403, 404, 422))
 async def read_user(db: DbDep, _admin: AdminDep, user_id: UserId) -> m.UserPublic:
     def work(session: Session) -> m.UserPublic:
-        return service.user_public(user=service.get_user(session=session, user_id=user_id))
+        return users.user_public(user=users.get_user(session=session, user_id=user_id))
 
     return await in_session(db, work)
 
@@ -110,10 +110,8 @@ async def read_user(db: DbDep, _admin: AdminDep, user_id: UserId) -> m.UserPubli
 )
 async def update_user(db: DbDep, admin: AdminDep, user_id: UserId, body: m.UserUpdate) -> m.UserPublic:
     def work(session: Session) -> m.UserPublic:
-        row = service.get_user(session=session, user_id=user_id)
-        return service.user_public(
-            user=service.update_user(session=session, user=row, changes=body, by=admin)
-        )
+        row = users.get_user(session=session, user_id=user_id)
+        return users.user_public(user=users.update_user(session=session, user=row, changes=body, by=admin))
 
     return await in_session(db, work)
 
@@ -126,7 +124,7 @@ async def update_user(db: DbDep, admin: AdminDep, user_id: UserId, body: m.UserU
 )
 async def reset_token(ctx: CtxDep, db: DbDep, _admin: AdminDep, user_id: UserId) -> m.ResetTokenPublic:
     def work(session: Session) -> m.ResetTokenPublic:
-        row = service.get_user(session=session, user_id=user_id)
-        return service.issue_reset_token(session=session, user=row, now=ctx.clock.now())
+        row = users.get_user(session=session, user_id=user_id)
+        return users.issue_reset_token(session=session, user=row, now=ctx.clock.now())
 
     return await in_session(db, work)

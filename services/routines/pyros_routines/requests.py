@@ -1,36 +1,40 @@
-"""Routines' use cases: users, programs, quotas and requests. Keyword-only, one session each."""
+"""Routines' use cases for requests: check (night, visibility, quota), store, read, cancel, settle.
+
+Keyword-only, one session each. The one admission gate: every request, alert requests
+included (``admission``), goes through ``check_request``.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-import structlog
 from pydantic import ValidationError
-from pyros_common.auth import CurrentUser, hash_password, hash_token, new_reset_token, verify_password
+from pyros_common.auth import CurrentUser
 from pyros_common.contracts import RequestChanged
 from pyros_common.db.models import Album as AlbumRow
-from pyros_common.db.models import PasswordResetToken, Program, ProgramMember, QuotaEntry, User
 from pyros_common.db.models import Plan as PlanRow
+from pyros_common.db.models import Program, QuotaEntry
 from pyros_common.db.models import Request as RequestRow
 from pyros_common.db.models import Sequence as SequenceRow
-from pyros_common.domain.programs.priority import GRADE_PRIORITY
 from pyros_common.domain.programs.quotas import (
-    Grade,
     Semester,
-    allocated_s,
     check_quota,
-    semester_night_time_s,
 )
-from pyros_common.domain.requests import Request, RequestContent, RequestKind
+from pyros_common.domain.requests import Request, RequestKind
 from pyros_common.domain.requests.document import export_document, import_document
 from pyros_common.domain.requests.durations import sequence_duration_s
-from pyros_common.domain.requests.states import TERMINAL, TRANSITIONS, IllegalTransition, State, transition
+from pyros_common.domain.requests.states import (
+    TERMINAL,
+    IllegalTransition,
+    State,
+    advance,
+    transition,
+)
 from pyros_common.domain.sky.constraints import Constraints
-from pyros_common.domain.sky.night import NoNight, night_bounds, resolve_night, tonight
+from pyros_common.domain.sky.night import NoNight, night_bounds, resolve_night
 from pyros_common.domain.sky.overheads import Overheads, node_overheads
 from pyros_common.domain.sky.sites import Site
 from pyros_common.domain.sky.visibility import explain_invisible, visibility_windows
@@ -40,200 +44,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from pyros_routines import models as m
-
-log = structlog.get_logger("pyros.routines")
-RESET_TOKEN_TTL = dt.timedelta(hours=24)
+from pyros_routines.domain.ids import with_sequence_ids
+from pyros_routines.programs import quota
 
 Window = tuple[dt.datetime, dt.datetime]
-
-
-# --- users -----------------------------------------------------------------------------
-
-
-def user_public(*, user: User) -> m.UserPublic:
-    """The public view of a user row."""
-    return m.UserPublic(
-        id=user.id,
-        username=user.username,
-        email=user.email,
-        role=user.role,
-        active=user.active,
-        programs=sorted(p.program_code for p in user.programs),
-        created_at=user.created_at,
-    )
-
-
-def authenticate(*, session: Session, username: str, password: str) -> User:
-    """The active user with these credentials; 401 (or 403 when not yet validated) otherwise."""
-    user = session.scalar(select(User).where(User.username == username))
-    if not verify_password(password, user.password_hash if user is not None else None) or user is None:
-        raise ProblemError(401, "incorrect user name or password", kind="bad-credentials")
-    if not user.active:
-        raise ProblemError(403, "this account waits for an admin's validation", kind="inactive-account")
-    return user
-
-
-def _set_programs(session: Session, user: User, codes: list[str]) -> None:
-    unknown = sorted(set(codes) - set(session.scalars(select(Program.code).where(Program.code.in_(codes)))))
-    if unknown:
-        raise ProblemError(
-            422,
-            f"unknown program(s): {', '.join(unknown)}",
-            kind="unknown-program",
-            errors=[("programs", f"unknown program {c}") for c in unknown],
-        )
-    user.programs = [ProgramMember(program_code=c) for c in dict.fromkeys(codes)]
-
-
-def create_user(
-    *,
-    session: Session,
-    username: str,
-    password: str,
-    role: str,
-    now: dt.datetime,
-    email: str = "",
-    active: bool = False,
-    programs: list[str] | None = None,
-) -> User:
-    """A new account; 409 when the name is taken."""
-    if session.scalar(select(User.id).where(User.username == username)) is not None:
-        raise ProblemError(409, f"user {username} exists", kind="conflict", errors=[("username", "taken")])
-    user = User(
-        username=username,
-        email=email,
-        password_hash=hash_password(password),
-        role=role,
-        active=active,
-        created_at=now,
-    )
-    session.add(user)
-    _set_programs(session, user, programs or [])
-    session.flush()
-    return user
-
-
-def get_user(*, session: Session, user_id: int) -> User:
-    """The user with ``user_id``; 404 otherwise."""
-    user = session.get(User, user_id)
-    if user is None:
-        raise ProblemError(404, f"no user {user_id}", kind="not-found")
-    return user
-
-
-def update_user(*, session: Session, user: User, changes: m.UserUpdate, by: CurrentUser) -> User:
-    """Apply an admin's changes; an admin cannot demote or deactivate themselves."""
-    if user.id == by.id and (changes.active is False or (changes.role not in (None, "admin"))):
-        raise ProblemError(409, "an admin cannot deactivate or demote themselves", kind="conflict")
-    if changes.email is not None:
-        user.email = changes.email
-    if changes.role is not None:
-        user.role = changes.role
-    if changes.active is not None:
-        user.active = changes.active
-    if changes.password is not None:
-        user.password_hash = hash_password(changes.password)
-    if changes.programs is not None:
-        _set_programs(session, user, changes.programs)
-    session.flush()
-    return user
-
-
-def issue_reset_token(*, session: Session, user: User, now: dt.datetime) -> m.ResetTokenPublic:
-    """A single-use reset token for ``user``; only its hash is stored."""
-    token, digest = new_reset_token()
-    expires = now + RESET_TOKEN_TTL
-    session.add(PasswordResetToken(token_hash=digest, user_id=user.id, expires_at=expires, used_at=None))
-    return m.ResetTokenPublic(token=token, expires_at=expires)
-
-
-def reset_password(*, session: Session, token: str, new_password: str, now: dt.datetime) -> None:
-    """Set a new password with a reset token; the token is spent, expired or unknown ones get 400."""
-    row = session.get(PasswordResetToken, hash_token(token))
-    if row is None or row.used_at is not None or row.expires_at <= now:
-        why = "unknown" if row is None else "already used" if row.used_at is not None else "expired"
-        raise ProblemError(400, f"reset token {why}", kind="bad-reset-token", errors=[("token", why)])
-    user = session.get(User, row.user_id)
-    if user is None:
-        raise ProblemError(400, "reset token unknown", kind="bad-reset-token", errors=[("token", "unknown")])
-    user.password_hash = hash_password(new_password)
-    row.used_at = now
-
-
-# --- programs and quotas -----------------------------------------------------------------
-
-
-def program_public(*, program: Program) -> m.ProgramPublic:
-    """The public view of a program row."""
-    return m.ProgramPublic(
-        code=program.code,
-        name=program.name,
-        grade=program.grade,
-        quota_percent=program.quota_percent,
-        priority=GRADE_PRIORITY[Grade(program.grade)].value,
-        created_at=program.created_at,
-    )
-
-
-def create_program(
-    *, session: Session, code: str, grade: str, quota_percent: float, now: dt.datetime, name: str = ""
-) -> Program:
-    """A new scientific program; 409 when the code is taken."""
-    if session.get(Program, code) is not None:
-        raise ProblemError(409, f"program {code} exists", kind="conflict", errors=[("code", "taken")])
-    if grade not in ("A", "B", "C") or not 0 <= quota_percent <= 100:
-        raise ProblemError(
-            422, "grade must be A, B or C and quota_percent within [0, 100]", kind="validation"
-        )
-    program = Program(code=code, name=name, grade=grade, quota_percent=quota_percent, created_at=now)
-    session.add(program)
-    session.flush()
-    return program
-
-
-def get_program(*, session: Session, code: str, user: CurrentUser) -> Program:
-    """The program ``code`` if the user may see it; 404 otherwise."""
-    program = session.get(Program, code)
-    if program is None or (not user.sees_all and code not in user.programs):
-        raise ProblemError(404, f"no program {code}", kind="not-found")
-    return program
-
-
-def quota(*, session: Session, program: Program, semester: Semester, site: Site) -> m.QuotaPublic:
-    """Allocated, booked, used and left time of ``program`` in ``semester``."""
-    night_s = semester_night_time_s(site, semester)
-    alloc = allocated_s(program.quota_percent, night_s)
-    booked, used = session.execute(
-        select(
-            func.coalesce(func.sum(QuotaEntry.booked_s), 0.0), func.coalesce(func.sum(QuotaEntry.used_s), 0.0)
-        )
-        .where(QuotaEntry.program_code == program.code)
-        .where(QuotaEntry.semester == str(semester))
-    ).one()
-    booked, used = float(booked), float(used)
-    left = alloc - booked - used
-    return m.QuotaPublic(
-        program=program.code,
-        semester=str(semester),
-        quota_percent=program.quota_percent,
-        semester_night_s=round(night_s, 1),
-        allocated_s=round(alloc, 1),
-        booked_s=round(booked, 1),
-        used_s=round(used, 1),
-        left_s=round(left, 1),
-        allocated_h=round(alloc / 3600, 3),
-        booked_h=round(booked / 3600, 3),
-        used_h=round(used / 3600, 3),
-        left_h=round(left / 3600, 3),
-    )
-
-
-def current_semester(*, site: Site, now: dt.datetime) -> Semester:
-    """The semester of tonight's night."""
-    return Semester.of(tonight(site, now))
-
-
-# --- requests: checking ------------------------------------------------------------------
 
 
 @dataclass
@@ -431,39 +245,12 @@ def _window(a: dt.datetime, b: dt.datetime) -> m.WindowPublic:
     return m.WindowPublic(start=a, end=b, duration_s=round((b - a).total_seconds(), 1))
 
 
-# --- requests: storing and reading ---------------------------------------------------------
-
-
 def new_request_id() -> str:
     """A fresh request id."""
     return f"r-{uuid.uuid4().hex[:16]}"
 
 
-def advance(current: str, target: str) -> str:
-    """Walk the state table from ``current`` to ``target`` by its shortest path; IllegalTransition if none."""
-    start, goal = State(current), State(target)
-    if start == goal:
-        return goal
-    prev: dict[State, State] = {}
-    queue = deque([start])
-    while queue:
-        s = queue.popleft()
-        for n in sorted(TRANSITIONS[s]):
-            if n not in prev and n != start:
-                prev[n] = s
-                queue.append(n)
-    if goal not in prev:
-        raise IllegalTransition(start, goal)
-    path = [goal]
-    while path[-1] != start:
-        path.append(prev[path[-1]])
-    state = start
-    for step in reversed(path[:-1]):
-        state = transition(state, step)
-    return state
-
-
-def _rows(
+def request_rows(
     request: Request,
     request_id: str,
     state: str,
@@ -551,14 +338,14 @@ def store_request(
     request = checked.request
     request_id = request.id or new_request_id()
     state = advance(State.DRAFT, State.ACCEPTED)  # draft -> submitted -> accepted
-    row = _rows(request, request_id, state, now, checked.plans, [p.duration_s for p in checked.plans])
+    row = request_rows(request, request_id, state, now, checked.plans, [p.duration_s for p in checked.plans])
     session.add(row)
-    _book(session, request.program, request_id, row.sequences, checked.plans)
+    book_time(session, request.program, request_id, row.sequences, checked.plans)
     session.flush()
     return row, changed_event_with_grade(session=session, row=row, action="accepted")
 
 
-def _book(
+def book_time(
     session: Session, program: str, request_id: str, rows: list[SequenceRow], plans: list[SequencePlan]
 ) -> None:
     """Book each sequence's time on its night's semester (alert requests too, even over quota)."""
@@ -701,34 +488,9 @@ def request_public(*, row: RequestRow) -> m.RequestPublic:
     )
 
 
-# --- requests from the bus -----------------------------------------------------------------
-
-ALERTS_PRINCIPAL = CurrentUser(id=0, username="alerts", role="expert", programs=frozenset())
-
-
 def site_overheads(site: Site) -> Overheads:
     """The overheads routines charges: the node's largest (one telescope: its own profile)."""
     return node_overheads(t.overheads for t in site.telescopes)
-
-
-def with_sequence_ids(request: Request, request_id: str, keep: dict[str, str] | None = None) -> Request:
-    """``request`` with every sequence id set: ``keep`` (name -> id) first, else ``<request>-s<n>``.
-
-    Ids are made here once, at acceptance; a revision keeps the id of each sequence it keeps.
-    """
-    keep = keep or {}
-    used = set(keep.values()) | {s.id for s in request.sequences if s.id}
-    n, seqs = 0, []
-    for seq in request.sequences:
-        sid = keep.get(seq.name) or (seq.id if seq.id and seq.id.startswith(f"{request_id}-s") else None)
-        while sid is None:
-            n += 1
-            candidate = f"{request_id}-s{n}"
-            if candidate not in used:
-                sid = candidate
-        used.add(sid)
-        seqs.append(seq if seq.id == sid else seq.model_copy(update={"id": sid}))
-    return request.model_copy(update={"sequences": seqs})
 
 
 def _grade(session: Session, program: str) -> str | None:
@@ -741,96 +503,6 @@ def changed_event_with_grade(*, session: Session, row: RequestRow, action: str) 
     ev = changed_event(row=row, action=action)
     grade = _grade(session, row.program_code)
     return ev if grade is None else ev.model_copy(update={"grade": grade})
-
-
-def admit_foreign_request(
-    *, session: Session, event: RequestChanged, site: Site, now: dt.datetime
-) -> RequestChanged | None:
-    """Admit an alert request announced on the bus, as any request: night, visibility, quota.
-
-    ``submitted`` is checked and stored accepted or rejected; ``changed`` (a better position)
-    re-checks the stored request, keeps its sequence ids, re-books its time. Returns the event
-    routines publishes (accepted, rejected, changed or cancelled), None when nothing changes.
-    """
-    if event.document is None:
-        return None
-    row = session.scalar(
-        select(RequestRow)
-        .where(RequestRow.id == event.request_id)
-        .options(selectinload(RequestRow.sequences))
-    )
-    owner = event.owner or event.producer or "alerts"
-    fields = {k: getattr(event.document, k) for k in RequestContent.model_fields}
-    try:
-        request = Request.model_validate({**fields, "user": owner, "id": event.request_id})
-    except ValidationError as exc:
-        reason = f"request document refused: {validation_problem(exc).detail}"
-        return _reject_foreign(session=session, event=event, row=row, now=now, reason=reason)
-    if row is not None and State(row.state) in TERMINAL:
-        log.info("revision of a finished request ignored", request_id=row.id, state=row.state)
-        return None
-    try:
-        checked = check_request(session=session, user=ALERTS_PRINCIPAL, request=request, site=site, now=now)
-    except ProblemError as exc:
-        if row is None:
-            return _reject_foreign(session=session, event=event, row=None, now=now, reason=exc.detail)
-        # A revision that can no longer be observed ends the request, with the reason.
-        row.reason = f"revision refused: {exc.detail}"
-        cancel_row(session=session, row=row, now=now)
-        return changed_event_with_grade(session=session, row=row, action="cancelled")
-    if row is None:
-        row, _ = store_request(session=session, checked=checked, now=now)
-        row.reason = event.reason
-        return changed_event_with_grade(session=session, row=row, action="accepted")
-    keep = {q.name: q.id for q in row.sequences}
-    give_back(session=session, sequence_ids=list(keep.values()))
-    row.sequences.clear()
-    session.flush()
-    fresh = _rows(
-        request, row.id, State.ACCEPTED.value, now, checked.plans, [p.duration_s for p in checked.plans], keep
-    )
-    row.document = fresh.document
-    row.name = fresh.name
-    row.state = State.ACCEPTED.value if State(row.state) is not State.EXECUTING else row.state
-    row.reason = event.reason
-    row.updated_at = now
-    for srow in list(fresh.sequences):
-        fresh.sequences.remove(srow)
-        row.sequences.append(srow)
-    _book(session, request.program, row.id, row.sequences, checked.plans)
-    session.flush()
-    return changed_event_with_grade(session=session, row=row, action="changed")
-
-
-def _reject_foreign(
-    *, session: Session, event: RequestChanged, row: RequestRow | None, now: dt.datetime, reason: str
-) -> RequestChanged:
-    log.warning("alert request refused", request_id=event.request_id, reason=reason)
-    if row is None and event.document is not None:
-        try:
-            fields = {k: getattr(event.document, k) for k in RequestContent.model_fields}
-            request = Request.model_validate(
-                {**fields, "user": event.owner or "alerts", "id": event.request_id}
-            )
-            row = _rows(
-                request, event.request_id, State.REJECTED.value, now, None, [0.0] * len(request.sequences)
-            )
-            session.add(row)
-        except ValidationError:
-            row = None
-    if row is not None:
-        row.reason = reason
-        session.flush()
-        return changed_event_with_grade(session=session, row=row, action="rejected")
-    return RequestChanged(
-        request_id=event.request_id,
-        action="rejected",
-        state=State.REJECTED.value,
-        kind=event.kind,
-        program=event.program,
-        owner=event.owner,
-        reason=reason,
-    )
 
 
 def set_state(*, row: RequestRow | SequenceRow, target: str) -> bool:
