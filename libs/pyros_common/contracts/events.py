@@ -153,9 +153,20 @@ class DeviceCommand(Event):
 
     command_id: uuid.UUID = Field(default_factory=uuid.uuid4, description="Id echoed by the status reply.")
     device_id: str = Field(description="Device id (telescope, cam-vis, cam-nir, filterwheel, dome, plc).")
-    command: Literal["slew", "park", "expose", "filter", "focus", "dome", "abort", "status"] = Field(
-        description="What to do."
-    )
+    command: Literal[
+        "connect",
+        "status",
+        "abort",
+        "slew",
+        "park",
+        "unpark",
+        "offset",
+        "expose",
+        "cooler",
+        "set_filter",
+        "set_focus",
+        "dome",
+    ] = Field(description="What to do (the one grammar of every device; see device-gateway's domain).")
     params: dict[str, Any] = Field(
         default_factory=dict,
         description="Command parameters: ra_deg/dec_deg [deg], exposure_s [s], filter, position, ...",

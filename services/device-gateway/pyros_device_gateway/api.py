@@ -26,9 +26,9 @@ if TYPE_CHECKING:
 COMMANDS_BY_KIND: dict[str, frozenset[str]] = {
     "telescope": frozenset({"slew", "park"}),
     "camera": frozenset({"expose"}),
-    "filterwheel": frozenset({"filter"}),
+    "filterwheel": frozenset({"set_filter"}),
     "dome": frozenset({"dome"}),
-    "focuser": frozenset({"focus"}),
+    "focuser": frozenset({"set_focus"}),
     "weather": frozenset(),
     "plc": frozenset(),
 }

@@ -48,9 +48,9 @@ def guess_kind(device_id: str) -> DeviceKind:
     """Kind of a device we do not know, for the rejection reply (DeviceStatus needs one)."""
     for prefix, kind in (
         ("cam", "camera"),
-        ("filter", "filterwheel"),
+        ("set_filter", "filterwheel"),
         ("dome", "dome"),
-        ("focus", "focuser"),
+        ("set_focus", "focuser"),
     ):
         if device_id.startswith(prefix):
             return kind  # type: ignore[return-value]

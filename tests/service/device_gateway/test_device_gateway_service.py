@@ -133,7 +133,7 @@ async def test_bad_params_are_rejected_with_a_reason(rig: Rig) -> None:
     traversal = await rig.send("cam-vis", "expose", exposure_s=1.0, name="../../etc/passwd")
     wrong_device = await rig.send("telescope", "expose", exposure_s=1.0)
     unknown = await rig.send("spectrograph", "status")
-    both = await rig.send("filterwheel", "filter", filter="r", position=2)
+    both = await rig.send("filterwheel", "set_filter", filter="r", position=2)
     await rig.run_commands()
     reasons = {
         cid: rig.replies(cid) for cid in (bad_ra, missing, extra, traversal, wrong_device, unknown, both)
@@ -188,7 +188,7 @@ async def test_abort_reaches_a_slewing_mount(rig: Rig) -> None:
 
 
 async def test_commands_to_one_device_run_in_order_and_filter_feeds_the_camera(rig: Rig) -> None:
-    f = await rig.send("filterwheel", "filter", filter="i")
+    f = await rig.send("filterwheel", "set_filter", filter="i")
     e = await rig.send("cam-vis", "expose", exposure_s=2.0, name="after-filter")
     # the camera does not wait for the wheel by itself: the observer sequences them, we run it out
     await rig.run_commands()
@@ -255,7 +255,7 @@ class LyingDriver(DeviceDriver):
 
     kind = "focuser"
     driver = "fake"
-    commands = frozenset({"focus"})
+    commands = frozenset({"set_focus"})
 
     async def connect(self) -> None:
         return None
@@ -275,7 +275,7 @@ async def test_malformed_device_replies_are_rejected_with_a_reason(tmp_path: Pat
     await rig.bus.start()
     try:
         status = await rig.send("focuser", "status")
-        focus = await rig.send("focuser", "focus", position=1200)
+        focus = await rig.send("focuser", "set_focus", position=1200)
         await rig.run_commands()
         [r_status] = rig.replies(status)
         assert not r_status.ok and r_status.state == "error" and "malformed device reply" in r_status.error

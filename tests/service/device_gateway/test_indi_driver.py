@@ -164,7 +164,7 @@ async def test_indi_telescope_connects_slews_and_refuses_the_horizon(mount: Indi
     with pytest.raises(DriverError, match="below the horizon limit"):
         await mount.execute(low)
     with pytest.raises(DriverError, match="does not support"):
-        await mount.execute(DriverCommand(name="focus", params=NoParams(), command_id=uuid.uuid4()))
+        await mount.execute(DriverCommand(name="set_focus", params=NoParams(), command_id=uuid.uuid4()))
     still = await mount.status()
     assert still.ra_deg is not None and still.dec_deg is not None
     assert separation_deg(still.ra_deg, still.dec_deg, ra, dec) < 0.5  # it did not move

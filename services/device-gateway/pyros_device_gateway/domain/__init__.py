@@ -2,12 +2,14 @@
 
 from pyros_device_gateway.domain.commands import (
     PARAMS,
+    CoolerParams,
     DomeParams,
     ExposeParams,
     FilterParams,
     FocusParams,
     InvalidParams,
     NoParams,
+    OffsetParams,
     Params,
     SlewParams,
     parse_params,
@@ -15,12 +17,14 @@ from pyros_device_gateway.domain.commands import (
 
 __all__ = [
     "PARAMS",
+    "CoolerParams",
     "DomeParams",
     "ExposeParams",
     "FilterParams",
     "FocusParams",
     "InvalidParams",
     "NoParams",
+    "OffsetParams",
     "Params",
     "SlewParams",
     "parse_params",

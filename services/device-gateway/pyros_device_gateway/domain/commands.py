@@ -1,4 +1,15 @@
-"""The parameters each DeviceCommand takes, validated before any device sees them."""
+"""The one command grammar of every device, and the parameters each command takes.
+
+    connect, status, abort                         every device
+    slew(ra_deg, dec_deg), park, unpark,
+    offset(dra_arcsec, ddec_arcsec)                telescope
+    expose(exposure_s, image_type: light|bias|dark|flat, ...), cooler(setpoint_c)   camera
+    set_filter(filter | position)                  filter wheel
+    set_focus(position)                            focuser
+    dome(action: open|close|goto|follow|unfollow)  dome
+
+Parameters are validated here, before any device sees them.
+"""
 
 from __future__ import annotations
 
@@ -19,12 +30,23 @@ class Params(BaseModel):
 
 
 class NoParams(Params):
-    """Commands without parameters (park, abort, status)."""
+    """Commands without parameters (connect, status, abort, park, unpark)."""
 
 
 class SlewParams(Params):
     ra_deg: float = Field(ge=0, lt=360, description="Target right ascension, ICRS [deg].")
     dec_deg: float = Field(ge=-90, le=90, description="Target declination, ICRS [deg].")
+
+
+class OffsetParams(Params):
+    dra_arcsec: float = Field(
+        ge=-3600, le=3600, description="Offset in RA (on the sky, times cos dec) [arcsec]."
+    )
+    ddec_arcsec: float = Field(ge=-3600, le=3600, description="Offset in Dec [arcsec].")
+
+
+class CoolerParams(Params):
+    setpoint_c: float = Field(ge=-200, le=40, description="Sensor temperature to reach [°C].")
 
 
 class ExposeParams(Params):
@@ -67,14 +89,18 @@ class DomeParams(Params):
 
 
 PARAMS: dict[str, type[Params]] = {
+    "connect": NoParams,
+    "status": NoParams,
+    "abort": NoParams,
     "slew": SlewParams,
     "park": NoParams,
+    "unpark": NoParams,
+    "offset": OffsetParams,
     "expose": ExposeParams,
-    "filter": FilterParams,
-    "focus": FocusParams,
+    "cooler": CoolerParams,
+    "set_filter": FilterParams,
+    "set_focus": FocusParams,
     "dome": DomeParams,
-    "abort": NoParams,
-    "status": NoParams,
 }
 
 

@@ -168,7 +168,7 @@ class CameraDriver(SimulatorDriver):
 
 class FilterWheelDriver(SimulatorDriver):
     kind = "filterwheel"
-    commands = frozenset({"filter"})
+    commands = frozenset({"set_filter"})
 
     def __init__(self, device_id: str, wheel: FilterWheel) -> None:
         super().__init__(device_id, wheel)
@@ -185,7 +185,7 @@ class FilterWheelDriver(SimulatorDriver):
 
     async def execute(self, command: DriverCommand, progress: Progress = no_progress) -> Reading:
         p = command.params
-        if command.name != "filter" or not isinstance(p, FilterParams):
+        if command.name != "set_filter" or not isinstance(p, FilterParams):
             raise DriverError(f"{self.device_id} does not support {command.name}")
         target: str | int = p.filter if p.filter is not None else (p.position or 0)
         await _run(self, self.wheel.move(target), progress)
