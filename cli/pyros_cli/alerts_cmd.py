@@ -13,7 +13,8 @@ from typing import Annotated, Any
 import typer
 
 alerts_app = typer.Typer(
-    no_args_is_help=True, help="Alerts: replay VOEvent packets through the alerts service."
+    no_args_is_help=True,
+    help="Alerts: send VOEvent packets to a running PyROS, or replay them through the alerts code.",
 )
 
 
@@ -128,3 +129,44 @@ def replay(
         f"{alerts} alerts ({summary})",
         err=True,
     )
+
+
+@alerts_app.command("send")
+def send(
+    files: Annotated[list[Path], typer.Argument(help="VOEvent XML files, sent in the given order.")],
+    now: Annotated[
+        bool,
+        typer.Option(
+            "--now",
+            help="Re-time the packets so that the burst happens now, with fresh trigger ids (a drill "
+            "with a real, old packet; the packets of one event keep their spacing).",
+        ),
+    ] = False,
+    url: Annotated[str | None, typer.Option(help="PyROS URL (default: the one of `pyros login`).")] = None,
+) -> None:
+    """Post packets to the HTTP intake of a running PyROS (as the logged-in admin or expert)."""
+    import datetime as dt
+    import uuid
+
+    from pyros_cli.client import PyrosClient
+    from pyros_cli.routines_cmd import _api, _fail
+
+    missing = [str(f) for f in files if not f.is_file()]
+    if missing:
+        raise _fail(f"no such file: {', '.join(missing)}", 2)
+    packets = [(f.name, f.read_bytes()) for f in files]
+    if now:
+        from pyros_alerts.domain.retime import retime_packets
+
+        try:
+            retimed = retime_packets(packets, when=dt.datetime.now(dt.UTC), tag=uuid.uuid4().hex)
+        except Exception as exc:
+            raise _fail(f"cannot re-time {files[0]}: {exc}", 2) from None
+        packets = [(r.path, r.xml) for r in retimed]
+    for name, raw in packets:
+
+        def post(client: PyrosClient, packet: bytes = raw) -> dict[str, Any]:
+            return client.send_voevent(packet)
+
+        answer = _api(post, url)
+        typer.echo(f"{name}: {answer.get('reason', '')} ({answer.get('ivorn', '')})")

@@ -87,8 +87,11 @@ class PyrosClient:
         saved = load_token() or {}
         return cls(url or saved.get("url") or "http://127.0.0.1:8000", saved.get("access_token"), http)
 
-    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+    def _call(
+        self, method: str, path: str, headers_extra: dict[str, str] | None = None, **kwargs: Any
+    ) -> Any:
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        headers.update(headers_extra or {})
         try:
             r = self.http.request(method, f"{self.url}/api/v1{path}", headers=headers, **kwargs)
         except httpx.TransportError as exc:
@@ -103,6 +106,17 @@ class PyrosClient:
             return r.json()
         except ValueError:
             raise NoServer(self.url, f"HTTP {r.status_code} without JSON: not a PyROS API") from None
+
+    def send_voevent(self, packet: bytes) -> dict[str, Any]:
+        """Post one VOEvent packet to the HTTP intake (admins and experts)."""
+        result: dict[str, Any] = self._call(
+            "POST", "/alerts/voevents", content=packet, headers_extra={"Content-Type": "application/xml"}
+        )
+        return result
+
+    def get_alert(self, alert_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", f"/alerts/{alert_id}")
+        return result
 
     def login(self, username: str, password: str) -> str:
         """Get a bearer token (OAuth2 password flow) and keep it on this client."""

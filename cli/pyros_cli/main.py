@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from pyros_cli.alerts_cmd import alerts_app
+from pyros_cli.devices_cmd import devices_app
 from pyros_cli.local import DATA_DIR_ENV, DEFAULT_DATA_DIR, embedded_database_url
 from pyros_cli.routines_cmd import login, programs_app, request_app, users_app
 from pyros_cli.schedule_cmd import schedule
@@ -26,6 +27,7 @@ contracts_app = typer.Typer(no_args_is_help=True, help="Event contracts for part
 app.add_typer(db_app, name="db")
 app.add_typer(contracts_app, name="contracts")
 app.add_typer(alerts_app, name="alerts")
+app.add_typer(devices_app, name="devices")
 app.add_typer(users_app, name="users")
 app.add_typer(programs_app, name="programs")
 app.add_typer(request_app, name="request")

@@ -274,8 +274,31 @@ def request_list(
     """List the requests you may see, newest first."""
     page = _api(lambda c: c.list_requests(program=program, state=state, limit=limit, offset=offset), url)
     for r in page["items"]:
-        typer.echo(f"{r['id']}  {r['state']:<10} {r['program']:<8} {r['owner']:<12} {r['name']}")
+        name = "" if r["name"] == r["id"] else f"  {r['name']}"
+        why = (
+            f"  ({r['reason']})" if r["state"] in ("rejected", "cancelled", "failed") and r["reason"] else ""
+        )
+        typer.echo(f"{r['id']}  {r['state']:<10} {r['program']:<8} {r['owner']:<12}{name}{why}")
     typer.echo(f"({len(page['items'])} of {page['total']})")
+
+
+@request_app.command("show")
+def request_show(
+    request_id: Annotated[str, typer.Argument(help="Request id.")],
+    url: UrlOpt = None,
+) -> None:
+    """A request's state, reason and sequences (ids, states, targets, visibility windows)."""
+    r = _api(lambda c: c.get_request(request_id), url)
+    typer.echo(f"{r['id']}  {r['name']}")
+    typer.echo(f"  state    {r['state']}" + (f"  ({r['reason']})" if r["reason"] else ""))
+    typer.echo(f"  program  {r['program']}   owner {r['owner']}   kind {r['kind']}   {r['duration_s']:.0f} s")
+    for q in r["sequences"]:
+        typer.echo(
+            f"  {q['id']}  {q['state']:<10} {q['target_name']} "
+            f"(RA {q['ra_deg']:.4f}, Dec {q['dec_deg']:+.4f})  night {q['night'] or '-'}"
+        )
+        for w in q["windows"]:
+            typer.echo(f"      window {w['start']} .. {w['end']}  ({w['duration_s'] / 60:.0f} min)")
 
 
 @request_app.command("export")
