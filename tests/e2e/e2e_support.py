@@ -15,13 +15,14 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+from retime import Retimed, retime_event
 
 ROOT = Path(__file__).resolve().parents[2]
 PYROS = Path(sys.executable).parent / "pyros"
@@ -458,6 +459,33 @@ def accepted_request(api: Api, packet: Any) -> tuple[dict[str, Any], dict[str, A
     req = wait_request_decided(api, alert["request_id"], report=last_answer(api))
     assert req["kind"] == "alert", dumps(req)
     return alert, req
+
+
+def try_candidates(
+    api: Api, candidates: Sequence[Sequence[str]]
+) -> tuple[list[Retimed], dict[str, Any], dict[str, Any], list[str]]:
+    """Re-time and post the first packet of each candidate event in turn until routines accepts
+    its request; the others must be rejected with a reason for humans (e.g. never observable
+    tonight: the test cannot choose the sky, only among corpus events spread in RA).
+    Returns (re-timed packets of the last event tried, its alert, its request, what was tried)."""
+    tried: list[str] = []
+    assert candidates
+    for paths in candidates:
+        packets = retime_event(list(paths), when=event_time(), tag=fresh_tag())
+        alert, req = accepted_request(api, packets[0])
+        tried.append(f"{paths[0]}: {req['state']} {req.get('reason')!r}")
+        if req["state"] in ("accepted", "scheduled"):
+            break
+    return packets, alert, req, tried
+
+
+def first_accepted(
+    api: Api, candidates: Sequence[Sequence[str]]
+) -> tuple[list[Retimed], dict[str, Any], dict[str, Any]]:
+    """``try_candidates``, and one of them must be accepted."""
+    packets, alert, req, tried = try_candidates(api, candidates)
+    assert req["state"] in ("accepted", "scheduled"), "no candidate event was accepted:\n" + "\n".join(tried)
+    return packets, alert, req
 
 
 def in_schedule(api: Api, req: Mapping[str, Any], newer_than: int | None = None) -> dict[str, Any]:

@@ -1,62 +1,29 @@
-"""Re-time corpus VOEvent packets so that their burst happens "now", with fresh identifiers.
-
-The corpus packets (``tests/data/voevents``) are real and old. To drive the running system
-with them, a packet is rewritten so that:
-
-- every ISO 8601 time in it (``<Who><Date>``, the ``WhereWhen`` ``ISOTime``, time Params such
-  as SVOM's ``Alert_Seq_T0`` / ``Time_Window_*``, and times embedded in the IVORN, as Fermi
-  does) moves by one shift, so the ``ISOTime`` (the parser's trigger time) lands on the
-  requested instant and every other time keeps its distance to it;
-- the GCN ``Burst_TJD`` / ``Burst_SOD`` Params move by the same shift;
-- the mission trigger ids (the alerts matcher's event key: SVOM ``Burst_Id``, GCN ``TrigID``,
-  and the trigger number of the IVORN, e.g. INTEGRAL's ``_Pos_010042-``) are replaced,
-  everywhere in the packet (IVORN, Params, citations), by ids derived from a ``tag``: the
-  same tag gives the same new ids, so the packets of one event re-timed with one tag still
-  match each other, and a fresh tag never collides with an earlier run.
-
-The position (``Position2D``) is never touched. ``parse_packet`` of the alerts domain is used
-only to read back what the alerts service will see (event key, trigger time).
-"""
+"""The corpus side of re-timing: packets of tests/data/voevents, re-timed by the product's own
+``pyros_alerts.domain.retime`` (the one the CLI's ``pyros alerts send --now`` uses)."""
 
 from __future__ import annotations
 
 import csv
-import hashlib
-import re
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
+from pyros_alerts.domain import retime as _r
+from pyros_alerts.domain.retime import Retimed, packet_isotime, parse_iso
+
+__all__ = [
+    "CORPUS",
+    "Retimed",
+    "manifest",
+    "manifest_row",
+    "packet_isotime",
+    "parse_iso",
+    "read_packet",
+    "retime",
+    "retime_event",
+]
+
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "voevents"
-
-_ISO = re.compile(
-    r"(?P<date>\d{4}-\d{2}-\d{2})T(?P<time>\d{2}:\d{2}:\d{2})(?:\.(?P<frac>\d{1,9}))?"
-    r"(?P<tz>Z|[+-]\d{2}:?\d{2})?"
-)
-_ISOTIME_EL = re.compile(rb"(<(?:\w+:)?ISOTime>)([^<]*)(</(?:\w+:)?ISOTime>)")
-_IVORN_ATTR = re.compile(rb"""<(?:\w+:)?VOEvent\b[^>]*?\bivorn\s*=\s*(["'])(.*?)\1""", re.S)
-_PARAM = re.compile(
-    r"""(<(?:\w+:)?Param\b[^>]*?\bname\s*=\s*["'](?P<name>[^"']+)["'][^>]*?\bvalue\s*=\s*["'])"""
-    r"""(?P<value>[^"']*)(["'])""",
-    re.S,
-)
-_TJD_EPOCH = datetime(1968, 5, 24, tzinfo=UTC)  # TJD 0 = MJD 40000
-
-
-@dataclass(frozen=True)
-class Retimed:
-    """One re-timed packet and what the alerts service will read from it."""
-
-    path: str  # corpus path, e.g. "swift/bat_grb_pos_1125809.xml"
-    xml: bytes
-    ivorn: str
-    mission: str
-    event_key: str
-    trigger_time: datetime
-    ra_deg: float | None
-    dec_deg: float | None
-    error_deg: float | None
 
 
 def manifest() -> list[dict[str, str]]:
@@ -76,163 +43,11 @@ def read_packet(path: str) -> bytes:
     return (CORPUS / path).read_bytes()
 
 
-def parse_iso(value: str) -> datetime:
-    """An ISO 8601 time as written in packets (no zone means UTC)."""
-    m = _ISO.fullmatch(value.strip())
-    if m is None:
-        raise ValueError(f"not an ISO time: {value!r}")
-    base = datetime.fromisoformat(f"{m['date']}T{m['time']}").replace(tzinfo=UTC)
-    frac = m["frac"] or ""
-    if frac:
-        base += timedelta(microseconds=round(int(frac.ljust(9, "0")) / 1000))
-    tz = m["tz"]
-    if tz and tz != "Z":
-        sign = 1 if tz[0] == "+" else -1
-        hh, mm = int(tz[1:3]), int(tz[-2:])
-        base -= sign * timedelta(hours=hh, minutes=mm)
-    return base
-
-
-def _format_like(t: datetime, m: re.Match[str]) -> str:
-    """``t`` written as the matched original: same fraction digits (more if needed), same zone."""
-    frac = m["frac"] or ""
-    tz = m["tz"] or ""
-    digits = len(frac)
-    micro = t.microsecond
-    if digits < 6 and micro % (10 ** (6 - digits)) != 0:
-        digits = 3 if micro % 1000 == 0 and digits < 3 else 6
-    text = t.strftime("%Y-%m-%dT%H:%M:%S")
-    if digits:
-        text += "." + f"{micro:06d}"[:digits] if digits <= 6 else "." + f"{micro:06d}".ljust(digits, "0")
-    if tz and tz != "Z":
-        tz = "+00:00" if ":" in tz else "+0000"  # written back in UTC
-    return text + tz
-
-
-def _shift_iso_text(text: str, shift: timedelta) -> str:
-    def one(m: re.Match[str]) -> str:
-        try:
-            t = parse_iso(m.group(0))
-        except ValueError:
-            return m.group(0)
-        return _format_like(t + shift, m)
-
-    return _ISO.sub(one, text)
-
-
-def _shift_tjd_sod(text: str, shift: timedelta) -> str:
-    params = {m["name"]: m["value"] for m in _PARAM.finditer(text)}
-    tjd, sod = params.get("Burst_TJD"), params.get("Burst_SOD")
-    if not tjd or not sod:
-        return text
-    try:
-        old = _TJD_EPOCH + timedelta(days=int(float(tjd)), seconds=float(sod))
-    except ValueError:
-        return text
-    new = old + shift
-    days = (new - _TJD_EPOCH).days
-    secs = (new - (_TJD_EPOCH + timedelta(days=days))).total_seconds()
-    decimals = len(sod.split(".", 1)[1]) if "." in sod else 0
-    new_values = {"Burst_TJD": str(days), "Burst_SOD": f"{secs:.{decimals}f}"}
-
-    def one(m: re.Match[str]) -> str:
-        if m["name"] in new_values:
-            return m.group(1) + new_values[m["name"]] + m.group(4)
-        return m.group(0)
-
-    return _PARAM.sub(one, text)
-
-
-def _new_id(token: str, tag: str) -> str:
-    """A new id of the same shape (letters kept, digits replaced), derived from (token, tag)."""
-    digest = hashlib.sha256(f"{tag}\0{token}".encode()).hexdigest()
-    digits = iter(str(int(digest, 16)))
-    out = []
-    for i, ch in enumerate(token):
-        if ch.isdigit():
-            d = next(digits)
-            if i == 0 and token[0] != "0" and d == "0":
-                d = "7"
-            out.append(d)
-        else:
-            out.append(ch)
-    new = "".join(out)
-    return new if new != token else new[:-1] + str((int(new[-1]) + 1) % 10)
-
-
-def _id_tokens(text: str, ivorn: str, event_key: str) -> set[str]:
-    params = {m["name"]: m["value"].strip() for m in _PARAM.finditer(text)}
-    tokens = {params.get("Burst_Id", ""), params.get("TrigID", ""), event_key}
-    return {t for t in tokens if len(t) >= 4 and any(c.isdigit() for c in t) and t in text}
-
-
-def _replace_token(text: str, token: str, new: str) -> str:
-    return re.sub(rf"(?<![0-9.]){re.escape(token)}(?![0-9]|\.[0-9])", new, text)
-
-
-def packet_ivorn(xml: bytes) -> str:
-    m = _IVORN_ATTR.search(xml)
-    if m is None:
-        raise ValueError("no ivorn attribute on the VOEvent element")
-    return m.group(2).decode().strip()
-
-
-def packet_isotime(xml: bytes) -> datetime:
-    m = _ISOTIME_EL.search(xml)
-    if m is None:
-        raise ValueError("no ISOTime in the packet")
-    return parse_iso(m.group(2).decode())
-
-
-def _describe(path: str, xml: bytes) -> Retimed:
-    from pyros_alerts.domain.parsing import parse_packet
-
-    p = parse_packet(xml)
-    return Retimed(
-        path=path,
-        xml=xml,
-        ivorn=p.ivorn,
-        mission=p.mission,
-        event_key=p.event_key,
-        trigger_time=p.trigger_time,
-        ra_deg=p.ra_deg,
-        dec_deg=p.dec_deg,
-        error_deg=p.error_deg,
-    )
-
-
-def retime_bytes(raw: bytes, *, shift: timedelta, tag: str) -> bytes:
-    """Shift every time of ``raw`` by ``shift`` and replace its trigger ids (derived from ``tag``)."""
-    from pyros_alerts.domain.parsing import parse_packet
-
-    text = raw.decode("utf-8")
-    old_ivorn = packet_ivorn(raw)
-    event_key = parse_packet(raw).event_key
-    tokens = _id_tokens(text, old_ivorn, event_key)
-    text = _shift_iso_text(text, shift)
-    text = _shift_tjd_sod(text, shift)
-    for token in sorted(tokens, key=len, reverse=True):
-        text = _replace_token(text, token, _new_id(token, tag))
-    out = text.encode("utf-8")
-    if packet_ivorn(out) == old_ivorn:  # no time nor id in the IVORN: make it fresh anyway
-        suffix = "_" + hashlib.sha256(tag.encode()).hexdigest()[:8]
-        out = out.replace(old_ivorn.encode(), (old_ivorn + suffix).encode())
-    return out
-
-
 def retime_event(paths: Sequence[str], *, when: datetime, tag: str) -> list[Retimed]:
-    """Re-time the packets of one event (first one first): the first packet's ISOTime becomes
-    ``when`` (rounded to the millisecond), the others keep their distance to it, and all get the
-    same new trigger ids."""
-    if when.tzinfo is None:
-        raise ValueError("when must be timezone-aware")
-    when = when.astimezone(UTC)
-    when = when.replace(microsecond=when.microsecond // 1000 * 1000)
-    raws = [read_packet(p) for p in paths]
-    shift = when - packet_isotime(raws[0])
-    return [_describe(p, retime_bytes(raw, shift=shift, tag=tag)) for p, raw in zip(paths, raws, strict=True)]
+    """The corpus packets ``paths`` of one event, re-timed so the first one's burst is ``when``."""
+    return _r.retime_packets([(p, read_packet(p)) for p in paths], when=when, tag=tag)
 
 
 def retime(path: str, *, when: datetime, tag: str) -> Retimed:
-    """One packet whose burst (ISOTime) is ``when``."""
+    """One corpus packet whose burst (ISOTime) is ``when``."""
     return retime_event([path], when=when, tag=tag)[0]
