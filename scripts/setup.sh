@@ -32,4 +32,8 @@ if [[ -z "$DEV_FLAG" ]] && command -v npm >/dev/null 2>&1 && [[ ! -d .cache/asyn
   mkdir -p .cache/asyncapi
   (cd .cache/asyncapi && npm install --no-audit --no-fund --silent @asyncapi/parser@3 >/dev/null)
 fi
+# Byte-compile once, so that `pyros --help` and the first start need not compile on every run
+# (a shell with PYTHONDONTWRITEBYTECODE never writes the caches itself).
+.venv/bin/python -m compileall -q -j 0 cli libs services simulators .venv/lib/python3.11/site-packages \
+  >/dev/null 2>&1 || true
 echo "setup: done ($(.venv/bin/python --version), $(.venv/bin/pyros --help >/dev/null && echo 'pyros ok'))"

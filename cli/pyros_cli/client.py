@@ -141,6 +141,11 @@ class PyrosClient:
         result: dict[str, Any] = self._call("GET", "/requests", params=params)
         return result
 
+    def get_schedule(self, **query: Any) -> dict[str, Any]:
+        params = {k: v for k, v in query.items() if v is not None}
+        result: dict[str, Any] = self._call("GET", "/schedule", params=params)
+        return result
+
     def get_request(self, request_id: str) -> dict[str, Any]:
         result: dict[str, Any] = self._call("GET", f"/requests/{request_id}")
         return result

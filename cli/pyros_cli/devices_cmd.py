@@ -20,7 +20,7 @@ def probe(
     out: Annotated[
         Path | None, typer.Option(help="Folder of the exercise's FITS file (default: DATA_DIR/images/probe).")
     ] = None,
-    wait_s: Annotated[float, typer.Option(help="How long to wait for the devices to be listed [s].")] = 3.0,
+    wait_s: Annotated[float, typer.Option(help="Seconds to wait for the devices to be listed.")] = 3.0,
 ) -> None:
     """List the INDI devices (name, interfaces, kind, connected) as JSON; --exercise runs them."""
     import asyncio

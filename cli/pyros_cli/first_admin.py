@@ -73,8 +73,8 @@ def first_run_text(url: str, password: str, data_dir: Path | None = None) -> str
             "  pyros request submit examples/m31.json          # a routine request (program GRB)",
             "  pyros request list",
             f"  pyros programs create EXO --grade B --quota-percent 10{dd}   # your own programs",
-            "  curl -H 'Authorization: Bearer ...' -H 'Content-Type: application/xml' \\",
-            f"       --data-binary @PACKET.xml {url}/api/v1/alerts/voevents   # a VOEvent",
+            "  pyros alerts send --now tests/data/voevents/swift/bat_grb_pos_1125809.xml   # a GRB, now",
+            "  pyros plan                                      # tonight's schedule, with reasons",
             rule,
         ]
     )

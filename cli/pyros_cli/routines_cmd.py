@@ -326,3 +326,28 @@ def request_cancel(
     """Cancel a request; its unobserved time goes back to the program."""
     r = _api(lambda c: c.cancel(request_id, reason), url)
     typer.echo(f"{r['id']} {r['state']}")
+
+
+def plan(
+    night: Annotated[
+        str | None, typer.Option(help="Night (local date of its evening); default: tonight.")
+    ] = None,
+    version: Annotated[int | None, typer.Option(help="Schedule version; default: the latest.")] = None,
+    telescope: Annotated[str | None, typer.Option(help="Telescope id; default: the site's first.")] = None,
+    url: UrlOpt = None,
+) -> None:
+    """The schedule a running PyROS follows: planned sequences and why the others are left out."""
+    doc = _api(lambda c: c.get_schedule(night=night, version=version, telescope=telescope), url)
+    sched = doc["schedule"]
+    n = sched["night"]
+    typer.echo(
+        f"{doc['telescope']}  night {n['date']} ({n['start']} .. {n['end']})  version {doc['version']}"
+        f" of {doc['latest_version']}: {doc['trigger']}"
+    )
+    for q in sched["scheduled"]:
+        typer.echo(
+            f"  {q['start'][11:19]}-{q['end'][11:19]}  {q['sequence']:<32} {q['target']}  (w {q['weight']:g})"
+        )
+    for q in sched["unscheduled"]:
+        why = q["reason"] + (f" ({q['detail']})" if q.get("detail") else "")
+        typer.echo(f"  not planned  {q['sequence']:<32} {why}")

@@ -1,14 +1,16 @@
-"""A simulated filter wheel: named slots on a circle, a fixed time per slot moved."""
+"""A simulated filter wheel: named slots on a circle, a fixed time per slot moved, focus offsets."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from pyros_common.clock import Clock
 
 from pyros_simulators.base import Aborted, SimulatedDevice, SimulatorError
 
 DEFAULT_FILTERS: tuple[str, ...] = ("CLEAR", "g", "r", "i", "z", "y")
+# Filters differ in thickness and index: the best focus moves by these [focuser steps from CLEAR].
+DEFAULT_FOCUS_OFFSETS: Mapping[str, int] = {"CLEAR": 0, "g": 120, "r": 80, "i": 60, "z": 40, "y": 30}
 
 
 class FilterWheel(SimulatedDevice):
@@ -20,6 +22,7 @@ class FilterWheel(SimulatedDevice):
         filters: Sequence[str] = DEFAULT_FILTERS,
         *,
         step_s: float = 1.5,
+        focus_offsets: Mapping[str, int] | None = None,
         name: str = "filterwheel",
     ) -> None:
         super().__init__(clock, name)
@@ -27,11 +30,20 @@ class FilterWheel(SimulatedDevice):
             raise ValueError("filters must be a non-empty list of distinct names")
         self.filters = tuple(filters)
         self.step_s = step_s
+        offsets = DEFAULT_FOCUS_OFFSETS if focus_offsets is None else focus_offsets
+        unknown = set(offsets) - set(self.filters)
+        if focus_offsets is not None and unknown:
+            raise ValueError(f"focus offsets for filters not in the wheel: {sorted(unknown)}")
+        self.focus_offsets: dict[str, int] = {f: int(offsets.get(f, 0)) for f in self.filters}
         self.position = 0
 
     @property
     def current_filter(self) -> str:
         return self.filters[self.position]
+
+    def focus_offset(self, filter_name: str | None = None) -> int:
+        """Best-focus shift of a filter (default: the one in the beam) from CLEAR [focuser steps]."""
+        return self.focus_offsets.get(filter_name or self.current_filter, 0)
 
     def slot_of(self, filter_name: str) -> int:
         """Slot index of ``filter_name``; SimulatorError listing the filters otherwise."""

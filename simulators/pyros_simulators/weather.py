@@ -167,10 +167,67 @@ class WeatherSource(SimulatedDevice):
         return out
 
 
+class PlcSource(WeatherSource):
+    """The enclosure PLC: its weather sensors plus the mains, the UPS and the power outlets.
+
+    On mains failure the UPS drains at ``ups_drain_pct_per_min`` of clock time; outlets are
+    switched by ``set_power`` (the observatory turns a device offline with its outlet).
+    """
+
+    def __init__(
+        self,
+        clock: Clock,
+        scenario: WeatherScenario,
+        spec: SourceSpec = PLC,
+        *,
+        outlets: Sequence[str] = (),
+        ups_drain_pct_per_min: float = 2.0,
+    ) -> None:
+        super().__init__(clock, scenario, spec)
+        self.outlets: dict[str, bool] = dict.fromkeys(outlets, True)
+        self.ups_drain_pct_per_min = ups_drain_pct_per_min
+        self._mains_lost_at: float | None = None
+        self._ups_at_loss = 100.0
+
+    @property
+    def mains(self) -> bool:
+        return self._mains_lost_at is None
+
+    @property
+    def ups_charge_pct(self) -> float:
+        if self._mains_lost_at is None:
+            return self._ups_at_loss
+        minutes = (self.clock.monotonic() - self._mains_lost_at) / 60.0
+        return max(0.0, self._ups_at_loss - minutes * self.ups_drain_pct_per_min)
+
+    def set_mains(self, on: bool) -> None:
+        """Mains power lost (False) or back (True); the UPS recharges at once when it comes back."""
+        if not on and self._mains_lost_at is None:
+            self._mains_lost_at = self.clock.monotonic()
+        elif on:
+            self._mains_lost_at = None
+            self._ups_at_loss = 100.0
+
+    def set_power(self, outlet: str, on: bool) -> None:
+        if outlet not in self.outlets:
+            raise SimulatorError(f"no outlet {outlet!r} on {self.name}; it has {sorted(self.outlets)}")
+        self.outlets[outlet] = on
+
+    def read(self) -> dict[str, Value]:
+        out = super().read()
+        out["mains"] = self.mains
+        out["ups_charge_pct"] = round(self.ups_charge_pct, 1)
+        for outlet, on in self.outlets.items():
+            out[f"power_{outlet}"] = on
+        return out
+
+
 def weather_sources(
     clock: Clock, scenario: WeatherScenario, specs: Sequence[SourceSpec] = (STATION, PLC, CLOUD_SENSOR)
 ) -> list[WeatherSource]:
     """One source per spec, all reading the same scenario."""
     if len({s.name for s in specs}) != len(specs):
         raise SimulatorError("weather source names must be distinct")
-    return [WeatherSource(clock, scenario, s) for s in specs]
+    return [
+        PlcSource(clock, scenario, s) if s.kind == "plc" else WeatherSource(clock, scenario, s) for s in specs
+    ]

@@ -1,38 +1,49 @@
-"""device-gateway routes (mounted under /api/v1): the devices and their last status.
+"""device-gateway routes (mounted under /api/v1): the devices, their last status, manual operations.
 
 The routes read a :class:`DeviceSource`. The gateway (``pyros run gateway`` and ``pyros up`` alike)
 hands them a :class:`DeviceView`, a read model fed by ``pyros.device.status``; it never builds the
 drivers. The service's own ``router()`` hands them its command handler's devices.
+
+A manual operation (``POST /devices/{id}/commands``) is published as a DeviceCommand on the bus,
+never run here: in ``pyros run gateway`` there is no driver. Whether a sequence runs is read from
+the devices' last statuses, which name the command a device executes and who issued it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from fastapi import APIRouter, Depends, HTTPException, status
+import structlog
+from fastapi import APIRouter, Depends, HTTPException, Request, status
 from pydantic import BaseModel, Field
-from pyros_common.auth import current_user
+from pyros_common.auth import current_user, require_role
 from pyros_common.clock import Clock
-from pyros_common.contracts import DeviceStatus, Event
-from pyros_common.problem import ProblemRoute, problems
+from pyros_common.contracts import DeviceCommand, DeviceStatus, Event
+from pyros_common.problem import ProblemError, ProblemRoute, problems
+
+from pyros_device_gateway.domain import InvalidParams, parse_params
 
 if TYPE_CHECKING:
     from pyros_device_gateway.handlers import CommandHandler
 
 # What a device of each kind accepts besides status and abort (every driver of a kind takes the same).
 COMMANDS_BY_KIND: dict[str, frozenset[str]] = {
-    "telescope": frozenset({"slew", "park"}),
-    "camera": frozenset({"expose"}),
+    "telescope": frozenset({"slew", "park", "unpark", "offset"}),
+    "camera": frozenset({"expose", "cooler"}),
     "filterwheel": frozenset({"set_filter"}),
     "dome": frozenset({"dome"}),
     "focuser": frozenset({"set_focus"}),
     "weather": frozenset(),
     "plc": frozenset(),
 }
-_ALWAYS = frozenset({"status", "abort"})
+_ALWAYS = frozenset({"status", "abort", "connect"})
+SEQUENCER = "observer"  # a device executing the observer's command means a sequence runs
+PublishCommand = Callable[[DeviceCommand], Awaitable[DeviceCommand]]  # returns the command as sent
+log = structlog.get_logger("pyros.device_gateway")
 
 
 @dataclass(frozen=True)
@@ -94,6 +105,48 @@ class HandlerDevices:
         }
 
 
+def running_sequence(devices: Mapping[str, DeviceRecord]) -> list[str]:
+    """The devices executing a command issued by the observer, as "<device> (<command>)"."""
+    out = []
+    for d in sorted(devices):
+        last = devices[d].last
+        if last is not None and last.values.get("issued_by") == SEQUENCER:
+            out.append(f"{d} ({last.values.get('command', '?')})")
+    return out
+
+
+class ManualCommand(BaseModel):
+    """An operator's command for one device (the device command grammar, plus force)."""
+
+    command: str = Field(description="connect, status, abort, slew, park, unpark, offset, expose, ...")
+    params: dict[str, Any] = Field(default_factory=dict, description="The command's parameters.")
+    force: bool = Field(False, description="Send it even while a sequence runs.")
+    timeout_s: float = Field(
+        120.0, gt=0, le=86400, description="After this the command counts as failed [s]."
+    )
+
+
+class CommandAccepted(BaseModel):
+    command_id: uuid.UUID = Field(
+        description="Id of the published DeviceCommand; its status replies carry it."
+    )
+    device_id: str = Field(description="Device the command was sent to.")
+    command: str = Field(description="The command.")
+    forced: bool = Field(description="True when it was sent over a running sequence.")
+    sent_at: datetime = Field(description="When it was published (UTC).")
+
+
+async def _bus_publish(request: Request, cmd: DeviceCommand) -> DeviceCommand:
+    """Publish through the app's context (the gateway's bus), stamped as the gateway's."""
+    ctx = getattr(request.app.state, "ctx", None)
+    if ctx is None:
+        raise ProblemError(503, "no bus to send the command on")
+    stamped = cmd.stamped(producer="gateway", sent_at=ctx.clock.now())
+    stamped = stamped.model_copy(update={"telescope_id": ctx.settings.telescope_id})
+    await ctx.bus.publish(DeviceCommand.topic, stamped, cmd.device_id)
+    return stamped
+
+
 class DevicePublic(BaseModel):
     device_id: str = Field(description="Device id, as in DeviceCommand.device_id.")
     kind: str = Field(description="Kind of device.")
@@ -135,8 +188,19 @@ class DevicePublic(BaseModel):
         )
 
 
-def routes(*, devices: DeviceSource, auth: Callable[..., Any] = current_user) -> APIRouter:
-    """The devices routes over ``devices``; ``auth`` admits a caller (every route needs a token)."""
+def routes(
+    *,
+    devices: DeviceSource,
+    auth: Callable[..., Any] = current_user,
+    operator_auth: Callable[..., Any] | None = None,
+    publish: PublishCommand | None = None,
+) -> APIRouter:
+    """The devices routes over ``devices``.
+
+    ``auth`` admits a caller (every route needs a token); ``operator_auth`` admits manual operations
+    (default: admins and experts); ``publish`` sends a DeviceCommand (default: the app's bus).
+    """
+    operator = operator_auth or require_role("admin", "expert")
     r = APIRouter(
         tags=["devices"],
         dependencies=[Depends(auth)],
@@ -155,5 +219,66 @@ def routes(*, devices: DeviceSource, auth: Callable[..., Any] = current_user) ->
         if d is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"unknown device {device_id!r}")
         return DevicePublic.of(d)
+
+    @r.post(
+        "/devices/{device_id}/commands",
+        status_code=status.HTTP_202_ACCEPTED,
+        response_model=CommandAccepted,
+        summary="Send a manual command to one device (admins, experts)",
+        responses=problems(403, 409, 503),
+    )
+    async def send_command(
+        device_id: str,
+        body: ManualCommand,
+        request: Request,
+        user: Any = Depends(operator),  # a local dependency: Annotated cannot name it
+    ) -> CommandAccepted:
+        """Published on pyros.device.commands; refused (409) while a sequence runs unless ``force``."""
+        known = devices.devices()
+        d = known.get(device_id)
+        if d is None:
+            raise ProblemError(404, f"unknown device {device_id!r}; known: {sorted(known)}")
+        accepted = (
+            d.commands if d.commands is not None else COMMANDS_BY_KIND.get(d.kind, frozenset())
+        ) | _ALWAYS
+        if body.command not in accepted:
+            raise ProblemError(
+                422,
+                f"{device_id} ({d.kind}) does not take {body.command!r}; it takes {sorted(accepted)}",
+                errors=[("command", "not a command of this device")],
+            )
+        try:
+            parse_params(body.command, body.params)
+        except InvalidParams as exc:
+            raise ProblemError(422, str(exc), errors=[("params", str(exc))]) from None
+        running = running_sequence(known)
+        if running and not body.force:
+            raise ProblemError(
+                409,
+                f"a sequence is running ({', '.join(running)}); send force=true to command {device_id} anyway",
+                kind="sequence-running",
+            )
+        cmd = DeviceCommand(
+            device_id=device_id,
+            command=body.command,
+            params=body.params,
+            timeout_s=body.timeout_s,
+        )
+        sent = await publish(cmd) if publish is not None else await _bus_publish(request, cmd)
+        log.info(
+            "manual command",
+            device_id=device_id,
+            command=body.command,
+            command_id=str(cmd.command_id),
+            forced=bool(running),
+            user=getattr(user, "username", None),
+        )
+        return CommandAccepted(
+            command_id=cmd.command_id,
+            device_id=device_id,
+            command=body.command,
+            forced=bool(running),
+            sent_at=sent.sent_at,
+        )
 
     return r

@@ -1,4 +1,11 @@
-"""Consumer of pyros.device.commands: dedupe, validate, route to the driver, publish DeviceStatus."""
+"""Consumer of pyros.device.commands: dedupe, validate, route to the driver, publish DeviceStatus.
+
+A device whose link is lost is offline (state "offline", ok false, the error says why); the status
+saying so is published, and the device is pinged again with a growing backoff until it answers,
+then re-initialised (a camera cools to its set point again). While a device executes a command,
+every status it publishes names the command and who issued it (``values["command"]``,
+``values["issued_by"]``): that is how the API knows a sequence runs.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +15,7 @@ import re
 import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -18,13 +25,14 @@ from pyros_common.clock import Clock
 from pyros_common.contracts import DeviceCommand, DeviceStatus, Event
 from pyros_common.domain.sky.sites import Site
 
-from pyros_device_gateway.domain import ExposeParams, InvalidParams, parse_params
+from pyros_device_gateway.domain import CoolerParams, ExposeParams, InvalidParams, parse_params
 from pyros_device_gateway.drivers import DeviceDriver, DeviceKind, DriverCommand, DriverError, Reading
 
 log = structlog.get_logger("pyros.device_gateway")
 
 Publish = Callable[[DeviceStatus, str | None], Awaitable[None]]
 _ALWAYS = frozenset({"status", "abort"})  # answered at once, never queued behind a running command
+SEQUENCER = "observer"  # the service whose commands make up a sequence (manual operations wait for it)
 
 
 @dataclass
@@ -36,6 +44,13 @@ class Device:
     last: DeviceStatus | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     connected: bool = False
+    running: DeviceCommand | None = None  # the command being executed, with its envelope (producer)
+    offline_reason: str = ""
+    retry_at: datetime | None = None  # while offline: the next time the link is tried
+    backoff_s: float = 0.0
+    attempts: int = 0  # connection attempts since it went offline
+    setpoint: CoolerParams | None = None  # re-applied after a reconnection
+    connecting: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 def night_of(site: Site, when: datetime) -> str:
@@ -71,6 +86,9 @@ class CommandHandler:
         data_dir: Path,
         publish: Publish,
         recent_commands: int = 4096,
+        reconnect_min_s: float = 1.0,
+        reconnect_max_s: float = 60.0,
+        producer: str = "device-gateway",
     ) -> None:
         self.devices = {d: Device(d, drv) for d, drv in drivers.items()}
         self.clock = clock
@@ -81,6 +99,9 @@ class CommandHandler:
         self._max_recent = recent_commands
         self._tasks: set[asyncio.Task[None]] = set()
         self.duplicates = 0
+        self.reconnect_min_s = reconnect_min_s
+        self.reconnect_max_s = reconnect_max_s
+        self.producer = producer
 
     # --- bus handler --------------------------------------------------------------------
 
@@ -114,13 +135,13 @@ class CommandHandler:
         except InvalidParams as exc:
             await self._reply_error(cmd, dev.driver.kind, self._state(dev), str(exc))
             return
-        if cmd.command not in dev.driver.commands | _ALWAYS:
+        if cmd.command not in dev.driver.commands | _ALWAYS | {"connect"}:
             await self._reply_error(
                 cmd,
                 dev.driver.kind,
                 self._state(dev),
                 f"{cmd.device_id} ({dev.driver.kind}) does not support {cmd.command}; "
-                f"it takes {sorted(dev.driver.commands | _ALWAYS)}",
+                f"it takes {sorted(dev.driver.commands | _ALWAYS | {'connect'})}",
             )
             return
         if cmd.command == "status":
@@ -128,6 +149,11 @@ class CommandHandler:
             return
         if cmd.command == "abort":
             await self._abort(dev, cmd)
+            return
+        if cmd.command == "connect":
+            task = asyncio.create_task(self._reconnect(dev, cmd), name=f"cmd-{cmd.command_id}")
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
             return
         image_path = self.image_path(cmd, params) if isinstance(params, ExposeParams) else None
         dc = DriverCommand(name=cmd.command, params=params, command_id=cmd.command_id, image_path=image_path)
@@ -147,47 +173,71 @@ class CommandHandler:
 
     # --- execution ----------------------------------------------------------------------
 
+    def busy(self) -> dict[str, DeviceCommand]:
+        """The devices executing a command now, and that command."""
+        return {d: dev.running for d, dev in self.devices.items() if dev.running is not None}
+
+    def sequence_running(self) -> bool:
+        """True while any device executes a command issued by the observer (a sequence runs)."""
+        return any(c.producer == SEQUENCER for c in self.busy().values())
+
     async def _execute(self, dev: Device, cmd: DeviceCommand, dc: DriverCommand) -> None:
         async with dev.lock:
-
-            async def progress(reading: Reading) -> None:
-                await self._send(dev, reading, cmd)
-
-            work = asyncio.ensure_future(dev.driver.execute(dc, progress))
-            timer = asyncio.ensure_future(self.clock.sleep(cmd.timeout_s))
+            dev.running = cmd
             try:
-                await asyncio.wait({work, timer}, return_when=asyncio.FIRST_COMPLETED)
+                await self._execute_locked(dev, cmd, dc)
             finally:
-                timer.cancel()
-                if not work.done():
-                    work.cancel()
-                    with contextlib.suppress(asyncio.CancelledError, Exception):
-                        await work
-            try:
-                if work.cancelled():
-                    raise DriverError(f"{cmd.command} timed out after {cmd.timeout_s:g} s")
-                reading = work.result()
-            except DriverError as exc:
-                await self._reply_failure(dev, cmd, str(exc))
+                dev.running = None
+
+    async def _execute_locked(self, dev: Device, cmd: DeviceCommand, dc: DriverCommand) -> None:
+        if not dev.connected:  # an explicit command tries the link now, whatever the backoff
+            await self.read(dev, force_connect=True)
+            if not dev.connected:
+                dev.running = None
+                await self._reply_failure(dev, cmd, f"{dev.device_id} is offline: {dev.offline_reason}")
                 return
-            except Exception as exc:  # a driver bug or an unreadable device must still get a reply
-                log.exception("driver failed", device_id=dev.device_id, command=cmd.command)
-                await self._reply_failure(dev, cmd, f"driver failure: {exc!r}")
-                return
-            if reading.image is not None:
-                values = dict(reading.values)
-                values["path"] = self._relative(reading.image)
-                reading = Reading(
-                    state=reading.state,
-                    ok=reading.ok,
-                    error=reading.error,
-                    ra_deg=reading.ra_deg,
-                    dec_deg=reading.dec_deg,
-                    temperature_c=reading.temperature_c,
-                    values=values,
-                    image=reading.image,
-                )
+
+        async def progress(reading: Reading) -> None:
             await self._send(dev, reading, cmd)
+
+        work = asyncio.ensure_future(dev.driver.execute(dc, progress))
+        timer = asyncio.ensure_future(self.clock.sleep(cmd.timeout_s))
+        try:
+            await asyncio.wait({work, timer}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            timer.cancel()
+            if not work.done():
+                work.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await work
+        dev.running = None  # the replies below are the end of the command, not progress
+        try:
+            if work.cancelled():
+                raise DriverError(f"{cmd.command} timed out after {cmd.timeout_s:g} s")
+            reading = work.result()
+        except DriverError as exc:
+            await self._reply_failure(dev, cmd, str(exc))
+            return
+        except Exception as exc:  # a driver bug or an unreadable device must still get a reply
+            log.exception("driver failed", device_id=dev.device_id, command=cmd.command)
+            await self._reply_failure(dev, cmd, f"driver failure: {exc!r}")
+            return
+        if isinstance(dc.params, CoolerParams) and reading.ok:
+            dev.setpoint = dc.params
+        if reading.image is not None:
+            values = dict(reading.values)
+            values["path"] = self._relative(reading.image)
+            reading = Reading(
+                state=reading.state,
+                ok=reading.ok,
+                error=reading.error,
+                ra_deg=reading.ra_deg,
+                dec_deg=reading.dec_deg,
+                temperature_c=reading.temperature_c,
+                values=values,
+                image=reading.image,
+            )
+        await self._send(dev, reading, cmd)
 
     async def _abort(self, dev: Device, cmd: DeviceCommand) -> None:
         try:
@@ -199,19 +249,89 @@ class CommandHandler:
 
     # --- status -------------------------------------------------------------------------
 
-    async def read(self, dev: Device) -> Reading:
-        """The driver's status, connecting first if needed; never raises."""
+    async def read(self, dev: Device, *, force_connect: bool = False) -> Reading:
+        """The driver's status; never raises.
+
+        An offline device is connected again only when its backoff has run out (or ``force_connect``);
+        until then its offline reading is answered without touching the device.
+        """
+        if not dev.connected:
+            due = dev.retry_at is None or self.clock.now() >= dev.retry_at
+            if not (due or force_connect):
+                return self._offline(dev)
+            try:
+                await self._initialise(dev)
+            except DriverError as exc:
+                self._lost(dev, str(exc))
+                return self._offline(dev)
+            except Exception as exc:
+                log.exception("connect failed", device_id=dev.device_id)
+                self._lost(dev, f"driver failure: {exc!r}")
+                return self._offline(dev)
         try:
-            if not dev.connected:
-                await dev.driver.connect()
-                dev.connected = True
-            return await dev.driver.status()
+            reading = await dev.driver.status()
         except DriverError as exc:
-            dev.connected = False
-            return Reading(state="offline", ok=False, error=str(exc))
+            self._lost(dev, str(exc))
+            return self._offline(dev)
         except Exception as exc:
             log.exception("status failed", device_id=dev.device_id)
             return Reading(state="error", ok=False, error=f"driver failure: {exc!r}")
+        if reading.state == "offline":  # the driver noticed the loss: connect again, with backoff
+            self._lost(dev, reading.error or f"{dev.device_id} is offline")
+            return self._offline(dev)
+        return reading
+
+    def _offline(self, dev: Device) -> Reading:
+        return Reading(state="offline", ok=False, error=dev.offline_reason or f"{dev.device_id} is offline")
+
+    def _lost(self, dev: Device, reason: str) -> None:
+        """Mark ``dev`` offline and schedule the next attempt (backoff doubles up to the maximum)."""
+        if dev.connected or dev.retry_at is None:
+            log.warning("device offline", device_id=dev.device_id, reason=reason)
+            dev.backoff_s = self.reconnect_min_s
+        else:
+            dev.backoff_s = min(max(dev.backoff_s * 2.0, self.reconnect_min_s), self.reconnect_max_s)
+        dev.connected = False
+        dev.offline_reason = reason
+        dev.retry_at = self.clock.now() + timedelta(seconds=dev.backoff_s)
+
+    async def _initialise(self, dev: Device) -> None:
+        """Connect the driver and restore what the device must be doing (the cooler's set point)."""
+        async with dev.connecting:
+            if dev.connected:
+                return
+            dev.attempts += 1
+            await dev.driver.connect()
+            if dev.setpoint is not None and "cooler" in dev.driver.commands:
+                await dev.driver.execute(DriverCommand("cooler", dev.setpoint, uuid.uuid4()))
+            if dev.retry_at is not None:
+                log.info("device back online", device_id=dev.device_id, attempts=dev.attempts)
+            dev.connected = True
+            dev.retry_at = None
+            dev.backoff_s = 0.0
+            dev.attempts = 0
+            dev.offline_reason = ""
+
+    async def reconnect_due(self) -> list[str]:
+        """Ping every offline device whose backoff has run out, publishing what it says; their ids."""
+        now = self.clock.now()
+        due = [
+            d
+            for d, dev in self.devices.items()
+            if not dev.connected and dev.retry_at is not None and now >= dev.retry_at
+        ]
+        for device_id in due:
+            await self.publish_status(device_id)
+        return due
+
+    async def _reconnect(self, dev: Device, cmd: DeviceCommand) -> None:
+        """The connect command: drop the link and open it again, now."""
+        async with dev.lock:
+            if dev.connected:
+                with contextlib.suppress(Exception):
+                    await dev.driver.close()
+                self._lost(dev, "reconnecting on request")
+            await self._send(dev, await self.read(dev, force_connect=True), cmd)
 
     async def publish_status(self, device_id: str, cmd: DeviceCommand | None = None) -> DeviceStatus:
         """Read and publish the status of one device (periodic, or in answer to ``cmd``)."""
@@ -250,8 +370,15 @@ class CommandHandler:
             )
 
     async def _send(self, dev: Device, reading: Reading, cmd: DeviceCommand | None) -> DeviceStatus:
-        # Kept with the time it is sent, as the envelope will carry it (never 1970-01-01).
-        status = self.status_of(dev, reading, cmd).model_copy(update={"sent_at": self.clock.now()})
+        if dev.running is not None:
+            values = dict(reading.values)
+            values["command"] = dev.running.command
+            values["issued_by"] = dev.running.producer or "unknown"
+            reading = replace(reading, values=values)
+        # Kept as it is sent: the envelope's time and producer (never 1970-01-01, never anonymous).
+        status = self.status_of(dev, reading, cmd).model_copy(
+            update={"sent_at": self.clock.now(), "producer": self.producer}
+        )
         dev.last = status
         await self._publish(status, cmd.correlation_id if cmd is not None and cmd.correlation_id else None)
         return status

@@ -234,7 +234,7 @@ async def test_periodic_status_of_every_device_and_the_devices_route(rig: Rig) -
         resp = await client.get("/api/v1/devices")
         assert resp.status_code == 200
         devices = {d["device_id"]: d for d in resp.json()}
-        assert set(devices) == {
+        assert set(devices) >= {  # the simulators may add devices (a focuser...)
             "telescope",
             "cam-vis",
             "cam-nir",

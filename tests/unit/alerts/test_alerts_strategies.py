@@ -117,3 +117,10 @@ def test_every_shipped_strategy_builds_a_valid_request_from_a_corpus_packet_of_e
         missions.add(packet.mission)
     assert {"SVOM", "Swift", "INTEGRAL", "Fermi"} <= missions
     assert {"svom_grb", "swift_grb", "integral_grb", "fermi_gbm"} <= used
+
+
+def test_the_first_sequence_of_a_strategy_outranks_the_later_ones() -> None:
+    """The early look at a burst comes first (a rescaling once gave SVOM's two sequences one rank)."""
+    for strategy in load_strategies().values():
+        offsets = [q.priority_offset for q in strategy.sequences]
+        assert all(offsets[0] > o for o in offsets[1:]), (strategy.name, offsets)

@@ -135,7 +135,13 @@ def test_importing_pyros_common_loads_no_astropy() -> None:
 
 
 def test_help_loads_only_typer_and_the_standard_library() -> None:
-    for argv in (["--help"], ["request", "--help"], ["users", "--help"], ["programs", "--help"]):
+    for argv in (
+        ["--help"],
+        ["request", "--help"],
+        ["users", "--help"],
+        ["programs", "--help"],
+        ["devices", "probe", "--help"],
+    ):
         mods = imported_modules("-m", "pyros_cli.main", *argv)
         assert "typer" in mods and "pyros_cli.routines_cmd" in mods, argv
         heavy = sorted(m for m in mods if any(m == h or m.startswith(h + ".") for h in HEAVY))

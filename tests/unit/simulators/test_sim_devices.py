@@ -130,8 +130,11 @@ async def test_park_and_injected_fault(clock: SimulatedClock) -> None:
 # --- cameras --------------------------------------------------------------------------
 
 
+SMALL_VIS = dataclasses.replace(VIS, shape=(512, 512), vignetting=0.0, prnu=0.0)
+
+
 async def test_expose_writes_fits_atomically_with_headers(clock: SimulatedClock, tmp_path: Path) -> None:
-    cam = Camera(clock, VIS)
+    cam = Camera(clock, SMALL_VIS)  # no site: a dark sky (no Sun, no Moon)
     path = tmp_path / "n" / "img.fits"
     req = ExposureRequest(
         exposure_s=30.0, path=path, filter="r", object="GRB 260301A", ra_deg=150.5, dec_deg=20.25
@@ -155,13 +158,12 @@ async def test_expose_writes_fits_atomically_with_headers(clock: SimulatedClock,
         assert h["RA"] == 150.5 and h["DEC"] == 20.25 and h["DETECTOR"] == "VIS"
         assert data.shape == (512, 512)
         med = float(np.median(data))
-        expected = VIS.bias_adu + (VIS.dark_e_per_s + VIS.sky_e_per_s) * 30.0 / VIS.gain_e_per_adu
+        sky_e_per_s = 10 ** (-0.4 * (VIS.dark_sky_mag_arcsec2 - VIS.zeropoint_mag)) * VIS.pixel_scale_arcsec**2
+        expected = VIS.bias_adu + (VIS.dark_e_per_s + sky_e_per_s) * 30.0 / VIS.gain_e_per_adu
         assert med == pytest.approx(expected, rel=0.02)
         assert float(data.max()) > med + 500  # stars
         # read + Poisson noise on the background, in ADU
-        bg_sigma = (
-            np.sqrt(VIS.read_noise_e**2 + (VIS.dark_e_per_s + VIS.sky_e_per_s) * 30.0) / VIS.gain_e_per_adu
-        )
+        bg_sigma = np.sqrt(VIS.read_noise_e**2 + (VIS.dark_e_per_s + sky_e_per_s) * 30.0) / VIS.gain_e_per_adu
         mad = float(np.median(np.abs(data - med))) * 1.4826
         assert mad == pytest.approx(bg_sigma, rel=0.15)
 
@@ -169,7 +171,7 @@ async def test_expose_writes_fits_atomically_with_headers(clock: SimulatedClock,
 async def test_dark_current_grows_with_exposure_and_nir_is_its_own_detector(
     clock: SimulatedClock, tmp_path: Path
 ) -> None:
-    cfg = dataclasses.replace(NIR, shape=(64, 64), n_stars=0, sky_e_per_s=0.0)
+    cfg = dataclasses.replace(NIR, shape=(64, 64))
     cam = Camera(clock, cfg)
     short = await drive(clock, cam.expose(ExposureRequest(1.0, tmp_path / "a.fits", image_type="dark")))
     long = await drive(
@@ -187,7 +189,7 @@ async def test_failed_write_leaves_neither_image_nor_tmp(
         raise OSError("disk full")
 
     monkeypatch.setattr(os, "replace", broken_replace)
-    cam = Camera(clock, VIS)
+    cam = Camera(clock, SMALL_VIS)
     with pytest.raises(SimulatorError, match="disk full"):
         await drive(clock, cam.expose(ExposureRequest(1.0, tmp_path / "x.fits")))
     assert os.listdir(tmp_path) == []
@@ -195,7 +197,7 @@ async def test_failed_write_leaves_neither_image_nor_tmp(
 
 
 async def test_camera_fault_injection_and_bad_exposure(clock: SimulatedClock, tmp_path: Path) -> None:
-    cam = Camera(clock, VIS)
+    cam = Camera(clock, SMALL_VIS)
     with pytest.raises(SimulatorError, match="exposure_s"):
         await cam.expose(ExposureRequest(-1.0, tmp_path / "x.fits"))
     cam.inject_fault("shutter stuck", times=2)

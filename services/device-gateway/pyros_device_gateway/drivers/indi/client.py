@@ -1,16 +1,21 @@
-"""A minimal INDI client (XML over TCP, protocol 1.7) for indiserver.
+"""A minimal INDI client (XML over TCP, protocol 1.7) for indiserver, shared by every INDI driver.
 
 It keeps a table of every property vector the server defined (def*Vector), applies updates
-(set*Vector), forgets deleted ones (delProperty), and sends new values (newNumberVector,
-newSwitchVector). Whatever cannot be read is counted and kept in ``protocol_errors``, never
-applied, so a malformed reply cannot move a number the driver relies on.
+(set*Vector), forgets deleted ones (delProperty), keeps the last BLOB of each BLOB element
+(decoded), and sends new values (newNumberVector, newSwitchVector, newTextVector, enableBLOB).
+Whatever cannot be read is counted and kept in ``protocol_errors``, never applied, so a
+malformed reply cannot move a number the driver relies on. Why ours and not a library:
+docs/devices.md ("INDI client").
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import contextlib
 import re
+import zlib
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -33,7 +38,49 @@ _KINDS: dict[str, VectorKind] = {
 }
 _TAG = re.compile(r"^(def|set|new)(Number|Switch|Text|Light|BLOB)Vector$")
 _STATES = ("Idle", "Ok", "Busy", "Alert")
-MAX_PENDING_BYTES = 4 * 1024 * 1024  # one unfinished element larger than this is an attack or a bug
+# One unfinished element larger than this is an attack or a bug (a 16-bit 9k x 9k frame, base64, fits).
+MAX_PENDING_BYTES = 512 * 1024 * 1024
+
+# DRIVER_INFO.DRIVER_INTERFACE bits (libindi's DriverInterface), and our kind for the main ones.
+INTERFACES = {
+    1: "telescope",
+    2: "ccd",
+    4: "guider",
+    8: "focuser",
+    16: "filter",
+    32: "dome",
+    64: "gps",
+    128: "weather",
+    256: "ao",
+    512: "dustcap",
+    1024: "lightbox",
+    2048: "detector",
+    4096: "rotator",
+    8192: "spectrograph",
+    16384: "correlator",
+    32768: "aux",
+}
+_KIND_OF_INTERFACE = (  # first match wins: a CCD with a filter wheel inside is a camera
+    ("telescope", "telescope"),
+    ("ccd", "camera"),
+    ("dome", "dome"),
+    ("filter", "filterwheel"),
+    ("focuser", "focuser"),
+    ("weather", "weather"),
+)
+
+
+def interface_names(mask: int) -> list[str]:
+    """The interface names of a DRIVER_INTERFACE bit mask."""
+    return [name for bit, name in INTERFACES.items() if mask & bit]
+
+
+def kind_of_interfaces(names: list[str]) -> str | None:
+    """Our device kind for an INDI device's interfaces (None: none we drive)."""
+    for interface, kind in _KIND_OF_INTERFACE:
+        if interface in names:
+            return kind
+    return None
 
 
 class IndiError(Exception):
@@ -73,6 +120,7 @@ class IndiVector:
     generation: int = 0  # bumped at every update, so waiters can tell new from old
     busy_generation: int = -1  # last generation reported Busy (Busy then Ok can arrive in one read)
     message: str = ""
+    blobs: dict[str, Blob] = field(default_factory=dict)  # BLOB vectors: the last content of each element
 
     def number(self, element: str) -> float:
         v = self.values.get(element)
@@ -85,6 +133,29 @@ class IndiVector:
         if not isinstance(v, bool):
             raise IndiError(f"{self.device}.{self.name} has no switch {element!r}")
         return v
+
+
+@dataclass(frozen=True)
+class Blob:
+    """One received BLOB element: its format (".fits", ".fits.z", ...) and its decoded bytes."""
+
+    format: str
+    data: bytes
+
+
+def _blob(el: Element) -> Blob:
+    fmt = el.get("format", "")
+    try:
+        data = base64.b64decode("".join((el.text or "").split()), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError(f"BLOB {el.get('name')!r} is not base64: {exc}") from None
+    if fmt.endswith(".z"):  # zlib-compressed by the driver (CCD_COMPRESSION)
+        try:
+            data = zlib.decompress(data)
+        except zlib.error as exc:
+            raise ValueError(f"BLOB {el.get('name')!r} does not decompress: {exc}") from None
+        fmt = fmt[:-2]
+    return Blob(format=fmt, data=data)
 
 
 def _element_value(kind: VectorKind, el: Element) -> float | str | bool:
@@ -101,16 +172,24 @@ def _element_value(kind: VectorKind, el: Element) -> float | str | bool:
         if t not in _STATES:
             raise ValueError(f"light value must be one of {_STATES}, got {t!r}")
         return t
-    return text.strip() if kind == "text" else f"<{len(text)} bytes>"
+    return text.strip() if kind == "text" else f"<{el.get('size', '?')} bytes {el.get('format', '')}>"
 
 
 class IndiClient:
     """One TCP connection to indiserver; ``vectors`` mirrors the server's properties."""
 
-    def __init__(self, host: str, port: int = 7624, *, connect_timeout_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int = 7624,
+        *,
+        connect_timeout_s: float = 5.0,
+        max_element_bytes: int = MAX_PENDING_BYTES,
+    ) -> None:
         self.host = host
         self.port = port
         self.connect_timeout_s = connect_timeout_s
+        self.max_element_bytes = max_element_bytes
         self.vectors: dict[tuple[str, str], IndiVector] = {}
         self.messages: deque[str] = deque(maxlen=200)
         self.protocol_errors: deque[str] = deque(maxlen=200)
@@ -119,22 +198,55 @@ class IndiClient:
         self._writer: asyncio.StreamWriter | None = None
         self._task: asyncio.Task[None] | None = None
         self._changed = asyncio.Condition()
+        self._connecting = asyncio.Lock()
+        self.connections = 0  # links opened so far (a reconnect makes it grow)
+
+    @property
+    def endpoint(self) -> str:
+        return f"{self.host}:{self.port}"
 
     @property
     def connected(self) -> bool:
         return self._writer is not None and self.error is None
 
     async def connect(self, device: str | None = None) -> None:
-        """Open the socket and ask for every property (of ``device`` if given)."""
+        """Open the socket (again, after a loss) and ask for every property (of ``device`` if given).
+
+        Drivers sharing this client call it concurrently: one link is opened, the others wait for it.
+        """
+        async with self._connecting:
+            if self.connected:
+                return
+            await self.close()
+            self.vectors.clear()  # a new indiserver (or a restarted driver) redefines everything
+            try:
+                async with asyncio.timeout(self.connect_timeout_s):
+                    self._reader, self._writer = await asyncio.open_connection(self.host, self.port)
+            except (OSError, TimeoutError) as exc:
+                self.error = f"cannot reach indiserver at {self.endpoint}: {exc!r}"
+                raise IndiError(self.error) from exc
+            self.error = None
+            self.connections += 1
+            self._task = asyncio.create_task(self._read_loop(), name=f"indi-{self.endpoint}")
+            attrs = ' version="1.7"' + (f" device={quoteattr(device)}" if device else "")
+            await self._send(f"<getProperties{attrs}/>\n")
+
+    def devices(self) -> list[str]:
+        """Every device the server defined a property of."""
+        return sorted({d for d, _ in self.vectors})
+
+    def interfaces(self, device: str) -> list[str]:
+        """The interfaces a device declares (DRIVER_INFO.DRIVER_INTERFACE), [] before it says."""
+        info = self.vector(device, "DRIVER_INFO")
+        raw = info.values.get("DRIVER_INTERFACE") if info is not None else None
         try:
-            async with asyncio.timeout(self.connect_timeout_s):
-                self._reader, self._writer = await asyncio.open_connection(self.host, self.port)
-        except (OSError, TimeoutError) as exc:
-            raise IndiError(f"cannot reach indiserver at {self.host}:{self.port}: {exc!r}") from exc
-        self.error = None
-        self._task = asyncio.create_task(self._read_loop(), name=f"indi-{self.host}:{self.port}")
-        attrs = ' version="1.7"' + (f" device={quoteattr(device)}" if device else "")
-        await self._send(f"<getProperties{attrs}/>\n")
+            return interface_names(int(str(raw))) if raw is not None else []
+        except ValueError:
+            return []
+
+    async def enable_blobs(self, device: str, mode: Literal["Never", "Also", "Only"] = "Also") -> None:
+        """enableBLOB: have indiserver send (or stop sending) this device's BLOBs to us."""
+        await self._send(f"<enableBLOB device={quoteattr(device)}>{mode}</enableBLOB>\n")
 
     async def close(self) -> None:
         if self._task is not None:
@@ -225,6 +337,7 @@ class IndiClient:
             if state is not None and state not in _STATES:
                 raise ValueError(f"bad state {state!r}")
             values = {}
+            blobs = {}
             for child in el:
                 if not child.tag.endswith(m.group(2)):
                     continue
@@ -232,6 +345,8 @@ class IndiClient:
                 if not element_name:
                     raise ValueError(f"{child.tag} without a name")
                 values[element_name] = _element_value(kind, child)
+                if kind == "blob" and op == "set" and child.tag == "oneBLOB":
+                    blobs[element_name] = _blob(child)
         except ValueError as exc:
             reason = f"malformed {tag} {device}.{name}: {exc}"
             self.protocol_errors.append(reason)
@@ -254,6 +369,7 @@ class IndiClient:
         if state is not None:
             vec.state = state  # type: ignore[assignment]
         vec.values.update(values)
+        vec.blobs.update(blobs)
         vec.message = el.get("message", "")
         vec.generation += 1
         if vec.state == "Busy":
@@ -289,8 +405,8 @@ class IndiClient:
                         pending = 0
                         if root is not None:
                             root.remove(el)
-                if pending > MAX_PENDING_BYTES:
-                    raise IndiError(f"an element larger than {MAX_PENDING_BYTES} bytes")
+                if pending > self.max_element_bytes:
+                    raise IndiError(f"an element larger than {self.max_element_bytes} bytes")
                 async with self._changed:
                     self._changed.notify_all()
         except asyncio.CancelledError:
