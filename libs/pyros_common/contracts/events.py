@@ -129,17 +129,35 @@ class ScheduleChanged(Event):
 # --- pyros.system ---------------------------------------------------------------------
 
 
+class Dispatch(_Part):
+    """What majordome asks the observer to run now (it interrupts whatever runs)."""
+
+    kind: Literal["sequence", "calibration"] = Field(description="A scheduled sequence, or calibration frames.")
+    request_id: str = Field(description="Request id (for calibration: 'calibration-<night>').")
+    sequence_id: str = Field(description="Sequence id, as routines gave it.")
+    planned_start: AwareDatetime = Field(description="Start in the schedule (UTC).")
+    planned_end: AwareDatetime = Field(description="End in the schedule (UTC).")
+    schedule_version: int = Field(0, ge=0, description="Schedule version it comes from (0: calibration).")
+    preempts: str | None = Field(None, description="Sequence id it interrupts (an alert preemption).")
+    frames: dict[str, int] = Field(
+        default_factory=dict, description="Calibration only: frames per type, e.g. {'bias': 5, 'dark': 5}."
+    )
+
+
 class SystemChanged(Event):
-    """Observatory mode: night start/end, running or paused, and why."""
+    """Observatory mode (majordome's night state machine) and why; the sequence it dispatches."""
 
     topic: ClassVar[str] = "pyros.system"
     key_field: ClassVar[str] = "telescope_id"
 
-    state: Literal["day", "night", "running", "paused", "closed", "fault"] = Field(
-        description="Observatory state."
+    state: Literal["day", "dusk", "running", "paused", "dawn", "closing", "night", "closed", "fault"] = Field(
+        description="Observatory state: day, dusk, running, paused, dawn, closing (night/closed/fault: "
+        "older producers)."
     )
     reason: str = Field("", description="Why the state changed.")
     night: date | None = Field(None, description="Night in progress, if any.")
+    dispatch: Dispatch | None = Field(None, description="The sequence to run now (state running), if any.")
+    replan: bool = Field(False, description="True when majordome asks the scheduler for a new plan.")
 
 
 # --- pyros.device.commands / pyros.device.status ---------------------------------------
@@ -188,6 +206,9 @@ class DeviceStatus(Event):
         description="Device state."
     )
     command_id: uuid.UUID | None = Field(None, description="Command this status answers, if any.")
+    done: bool = Field(
+        False, description="True on the last status a command gets: it has finished (ok) or failed."
+    )
     ok: bool = Field(True, description="False when the device or the command failed.")
     error: str = Field("", description="Error text from the device or the gateway.")
     ra_deg: float | None = Field(None, description="Pointing RA, ICRS [deg].")
@@ -235,7 +256,11 @@ class ObservationChanged(Event):
         description="What happened."
     )
     plan_index: int | None = Field(None, ge=0, description="Plan concerned, if any.")
+    album: str | None = Field(None, description="Album (detector) concerned, if any.")
     reason: str = Field("", description="Why interrupted or failed.")
+    images_done: int = Field(0, ge=0, description="Images taken so far in this sequence.")
+    images_planned: int = Field(0, ge=0, description="Images the sequence plans in all.")
+    kind: Literal["sequence", "calibration"] = Field("sequence", description="What ran.")
 
 
 # --- pyros.images ---------------------------------------------------------------------
@@ -256,6 +281,8 @@ class ImageWritten(Event):
     exposure_s: float = Field(ge=0, description="Exposure time [s].")
     path: str = Field(description="Path of the FITS file, relative to the data directory.")
     frame: int = Field(0, ge=0, description="Frame number within the plan.")
+    image_type: Literal["light", "bias", "dark", "flat"] = Field("light", description="Kind of frame.")
+    taken_at: AwareDatetime | None = Field(None, description="Start of the exposure (UTC).")
 
 
 # --- pyros.analysis -------------------------------------------------------------------

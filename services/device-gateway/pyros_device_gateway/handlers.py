@@ -376,8 +376,10 @@ class CommandHandler:
             values["issued_by"] = dev.running.producer or "unknown"
             reading = replace(reading, values=values)
         # Kept as it is sent: the envelope's time and producer (never 1970-01-01, never anonymous).
+        # A command's last status (dev.running cleared: finished or failed) says so with done.
+        done = cmd is not None and cmd.command != "status" and dev.running is None
         status = self.status_of(dev, reading, cmd).model_copy(
-            update={"sent_at": self.clock.now(), "producer": self.producer}
+            update={"sent_at": self.clock.now(), "producer": self.producer, "done": done}
         )
         dev.last = status
         await self._publish(status, cmd.correlation_id if cmd is not None and cmd.correlation_id else None)
@@ -406,6 +408,7 @@ class CommandHandler:
             kind=kind,
             state=state,
             command_id=cmd.command_id,
+            done=True,
             ok=False,
             error=error,
         )

@@ -12,10 +12,11 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from pyros_common.bus.port import Handler
-from pyros_common.contracts import SERVICES, DeviceStatus, Event, Heartbeat
+from pyros_common.contracts import SERVICES, DeviceStatus, Event, Heartbeat, SystemChanged
 from pyros_common.runtime.http import ops_router
 from pyros_common.runtime.service import Service, ServiceContext
 from pyros_device_gateway.api import DeviceView
+from pyros_majordome.api import SystemView
 
 from pyros_gateway.routes import GatewayDeps, RouterFactory
 
@@ -71,6 +72,7 @@ class GatewayService(Service):
         self.routes = list(routes)
         self.tracker = HealthTracker(ctx)
         self.devices = DeviceView(ctx.clock)
+        self.system = SystemView()
         self.group_suffix = group_suffix
 
     @property
@@ -82,6 +84,7 @@ class GatewayService(Service):
         return [
             (Heartbeat.topic, self.tracker.on_heartbeat),
             (DeviceStatus.topic, self.devices.on_status),
+            (SystemChanged.topic, self.system.on_system),
         ]
 
     def create_app(self, hosted: list[Service]) -> FastAPI:
@@ -101,7 +104,7 @@ class GatewayService(Service):
             return self.tracker.report()
 
         app.include_router(api)
-        deps = GatewayDeps(ctx=self.ctx, devices=self.devices)
+        deps = GatewayDeps(ctx=self.ctx, devices=self.devices, system=self.system)
         for _name, factory in self.routes:
             app.include_router(factory(deps), prefix="/api/v1")
         return app

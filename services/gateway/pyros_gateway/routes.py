@@ -17,6 +17,7 @@ from pyros_common.contracts import Event
 from pyros_common.db import Database
 from pyros_common.runtime.service import ServiceContext
 from pyros_device_gateway import api as devices_api
+from pyros_majordome import api as majordome_api
 from pyros_routines import api as routines_api
 from pyros_scheduler import api as scheduler_api
 
@@ -27,6 +28,7 @@ class GatewayDeps:
 
     ctx: ServiceContext
     devices: devices_api.DeviceView
+    system: majordome_api.SystemView
 
     def db(self) -> Database:
         if self.ctx.db is None:
@@ -69,10 +71,15 @@ def devices(deps: GatewayDeps) -> APIRouter:
     return devices_api.routes(devices=deps.devices)
 
 
+def majordome(deps: GatewayDeps) -> APIRouter:
+    return majordome_api.routes(view=deps.system, default_telescope=deps.ctx.settings.telescope_id)
+
+
 # Mounted in this order (the order of the services in pyros_cli.registry).
 ROUTES: tuple[tuple[str, RouterFactory], ...] = (
     ("alerts", alerts),
     ("routines", routines),
     ("scheduler", scheduler),
     ("device-gateway", devices),
+    ("majordome", majordome),
 )

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from pyros_common.auth import current_user
 from pyros_common.bus.port import Handler
-from pyros_common.contracts import AlertChanged, ConditionsChanged, ObservationChanged, RequestChanged
+from pyros_common.contracts import AlertChanged, ObservationChanged, RequestChanged, SystemChanged
 from pyros_common.domain.sky.sites import get_site
 from pyros_common.runtime.service import Service, ServiceContext
 
@@ -79,7 +79,7 @@ class SchedulerService(Service):
         return [
             (RequestChanged.topic, h.on_request),
             (AlertChanged.topic, h.on_alert),
-            (ConditionsChanged.topic, h.on_conditions),
+            (SystemChanged.topic, h.on_system),
             (ObservationChanged.topic, h.on_observation),
         ]
 
@@ -98,13 +98,14 @@ class SchedulerService(Service):
             self.book.add(request, now, grade=grade)
         await self.handlers.roll_over()
         if self._night_loop:
+            # Without majordome (``pyros schedule``-like deployments) the night still rolls over.
             self._task = asyncio.create_task(self._nights(), name="scheduler-nights")
 
     async def _nights(self) -> None:
-        """At each dawn, carry over to the next night and plan it."""
+        """A safety net: at each dawn, carry over if majordome has not said "day" already."""
         while True:
             plan = self.book.plan
-            wait = 3600.0 if plan is None else (plan.dawn - self.clock.now()).total_seconds() + 1.0
+            wait = 3600.0 if plan is None else (plan.dawn - self.clock.now()).total_seconds() + 600.0
             await self.clock.sleep(max(1.0, wait))
             try:
                 await self.handlers.roll_over()

@@ -16,12 +16,12 @@ from pydantic import ValidationError
 from pyros_common.clock import Clock
 from pyros_common.contracts import (
     AlertChanged,
-    ConditionsChanged,
     Event,
     ObservationChanged,
     RequestChanged,
     ScheduleChanged,
     ScheduledSequence,
+    SystemChanged,
     UnscheduledSequence,
 )
 from pyros_common.db import Database
@@ -204,15 +204,30 @@ class SchedulerHandlers:
 
         await self._apply(event, change)
 
-    async def on_conditions(self, event: Event) -> None:
-        assert isinstance(event, ConditionsChanged)
+    async def on_system(self, event: Event) -> None:
+        """majordome owns the night: its states tell the scheduler when to plan and to hold.
+
+        day (after closing) and dusk roll over to the night they announce and plan it; paused
+        holds the telescope (the running sequence is interrupted, nothing planned in the hold);
+        running with ``replan`` (resumed) plans again from now.
+        """
+        assert isinstance(event, SystemChanged)
 
         def change(now: dt.datetime, _s: Session) -> Version | None:
-            if not event.safe:
+            if event.state in ("day", "dusk"):
+                rolled = self.book.roll_over(now)
+                if rolled is not None or not event.replan:
+                    return rolled
+                return self.book.replan(now, f"majordome: {event.reason or event.state}")
+            if event.state == "paused":
                 return self.book.unsafe(now)
-            return self.book.safe(now)
+            if event.state == "running" and event.replan:
+                v = self.book.safe(now)
+                return v if v is not None else self.book.replan(now, f"majordome: {event.reason}")
+            return None
 
-        await self._apply(event, change)
+        if event.state in ("day", "dusk", "paused") or (event.state == "running" and event.replan):
+            await self._apply(event, change)
 
     async def on_observation(self, event: Event) -> None:
         assert isinstance(event, ObservationChanged)
