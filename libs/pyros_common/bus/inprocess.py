@@ -93,6 +93,10 @@ class InProcessBus:
         while any(q._unfinished_tasks for q in self._queues.values()):  # type: ignore[attr-defined]
             await asyncio.gather(*(q.join() for q in self._queues.values()))
 
+    def idle(self) -> bool:
+        """True when no message waits or is being handled (the virtual clock's quiet check)."""
+        return not any(q._unfinished_tasks for q in self._queues.values())  # type: ignore[attr-defined]
+
     async def publish(self, topic: str, event: Event, key: str | None = None) -> None:
         if not event.producer:
             event = event.stamped(producer=self._producer, sent_at=self._clock.now())

@@ -132,7 +132,9 @@ class ScheduleChanged(Event):
 class Dispatch(_Part):
     """What majordome asks the observer to run now (it interrupts whatever runs)."""
 
-    kind: Literal["sequence", "calibration"] = Field(description="A scheduled sequence, or calibration frames.")
+    kind: Literal["sequence", "calibration"] = Field(
+        description="A scheduled sequence, or calibration frames."
+    )
     request_id: str = Field(description="Request id (for calibration: 'calibration-<night>').")
     sequence_id: str = Field(description="Sequence id, as routines gave it.")
     planned_start: AwareDatetime = Field(description="Start in the schedule (UTC).")
