@@ -12,6 +12,7 @@ import typer
 from pyros_cli.alerts_cmd import alerts_app
 from pyros_cli.devices_cmd import devices_app
 from pyros_cli.local import DATA_DIR_ENV, DEFAULT_DATA_DIR, embedded_database_url
+from pyros_cli.night_cmd import night
 from pyros_cli.routines_cmd import login, plan, programs_app, request_app, users_app
 from pyros_cli.schedule_cmd import schedule
 
@@ -34,6 +35,7 @@ app.add_typer(request_app, name="request")
 app.command("login")(login)
 app.command("schedule")(schedule)
 app.command("plan")(plan)
+app.command("night")(night)
 
 
 def load_settings(**overrides: object) -> Settings:
