@@ -84,10 +84,23 @@ def up(
     data_dir: Annotated[
         Path, typer.Option(envvar=DATA_DIR_ENV, help="Data directory (SQLite, images).")
     ] = DEFAULT_DATA_DIR,
+    simulate: Annotated[
+        bool,
+        typer.Option(
+            "--simulate",
+            help="Start the clock just before the coming dusk and run it --speed times faster; on a new "
+            "database, submit the demo workload for tonight, so the telescope works at once.",
+        ),
+    ] = False,
+    speed: Annotated[float, typer.Option(help="With --simulate: times faster than real time.")] = 30.0,
+    demo: Annotated[Path, typer.Option(help="With --simulate: the demo workload.")] = Path(
+        "examples/night.json"
+    ),
 ) -> None:
     """Every service in one process: in-process bus, SQLite, simulators, the gateway on PORT.
 
     On an empty database it creates the user `admin` and prints its one-time password once.
+    Without --simulate the clock is the real one.
     """
     from pyros_common.logs import configure_logging
 
@@ -100,7 +113,17 @@ def up(
         log_format=os.environ.get("PYROS_LOG_FORMAT", "console"),
     )
     configure_logging(settings.log_level, settings.log_format)
-    run_embedded(settings, host, port, data_dir)
+    if simulate and speed <= 0:
+        typer.echo("pyros: --speed must be > 0", err=True)
+        raise typer.Exit(2)
+    run_embedded(
+        settings,
+        host,
+        port,
+        data_dir,
+        simulate_speed=speed if simulate else None,
+        demo_workload=demo if simulate and demo.is_file() else None,
+    )
 
 
 @db_app.command("upgrade")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import sys
 import uuid
 from collections.abc import Callable
@@ -79,15 +80,17 @@ class Progress:
         span = (self.end - self.start).total_seconds()
         frac = min(1.0, max(0.0, (now - self.start).total_seconds() / span))
         pct = int(frac * 100)
-        if pct == self.last and not status:
+        tty = sys.stderr.isatty()
+        if pct == self.last or (not tty and pct % 10 and pct != 100):
             return
         self.last = pct
         bar = "#" * (pct // 4) + "." * (25 - pct // 4)
-        sys.stderr.write(f"\r  night [{bar}] {pct:3d}%  {now:%H:%M} UTC  {status:<40.40}")
+        line = f"  night [{bar}] {pct:3d}%  {now:%H:%M} UTC  {status}"
+        sys.stderr.write(f"\r{line:<80}" if tty else line + "\n")
         sys.stderr.flush()
 
     def done(self) -> None:
-        if self.enabled:
+        if self.enabled and sys.stderr.isatty():
             sys.stderr.write("\n")
 
 
@@ -248,6 +251,38 @@ async def _alert_at(api: Any, clock: Any, spec: AlertSpec, when: dt.datetime, ru
             "http_status": r.status_code,
         }
     )
+
+
+def coming_dusk(site_name: str, now: dt.datetime | None = None) -> dt.datetime:
+    """The dusk of the night in progress (if it is night) or of the coming one."""
+    from pyros_common.domain.sky.night import night_bounds, tonight
+    from pyros_common.domain.sky.sites import get_site
+
+    site = get_site(site_name)
+    now = now or dt.datetime.now(UTC)
+    dusk, _ = night_bounds(site, tonight(site, now))
+    return dusk
+
+
+async def seed_tonight(ctx: Any, app: Any, path: Path) -> int:
+    """Submit ``path``'s programs and requests for tonight through the REST API (the demo)."""
+    import httpx
+    from pyros_common.auth import create_access_token
+
+    from pyros_cli.first_admin import ADMIN
+
+    data = json.loads(await asyncio.to_thread(path.read_text))
+    for r in data.get("requests", []):
+        for q in r.get("sequences", []):
+            q["date"] = "tonight"
+    token = create_access_token(ADMIN, settings=ctx.settings, now=ctx.clock.now())
+    run = NightRun()
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://pyros", headers={"Authorization": f"Bearer {token}"}
+    ) as api:
+        await _seed(api, data, run)
+    return sum(1 for s in run.submitted if s["status"] == 201)
 
 
 def prepare_dirs(report: Path, data_dir: Path | None) -> tuple[Path, Path]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import signal
 import socket
 import uuid
@@ -15,7 +16,7 @@ from prometheus_client import CollectorRegistry
 from pyros_common.bus.inprocess import InProcessBus
 from pyros_common.bus.kafka import KafkaBus
 from pyros_common.bus.metrics import BusMetrics
-from pyros_common.clock import SystemClock
+from pyros_common.clock import Clock, SimulatedClock, SystemClock
 from pyros_common.db import Database
 from pyros_common.runtime.host import ServiceHost
 from pyros_common.runtime.http import HttpServer, service_app
@@ -53,10 +54,10 @@ def kafka_context(settings: Settings, producer: str) -> ServiceContext:
     )
 
 
-def embedded_context(settings: Settings) -> ServiceContext:
+def embedded_context(settings: Settings, clock: Clock | None = None) -> ServiceContext:
     registry = CollectorRegistry()
     metrics = BusMetrics(registry)
-    clock = SystemClock()
+    clock = clock or SystemClock()
     bus = InProcessBus(metrics=metrics, clock=clock, retries=settings.bus_retries)
     db = Database(settings.database_url)
     return ServiceContext(
@@ -118,20 +119,37 @@ def run_service(name: str, settings: Settings) -> None:
     asyncio.run(serve(ctx, [svc], app, settings.http_host, settings.http_port))
 
 
-def run_embedded(settings: Settings, host: str, port: int, data_dir: Path) -> None:
+def run_embedded(
+    settings: Settings,
+    host: str,
+    port: int,
+    data_dir: Path,
+    *,
+    simulate_speed: float | None = None,
+    demo_workload: Path | None = None,
+) -> None:
     """``pyros up``: every service in one process, in-process bus, SQLite, gateway on ``port``.
 
     On a database without any user, it first makes the user ``admin`` with a random one-time
     password and prints it once, with the next commands, when the services are up.
+    ``simulate_speed``: the clock starts just before the coming dusk and runs that many times
+    faster than real time (``pyros up --simulate``); ``demo_workload``'s requests are then
+    submitted for tonight on a new database, so that the telescope has work at once.
     """
     from pyros_cli.first_admin import ensure_first_admin, first_run_text
     from pyros_cli.local import DEFAULT_DATA_DIR
 
     data_dir.mkdir(parents=True, exist_ok=True)
-    ctx = embedded_context(settings)
+    clock: Clock | None = None
+    if simulate_speed is not None:
+        from pyros_cli.night import coming_dusk
+
+        clock = SimulatedClock(coming_dusk(settings.site) - dt.timedelta(seconds=60), speed=simulate_speed)
+    ctx = embedded_context(settings, clock)
     assert ctx.db is not None
     ctx.db.upgrade()
     password = ensure_first_admin(ctx.db, ctx.clock.now())
+    demo = demo_workload if password is not None else None  # a new database only
     services = [service_class(n)(ctx) for n in SERVICE_CLASSES]
     gw = GatewayService(ctx, ROUTES)  # the same router factories as ``pyros run gateway``
     app = gw.create_app([*services, gw])
@@ -142,11 +160,18 @@ def run_embedded(settings: Settings, host: str, port: int, data_dir: Path) -> No
         return
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::', '') else host}:{port}"
     block = first_run_text(url, password, None if data_dir == DEFAULT_DATA_DIR.resolve() else data_dir)
-    asyncio.run(_serve_and_tell(ctx, everything, app, host, port, msg, block))
+    asyncio.run(_serve_and_tell(ctx, everything, app, host, port, msg, block, demo))
 
 
 async def _serve_and_tell(
-    ctx: ServiceContext, services: list[Service], app: FastAPI, host: str, port: int, msg: str, block: str
+    ctx: ServiceContext,
+    services: list[Service],
+    app: FastAPI,
+    host: str,
+    port: int,
+    msg: str,
+    block: str,
+    demo: Path | None = None,
 ) -> None:
     """``serve``, printing ``block`` on stdout (never in the logs) once the services have started.
 
@@ -165,6 +190,11 @@ async def _serve_and_tell(
         await asyncio.sleep(0.3)  # after serve's "PyROS is up" line
         print(block, flush=True)
         shown = True
+        if demo is not None:
+            from pyros_cli.night import seed_tonight
+
+            n = await seed_tonight(ctx, app, demo)
+            print(f"simulation: {n} demo requests from {demo} submitted for tonight", flush=True)
 
     teller = asyncio.create_task(tell())
     try:
