@@ -76,12 +76,12 @@ class Env:
         return {"Authorization": f"Bearer {token}"}
 
 
-def make_env(tmp_path: Path, extra_services: tuple[type[Service], ...] = ()) -> Env:
+def make_env(tmp_path: Path, extra_services: tuple[type[Service], ...] = (), site: str = "gft-spm") -> Env:
     db = Database(f"sqlite:///{tmp_path / 'pyros.db'}")
     db.upgrade()
     clock = SimulatedClock(NOW)
     bus = InProcessBus(clock=clock)
-    settings = Settings(data_dir=tmp_path, jwt_secret=SecretStr("x" * 40), database_url=db.url)
+    settings = Settings(data_dir=tmp_path, jwt_secret=SecretStr("x" * 40), database_url=db.url, site=site)
     ctx = ServiceContext(bus=bus, clock=clock, settings=settings, db=db)
     services: list[Service] = [RoutinesService(ctx), *(cls(ctx) for cls in extra_services)]
     gw = GatewayService(ctx, ROUTES)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import httpx
 import pytest
 from pyros_common.contracts import RequestChanged
-from routines_factories import Env, document, m31
+from routines_factories import Env, document, m31, make_env
 
 pytestmark = pytest.mark.asyncio
 
@@ -224,3 +225,17 @@ async def test_list_filters_and_paginates(env: Env, client: httpx.AsyncClient) -
     assert [i["id"] for i in cancelled["items"]] == [ids[0]]
     bad = await client.get("/api/v1/requests?state=bogus", headers=h)
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "state"
+
+
+SITE_FILE = Path(__file__).resolve().parents[3] / "examples" / "sites" / "spm-node.toml"
+
+
+async def test_a_site_file_as_pyros_site_works_for_submissions(tmp_path: Path) -> None:
+    """Issue 9: PYROS_SITE set to a site file gave HTTP 500 (KeyError in OVERHEADS[site.name])."""
+    env = make_env(tmp_path, site=str(SITE_FILE))
+    env.program("GRB")
+    tok = env.user("alice", programs=("GRB",))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=env.app), base_url="http://pyros") as c:
+        r = await c.post("/api/v1/requests", json=m31(), headers=env.auth(tok))
+    assert r.status_code == 201, r.text
+    assert r.json()["state"] == "accepted"
