@@ -111,6 +111,8 @@ def build_report(
                 "started_at": _iso(started.get(sid)),
                 "ended_at": _iso(o.sent_at) if o is not None else None,
                 "images": sum(1 for i in images if i.sequence_id == sid and i.image_type == "light"),
+                "images_planned": o.images_planned if o is not None else 0,
+                "images_reported": o.images_done if o is not None else 0,
             }
         )
 

@@ -18,6 +18,7 @@ from pyros_common.db import Database
 from pyros_common.runtime.service import ServiceContext
 from pyros_device_gateway import api as devices_api
 from pyros_majordome import api as majordome_api
+from pyros_observer import api as observer_api
 from pyros_routines import api as routines_api
 from pyros_scheduler import api as scheduler_api
 
@@ -71,6 +72,12 @@ def devices(deps: GatewayDeps) -> APIRouter:
     return devices_api.routes(devices=deps.devices)
 
 
+def observer(deps: GatewayDeps) -> APIRouter:
+    return observer_api.routes(
+        data_dir=lambda: deps.ctx.settings.data_dir, clock=deps.ctx.clock, auth=current_user
+    )
+
+
 def majordome(deps: GatewayDeps) -> APIRouter:
     return majordome_api.routes(view=deps.system, default_telescope=deps.ctx.settings.telescope_id)
 
@@ -82,4 +89,5 @@ ROUTES: tuple[tuple[str, RouterFactory], ...] = (
     ("scheduler", scheduler),
     ("device-gateway", devices),
     ("majordome", majordome),
+    ("observer", observer),
 )
