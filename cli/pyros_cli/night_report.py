@@ -198,9 +198,21 @@ def build_report(
         ],
         "submitted": run.submitted,
         "weather": weather[-500:],
-        "image_files": [i.path for i in images],
+        "image_files": [_where(data_dir, i.path) for i in images],
         "data_dir": str(data_dir),
     }
+
+
+def _where(data_dir: Path, rel: str) -> str:
+    """Where an image is now: its event names it under ``_active`` folders renamed since."""
+    from pathlib import PurePosixPath
+
+    from pyros_observer.domain.layout import candidates
+
+    for c in candidates(PurePosixPath(rel)):
+        if (data_dir / c).exists():
+            return str(c)
+    return rel
 
 
 def _count(items: Any) -> dict[str, int]:

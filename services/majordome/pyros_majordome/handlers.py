@@ -311,8 +311,12 @@ class Night:
         assert isinstance(event, DeviceStatus)
         before = self.devices.get(event.device_id)
         self.devices[event.device_id] = (event.state, event.error if not event.ok else "")
-        if event.device_id == self.cfg.dome and "open" in event.values:
-            self._dome_open = bool(event.values["open"])
+        if event.device_id == self.cfg.dome:
+            shutter = event.values.get("shutter")
+            if isinstance(shutter, str):
+                self._dome_open = shutter.lower() != "closed"  # opening/closing count as open
+            elif "open" in event.values:
+                self._dome_open = bool(event.values["open"])
         if before is None or before[0] != event.state:
             self._wake.set()
 
