@@ -29,9 +29,9 @@ def machine() -> dict[str, object]:
     try:
         cpu = next(
             (
-                l.split(":", 1)[1].strip()
-                for l in Path("/proc/cpuinfo").read_text().splitlines()
-                if l.startswith("model name")
+                ln.split(":", 1)[1].strip()
+                for ln in Path("/proc/cpuinfo").read_text().splitlines()
+                if ln.startswith("model name")
             ),
             "",
         )
