@@ -27,6 +27,8 @@ if ! command -v indiserver >/dev/null 2>&1; then
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq indi-bin >/dev/null) \
     || { echo "test: could not install indi-bin with apt-get" >&2; exit 1; }
 fi
+# Debian's Tycho-2 astrometry.net index files: the stars of the simulated images.
+scripts/astrometry.sh ensure || { echo "test: could not install the Tycho-2 index files" >&2; exit 1; }
 for svc in kafka postgres comet; do
   [[ -x "scripts/$svc.sh" ]] || continue
   if "scripts/$svc.sh" status >/dev/null 2>&1; then

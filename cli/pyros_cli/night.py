@@ -167,7 +167,10 @@ async def simulate(
         async with httpx.AsyncClient(transport=transport, base_url="http://pyros", headers=headers) as api:
             async with hold(clock):
                 await _seed(api, workload, run)
-            tasks = [asyncio.create_task(_alert_at(api, clock, spec, when, run)) for spec, when in instants]
+            sky = _simulated_sky(services)
+            tasks = [
+                asyncio.create_task(_alert_at(api, clock, spec, when, run, sky)) for spec, when in instants
+            ]
             await clock.run(until=end, idle=bus.idle, on_tick=bar)
             for t in tasks:
                 if not t.done():
@@ -224,8 +227,24 @@ async def _seed(api: Any, workload: dict[str, Any] | None, run: NightRun) -> Non
         run.submitted.append(entry)
 
 
-async def _alert_at(api: Any, clock: Any, spec: AlertSpec, when: dt.datetime, run: NightRun) -> None:
-    """At ``when`` of night time, post the packet re-timed to burst at that instant."""
+def _simulated_sky(services: list[Any]) -> Any:
+    """The sky the simulated cameras see (device-gateway's simulators), or None (INDI devices)."""
+    for s in services:
+        sims = getattr(s, "simulators", None)
+        if sims is not None and getattr(sims, "sky", None) is not None:
+            return sims.sky
+    return None
+
+
+# The injected afterglow: magnitude one minute after the trigger, fading as t^-1.
+AFTERGLOW_MAG_AT_60_S = 14.0
+
+
+async def _alert_at(
+    api: Any, clock: Any, spec: AlertSpec, when: dt.datetime, run: NightRun, sky: Any = None
+) -> None:
+    """At ``when`` of night time, post the packet re-timed to burst at that instant; on the
+    simulators, a fading point source appears inside its error circle (the report records it)."""
     from pyros_alerts.domain.retime import retime
     from pyros_common.clock import hold
 
@@ -238,8 +257,24 @@ async def _alert_at(api: Any, clock: Any, spec: AlertSpec, when: dt.datetime, ru
         r = await api.post(
             "/api/v1/alerts/voevents", content=pkt.xml, headers={"Content-Type": "application/xml"}
         )
+    injected = None
+    if sky is not None and pkt.ra_deg is not None and pkt.dec_deg is not None:
+        from pyros_simulators.sky import point_in_error_circle
+
+        radius = min(pkt.error_deg or 0.0, 0.05)  # inside the error circle and a GFT field
+        ra, dec = point_in_error_circle(pkt.ra_deg, pkt.dec_deg, radius, seed=pkt.ivorn)
+        sky.inject_transient(
+            ra, dec, AFTERGLOW_MAG_AT_60_S, pkt.trigger_time, 1.0, ref_s=60.0, name=pkt.ivorn
+        )
+        injected = {
+            "ra_deg": round(ra, 7),
+            "dec_deg": round(dec, 7),
+            "mag": AFTERGLOW_MAG_AT_60_S,
+            "at_s": 60.0,
+        }
     run.alerts.append(
         {
+            "injected": injected,
             "packet": str(spec.path),
             "ivorn": pkt.ivorn,
             "mission": pkt.mission,

@@ -153,6 +153,11 @@ def run_embedded(
     services = [service_class(n)(ctx) for n in SERVICE_CLASSES]
     gw = GatewayService(ctx, ROUTES)  # the same router factories as ``pyros run gateway``
     app = gw.create_app([*services, gw])
+    for svc in services:  # the simulators' fault API lives with the simulators, in this process
+        faults = getattr(svc, "faults_router", None)
+        router = faults() if callable(faults) else None
+        if router is not None:
+            app.include_router(router, prefix="/api/v1")
     msg = f"PyROS is up: http://{host}:{port}/docs  (health: /api/v1/health, data: {data_dir})"
     everything: list[Service] = [*services, gw]
     if password is None:

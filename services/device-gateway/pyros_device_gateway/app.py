@@ -104,7 +104,19 @@ class DeviceGatewayService(Service):
             await self.bus.publish(DeviceCommand.topic, stamped, cmd.device_id)
             return stamped
 
-        return routes(devices=HandlerDevices(lambda: self.handler), publish=publish)
+        r = routes(devices=HandlerDevices(lambda: self.handler), publish=publish)
+        faults = self.faults_router()
+        if faults is not None:
+            r.include_router(faults)
+        return r
+
+    def faults_router(self) -> APIRouter | None:
+        """The simulators' fault API (disconnect, hang, refuse, clear), when devices are simulated."""
+        if self.simulators is None:
+            return None
+        from pyros_device_gateway.drivers.simulator.faults_api import simulator_faults_router
+
+        return simulator_faults_router(observatory=self.simulators)
 
     async def on_start(self) -> None:
         for device_id, dev in self.handler.devices.items():

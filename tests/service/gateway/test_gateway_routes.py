@@ -96,7 +96,11 @@ async def test_devices_are_those_seen_on_device_status_with_their_times(rig: Rig
 
 async def test_every_route_is_mounted_and_the_gateway_group_is_its_own(rig: Rig) -> None:
     assert rig.gateway.group == "gateway-test"
-    assert {t for t, _ in rig.gateway.subscriptions()} == {"pyros.heartbeat", "pyros.device.status", "pyros.system"}
+    assert {t for t, _ in rig.gateway.subscriptions()} == {
+        "pyros.heartbeat",
+        "pyros.device.status",
+        "pyros.system",
+    }
     paths = set(rig.app.openapi()["paths"])
     for path in (
         "/api/v1/alerts",

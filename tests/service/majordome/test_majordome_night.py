@@ -193,7 +193,8 @@ async def test_dawn_parks_closes_takes_calibration_frames_and_checks_the_closure
     )
     await rig.send(DeviceStatus(device_id="telescope", kind="telescope", state="parked"), "device-gateway")
     await rig.send(
-        DeviceStatus(device_id="dome", kind="dome", state="idle", values={"shutter": "closed"}), "device-gateway"
+        DeviceStatus(device_id="dome", kind="dome", state="idle", values={"shutter": "closed"}),
+        "device-gateway",
     )
     await rig.at(rig.clock.now() + dt.timedelta(seconds=30))
     states = [e.state for e in rig.system()]

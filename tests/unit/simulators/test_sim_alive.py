@@ -139,7 +139,9 @@ async def test_an_exposure_of_10_s_plus_readout_ends_when_the_clock_says(
 
 
 async def test_focuser_moves_at_its_rate_and_filters_shift_the_best_focus(clock: SimulatedClock) -> None:
-    foc = Focuser(clock, FocuserConfig(steps_per_s=100.0, settle_s=0.5, best_position=1000, start_position=1000))
+    foc = Focuser(
+        clock, FocuserConfig(steps_per_s=100.0, settle_s=0.5, best_position=1000, start_position=1000)
+    )
     wheel = FilterWheel(clock, focus_offsets={"CLEAR": 0, "g": 120})
     assert wheel.focus_offset("g") == 120 and wheel.focus_offset("y") == 0 and wheel.focus_offset() == 0
     assert foc.blur_arcsec(0) == 0.0 and foc.blur_arcsec(wheel.focus_offset("g")) > 0

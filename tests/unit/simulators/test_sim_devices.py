@@ -158,7 +158,9 @@ async def test_expose_writes_fits_atomically_with_headers(clock: SimulatedClock,
         assert h["RA"] == 150.5 and h["DEC"] == 20.25 and h["DETECTOR"] == "VIS"
         assert data.shape == (512, 512)
         med = float(np.median(data))
-        sky_e_per_s = 10 ** (-0.4 * (VIS.dark_sky_mag_arcsec2 - VIS.zeropoint_mag)) * VIS.pixel_scale_arcsec**2
+        sky_e_per_s = (
+            10 ** (-0.4 * (VIS.dark_sky_mag_arcsec2 - VIS.zeropoint_mag)) * VIS.pixel_scale_arcsec**2
+        )
         expected = VIS.bias_adu + (VIS.dark_e_per_s + sky_e_per_s) * 30.0 / VIS.gain_e_per_adu
         assert med == pytest.approx(expected, rel=0.02)
         assert float(data.max()) > med + 500  # stars
