@@ -58,12 +58,37 @@ class AlertSpec:
         )
 
 
+@dataclass(frozen=True)
+class FaultSpec:
+    """``device:fault@HH:MM``: a simulator fault (disconnect, hang, refuse, clear) at a UTC time."""
+
+    device: str
+    fault: str
+    at: dt.time
+
+    @classmethod
+    def parse(cls, text: str) -> FaultSpec:
+        what, sep, when = text.rpartition("@")
+        device, colon, fault = what.partition(":")
+        if not sep or not colon or fault not in ("disconnect", "hang", "refuse", "clear"):
+            raise ValueError(f"{text!r}: give DEVICE:disconnect|hang|refuse|clear@HH:MM (UTC)")
+        try:
+            at = dt.time.fromisoformat(when)
+        except ValueError:
+            raise ValueError(f"{text!r}: {when!r} is not a time HH:MM[:SS] (UTC)") from None
+        return cls(device, fault, at)
+
+    def instant(self, dusk: dt.datetime, dawn: dt.datetime) -> dt.datetime:
+        return AlertSpec(Path(), self.at).instant(dusk, dawn)
+
+
 @dataclass
 class NightRun:
     """What happened, gathered while the night runs."""
 
     alerts: list[dict[str, Any]] = field(default_factory=list)
     submitted: list[dict[str, Any]] = field(default_factory=list)
+    faults: list[dict[str, Any]] = field(default_factory=list)
     wall_s: float = 0.0
 
 
@@ -101,6 +126,7 @@ async def simulate(
     workload: dict[str, Any] | None,
     alerts: list[AlertSpec],
     report_dir: Path,
+    faults: list[FaultSpec] | None = None,
     data_dir: Path,
     progress: bool = True,
     echo: Callable[[str], None] = print,
@@ -131,6 +157,7 @@ async def simulate(
     site = get_site(site_name)
     dusk, dawn = night_bounds(site, date)
     instants = [(a, a.instant(dusk, dawn)) for a in alerts]
+    fault_times = [(f, f.instant(dusk, dawn)) for f in faults or []]
     db_path = data_dir / "pyros.db"
     settings = Settings(
         site=site_name,
@@ -170,6 +197,9 @@ async def simulate(
             sky = _simulated_sky(services)
             tasks = [
                 asyncio.create_task(_alert_at(api, clock, spec, when, run, sky)) for spec, when in instants
+            ]
+            tasks += [
+                asyncio.create_task(_fault_at(services, clock, spec, when, run)) for spec, when in fault_times
             ]
             await clock.run(until=end, idle=bus.idle, on_tick=bar)
             for t in tasks:
@@ -225,6 +255,22 @@ async def _seed(api: Any, workload: dict[str, Any] | None, run: NightRun) -> Non
         else:
             entry["reason"] = r.json().get("detail", r.text)
         run.submitted.append(entry)
+
+
+async def _fault_at(
+    services: list[Any], clock: Any, spec: FaultSpec, when: dt.datetime, run: NightRun
+) -> None:
+    """At ``when``, inject the fault into the simulator; device-gateway reads and publishes the
+    device at once (as a real driver notices a dropped link)."""
+    dg = next((s for s in services if getattr(s, "simulators", None) is not None), None)
+    if dg is None:
+        raise ValueError(f"--fault {spec.device}: no simulated devices (INDI site file?)")
+    wait = (when - clock.now()).total_seconds()
+    if wait > 0:
+        await clock.sleep(wait)
+    dg.simulators.inject(spec.device, spec.fault, f"pyros night --fault at {when:%H:%M} UTC")
+    run.faults.append({"device": spec.device, "fault": spec.fault, "at": when.isoformat()})
+    await dg.handler.publish_status(spec.device)
 
 
 def _simulated_sky(services: list[Any]) -> Any:
@@ -330,4 +376,4 @@ def prepare_dirs(report: Path, data_dir: Path | None) -> tuple[Path, Path]:
     return out, data
 
 
-__all__ = ["AlertSpec", "prepare_dirs", "simulate"]
+__all__ = ["AlertSpec", "FaultSpec", "prepare_dirs", "simulate"]

@@ -22,6 +22,10 @@ def night(
         list[str] | None,
         typer.Option(help="PACKET.xml@HH:MM: a VOEvent re-timed to burst at that UTC time (repeatable)."),
     ] = None,
+    fault: Annotated[
+        list[str] | None,
+        typer.Option(help="DEVICE:disconnect|hang|refuse|clear@HH:MM: a simulator fault (repeatable)."),
+    ] = None,
     speed: Annotated[str, typer.Option(help="'max' (virtual time: as fast as the machine allows).")] = "max",
     report: Annotated[Path, typer.Option(help="Folder of report.json and report.html.")] = Path("out"),
     data_dir: Annotated[Path | None, typer.Option(help="Data folder (default: REPORT/data).")] = None,
@@ -32,7 +36,7 @@ def night(
 
     from pyros_common.logs import configure_logging
 
-    from pyros_cli.night import AlertSpec, prepare_dirs
+    from pyros_cli.night import AlertSpec, FaultSpec, prepare_dirs
     from pyros_cli.night import simulate as run
 
     if not simulate:
@@ -49,6 +53,7 @@ def night(
     try:
         the_date = dt.date.fromisoformat(date) if date else dt.datetime.now(dt.UTC).date()
         specs = [AlertSpec.parse(a) for a in alert or []]
+        faults = [FaultSpec.parse(f) for f in fault or []]
     except ValueError as exc:
         typer.echo(f"pyros: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -72,6 +77,7 @@ def night(
                 date=the_date,
                 workload=load,
                 alerts=specs,
+                faults=faults,
                 report_dir=out,
                 data_dir=data,
                 progress=not quiet,

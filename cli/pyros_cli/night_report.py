@@ -197,6 +197,7 @@ def build_report(
             if e.dispatch is None
         ],
         "submitted": run.submitted,
+        "faults": run.faults,
         "weather": weather[-500:],
         "image_files": [_where(data_dir, i.path) for i in images],
         "data_dir": str(data_dir),
