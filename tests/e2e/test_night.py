@@ -64,7 +64,10 @@ def test_the_alert_is_slewed_to_within_a_second_of_night_time(night: dict[str, o
     assert 0 <= a["alert_to_slew_s"] < 1.0, a
     assert a["first_image_at"] is not None
     inj = a["injected"]  # the simulated afterglow, inside the alert's error circle
-    assert inj is not None and abs(inj["dec_deg"] - a["position"]["dec_deg"]) <= a["position"]["error_deg"] + 1e-9
+    assert (
+        inj is not None
+        and abs(inj["dec_deg"] - a["position"]["dec_deg"]) <= a["position"]["error_deg"] + 1e-9
+    )
 
 
 def test_the_disk_holds_what_the_report_says(night: dict[str, object]) -> None:

@@ -233,6 +233,8 @@ async def test_a_sequence_on_indi_then_indiserver_dies_and_comes_back(
                 object="GRB 260301A",
                 request_id="R7",
                 sequence_id="S3",
+                album_id="VIS",
+                plan_id=f"plan-{1 if filt == 'Green' else 2}-{filt}",
                 frame=len(images) + 1,
             )
             path = rig.svc.settings.data_dir / str(final.values["path"])
@@ -248,6 +250,7 @@ async def test_a_sequence_on_indi_then_indiserver_dies_and_comes_back(
         assert h["FILTER"] == filt and h["EXPTIME"] == 1.0 and h["OBJECT"] == "GRB 260301A"
         assert h["TELESCOP"] == "gft" and h["INSTRUME"] == "INDI CCD Simulator" and h["IMAGETYP"] == "light"
         assert h["REQUEST"] == "R7" and h["SEQUENCE"] == "S3" and h["FRAMENUM"] == k + 1
+        assert h["ALBUM"] == "VIS" and h["PLAN"] == f"plan-{1 if filt == 'Green' else 2}-{filt}"
         assert 1.0 <= h["AIRMASS"] < 1.3  # 60 degrees up: 1.15
         wcs = WCS(h)
         cra, cdec = (
@@ -279,6 +282,8 @@ async def test_a_sequence_on_indi_then_indiserver_dies_and_comes_back(
                 "IMAGETYP",
                 "REQUEST",
                 "SEQUENCE",
+                "ALBUM",
+                "PLAN",
                 "CTYPE1",
                 "CRVAL1",
                 "CRVAL2",

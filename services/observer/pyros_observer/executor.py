@@ -203,6 +203,8 @@ class PlanExecutor:
                         "name": layout.safe_name(f"{album.album}-p{index + 1}-{k:04d}"),
                         "request_id": layout.safe_name(run.request_id),
                         "sequence_id": layout.safe_name(run.sequence_id),
+                        "album_id": layout.safe_name(album.album),
+                        "plan_id": layout.safe_name(f"plan-{index + 1}-{plan.filter}"),
                         "frame": k,
                     },
                     timeout,

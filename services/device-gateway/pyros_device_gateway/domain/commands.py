@@ -59,6 +59,8 @@ class ExposeParams(Params):
     name: str | None = Field(None, pattern=_SAFE, description="File stem (default: built from the ids).")
     request_id: str | None = Field(None, pattern=_SAFE, description="Request the image belongs to.")
     sequence_id: str | None = Field(None, pattern=_SAFE, description="Sequence the image belongs to.")
+    album_id: str | None = Field(None, pattern=_SAFE, description="Album (detector) the image belongs to.")
+    plan_id: str | None = Field(None, pattern=_SAFE, description="Plan the image belongs to.")
     frame: int = Field(0, ge=0, description="Frame number within the plan.")
 
 

@@ -91,6 +91,8 @@ def write_fits(data: bytes, path: Path, frame: Frame) -> None:
                 h["AIRMASS"] = (round(airmass(alt), 4), "airmass at mid-exposure (Hardie)")
         h["REQUEST"] = (p.request_id or "", "request id")
         h["SEQUENCE"] = (p.sequence_id or "", "sequence id")
+        h["ALBUM"] = (p.album_id or "", "album (detector) id")
+        h["PLAN"] = (p.plan_id or "", "plan id")
         h["FRAMENUM"] = (p.frame, "frame number within the plan")
         if frame.temperature_c is not None:
             h["CCD-TEMP"] = (round(frame.temperature_c, 2), "[degC] detector temperature")

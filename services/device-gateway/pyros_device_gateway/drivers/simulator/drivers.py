@@ -199,6 +199,8 @@ class CameraDriver(SimulatorDriver):
             image_type=p.image_type,
             request_id=p.request_id,
             sequence_id=p.sequence_id,
+            album_id=p.album_id,
+            plan_id=p.plan_id,
             frame=p.frame,
             extra_headers={"CMDID": str(command.command_id)},
         )
