@@ -20,7 +20,17 @@ pytestmark = pytest.mark.integration
 
 PYROS = str(Path(sys.executable).parent / "pyros")
 PASSWORD = "gateway-integration-password"
-DEVICES = {"telescope", "cam-vis", "cam-nir", "filterwheel", "focuser", "dome", "weather", "plc", "cloud-sensor"}
+DEVICES = {
+    "telescope",
+    "cam-vis",
+    "cam-nir",
+    "filterwheel",
+    "focuser",
+    "dome",
+    "weather",
+    "plc",
+    "cloud-sensor",
+}
 
 
 def _free_port() -> int:
