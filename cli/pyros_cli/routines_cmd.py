@@ -344,10 +344,15 @@ def plan(
         f"{doc['telescope']}  night {n['date']} ({n['start']} .. {n['end']})  version {doc['version']}"
         f" of {doc['latest_version']}: {doc['trigger']}"
     )
+
+    def name(q: dict[str, Any]) -> str:
+        seq = str(q["sequence"])
+        return seq if seq.startswith(str(q["request"])) else f"{str(q['request'])[:24]}/{seq}"
+
     for q in sched["scheduled"]:
         typer.echo(
-            f"  {q['start'][11:19]}-{q['end'][11:19]}  {q['sequence']:<32} {q['target']}  (w {q['weight']:g})"
+            f"  {q['start'][11:19]}-{q['end'][11:19]}  {name(q):<40} {q['target']}  (w {q['weight']:g})"
         )
     for q in sched["unscheduled"]:
         why = q["reason"] + (f" ({q['detail']})" if q.get("detail") else "")
-        typer.echo(f"  not planned  {q['sequence']:<32} {why}")
+        typer.echo(f"  not planned        {name(q):<40} {why}")

@@ -160,6 +160,10 @@ def test_cli_lists_the_alert_request(pyros_up: PyrosUp) -> None:
     line = next((ln for ln in listing.splitlines() if ln.startswith(req["id"])), None)
     assert line is not None, f"`pyros request list` does not show {req['id']}:\n{listing}"
     assert req["state"] in line, line
+    shown = run_cli(["request", "show", req["id"]], env=env).stdout
+    assert req["id"] in shown and "state" in shown, shown
+    plan = run_cli(["plan"], env=env).stdout
+    assert "version" in plan and req["id"] in plan, plan  # scheduled or "not planned" with a reason
 
 
 def test_restart_keeps_the_accepted_alert_requests_in_the_schedule(pyros_up: PyrosUp) -> None:
