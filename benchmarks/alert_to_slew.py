@@ -1,0 +1,245 @@
+"""Alert to slew: VOEvent bytes in over VTP to the slew command, each service in its own process.
+
+    .venv/bin/python benchmarks/alert_to_slew.py [-n 200] [--out benchmarks/results/alert_to_slew.json]
+
+Comet (a real VOEvent broker) -> VTP intake of `pyros run alerts` -> Kafka -> `pyros run routines`
+(admission) -> Kafka -> `pyros run scheduler` (replan) -> Kafka -> `pyros run majordome`
+(preemption) -> Kafka -> `pyros run observer` -> Kafka `pyros.device.commands` (the slew, which
+`pyros run device-gateway` executes on its simulators). Real Kafka and PostgreSQL, the real clock.
+
+So that the night is running now whatever the time of day, the site is San Pedro Mártir's
+latitude at the longitude where it is local midnight now (a site file written for the run).
+Each packet is the Swift BAT packet of the corpus re-timed to now with fresh trigger ids (a new
+alert each time); once its slew is seen, its request is cancelled through the gateway, so the
+next alert is again the one the plan puts first. The latency of one packet is the slew
+command's envelope time minus the packet's ``received_at`` on ``pyros.voevents.raw`` (both
+read off this machine's clock). The bare aiokafka produce->consume hop is measured in the same
+run; the target is p99 <= 1.5 x (Kafka hops on the path x the bare hop's p99).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import os
+import platform
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "integration" / "alerts"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from alert_intake import KAFKA, PG_ADMIN, _summary, bare_hop  # noqa: E402
+from alerts_integration_helpers import comet_broker  # noqa: E402
+from pyros_common.clock import SystemClock  # noqa: E402
+
+PACKET = ROOT / "tests" / "data" / "voevents" / "swift" / "bat_grb_pos_1125809.xml"
+SERVICES = ("alerts", "routines", "scheduler", "majordome", "observer", "device-gateway", "gateway")
+KAFKA_HOPS = 6  # voevents.raw, requests (alerts), requests (routines), schedule, system, device.commands
+PYROS = Path(sys.executable).parent / "pyros"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def midnight_site(path: Path) -> None:
+    """A site at SPM's latitude where the local mean time is midnight now."""
+    now = dt.datetime.now(dt.UTC)
+    hours = now.hour + now.minute / 60
+    lon = ((0.0 - hours) * 15.0 + 180.0) % 360.0 - 180.0
+    path.write_text(
+        f'[site]\nid = "bench-midnight"\nlat_deg = 31.0439\nlon_deg = {lon:.4f}\nheight_m = 2800.0\n'
+        'night_sun_altitude_deg = -18.0\n\n[[telescopes]]\nid = "gft"\n'
+    )
+
+
+async def measure(
+    n: int, env: dict[str, str], prefix: str, gateway_port: int, token: str, comet: Any
+) -> list[float]:
+    import httpx
+    from aiokafka import AIOKafkaConsumer
+    from pyros_alerts.domain.retime import retime
+
+    topics = [
+        prefix + t for t in ("pyros.voevents.raw", "pyros.requests", "pyros.device.commands", "pyros.system")
+    ]
+    consumer = AIOKafkaConsumer(*topics, bootstrap_servers=KAFKA, auto_offset_reset="latest", group_id=None)
+    await consumer.start()
+    received: dict[str, dt.datetime] = {}
+    accepted: dict[str, str] = {}  # alert_id -> request id
+    slews: list[dt.datetime] = []
+    running = asyncio.Event()
+
+    async def collect() -> None:
+        async for rec in consumer:
+            doc = json.loads(rec.value)
+            topic = rec.topic[len(prefix) :]
+            if topic == "pyros.voevents.raw":
+                received[doc["ivorn"]] = dt.datetime.fromisoformat(doc["received_at"])
+            elif (
+                topic == "pyros.requests" and doc.get("producer") == "routines" and doc.get("kind") == "alert"
+            ):
+                if doc["action"] == "accepted":
+                    accepted[doc["request_id"]] = doc["request_id"]
+            elif (
+                topic == "pyros.device.commands"
+                and doc["command"] == "slew"
+                and doc.get("producer") == "observer"
+            ):
+                slews.append(dt.datetime.fromisoformat(doc["sent_at"]))
+            elif topic == "pyros.system" and doc["state"] == "running":
+                running.set()
+
+    task = asyncio.create_task(collect())
+    out: list[float] = []
+    raw = PACKET.read_bytes()
+    async with httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{gateway_port}", headers={"Authorization": f"Bearer {token}"}
+    ) as api:
+        for _ in range(180):  # majordome says the night runs (the gateway's view of pyros.system)
+            night = (await api.get("/api/v1/night")).json()
+            if night.get("state") == "running":
+                break
+            await asyncio.sleep(1)
+        else:
+            raise RuntimeError(f"the night does not run: {night}")
+        with tempfile.TemporaryDirectory() as tmp:
+            for k in range(n):
+                pkt = retime(PACKET.name, raw, when=dt.datetime.now(dt.UTC), tag=uuid.uuid4().hex)
+                path = Path(tmp) / f"p{k}.xml"
+                path.write_bytes(pkt.xml)
+                before = len(slews)
+                await asyncio.to_thread(comet.send, path)
+                deadline = time.monotonic() + 30
+                while (pkt.ivorn not in received or len(slews) == before) and time.monotonic() < deadline:
+                    await asyncio.sleep(0.005)
+                if pkt.ivorn in received and len(slews) > before:
+                    out.append((slews[before] - received[pkt.ivorn]).total_seconds() * 1000)
+                rid = f"swift-{pkt.event_key}-req"
+                await api.post(f"/api/v1/requests/{rid}/cancel", json={"reason": "benchmark: next alert"})
+                await asyncio.sleep(0.5)  # let the cancellation's replan settle
+    task.cancel()
+    await consumer.stop()
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("-n", type=int, default=200)
+    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "alert_to_slew.json")
+    args = ap.parse_args()
+    import psycopg
+
+    name = f"pyros_bench_{uuid.uuid4().hex[:8]}"
+    admin = psycopg.connect(PG_ADMIN, autocommit=True)
+    admin.execute(f'CREATE DATABASE "{name}"')
+    db_url = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://") + f"/{name}"
+    prefix = f"bench{uuid.uuid4().hex[:6]}."
+    procs: list[subprocess.Popen[bytes]] = []
+    logs = Path(tempfile.mkdtemp(prefix="pyros-a2s-"))
+    try:
+        site = logs / "site.toml"
+        midnight_site(site)
+        base = {
+            **os.environ,
+            "PYROS_DATABASE_URL": db_url,
+            "PYROS_KAFKA_BOOTSTRAP": KAFKA,
+            "PYROS_TOPIC_PREFIX": prefix,
+            "PYROS_SITE": str(site),
+            "PYROS_JWT_SECRET": "b" * 48,
+            "PYROS_DATA_DIR": str(logs / "data"),
+            "PYROS_LOG_LEVEL": "WARNING",
+        }
+        subprocess.run([str(PYROS), "db", "upgrade"], env=base, check=True, capture_output=True)
+        subprocess.run(
+            [str(PYROS), "users", "create", "bench", "--role", "admin", "--password-stdin"],
+            env=base, input=b"bench-password-1\n", check=True, capture_output=True,
+        )  # fmt: skip
+        subprocess.run(
+            [str(PYROS), "programs", "create", "GRB", "--grade", "A", "--quota-percent", "100"],
+            env=base,
+            check=True,
+            capture_output=True,
+        )
+        hop = asyncio.run(bare_hop(args.n, SystemClock()))
+        with comet_broker() as comet:
+            gw_port = _free_port()
+            for svc in SERVICES:
+                env = {**base, "PYROS_HTTP_PORT": str(gw_port if svc == "gateway" else _free_port())}
+                if svc == "alerts":
+                    env |= {"PYROS_VTP_HOST": "127.0.0.1", "PYROS_VTP_PORT": str(comet.broadcast_port)}
+                log = (logs / f"{svc}.log").open("wb")
+                procs.append(
+                    subprocess.Popen([str(PYROS), "run", svc], env=env, stdout=log, stderr=subprocess.STDOUT)
+                )
+            import httpx
+
+            deadline = time.monotonic() + 120
+            token = ""
+            while time.monotonic() < deadline and not token:
+                try:
+                    r = httpx.post(
+                        f"http://127.0.0.1:{gw_port}/api/v1/login/access-token",
+                        data={"username": "bench", "password": "bench-password-1"},
+                    )
+                    token = r.json().get("access_token", "") if r.status_code == 200 else ""
+                except httpx.HTTPError:
+                    time.sleep(1)
+            time.sleep(10)  # every consumer group joined
+            lat = asyncio.run(measure(args.n, base, prefix, gw_port, token, comet))
+    finally:
+        for p in procs:
+            p.send_signal(signal.SIGINT)
+        for p in procs:
+            try:
+                p.wait(30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+    hop_s = _summary(hop)
+    a2s = _summary(lat) if lat else {}
+    bound = 1.5 * KAFKA_HOPS * hop_s["p99_ms"]
+    result = {
+        "benchmark": "alert_to_slew",
+        "time": dt.datetime.now(dt.UTC).isoformat(),
+        "commit": subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip(),
+        "arguments": {"n": args.n},
+        "machine": {
+            "nproc": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
+        "path": "Comet -> VTP -> alerts -> routines -> scheduler -> majordome -> observer -> pyros.device.commands (slew)",
+        "measured": len(lat),
+        "alert_to_slew": a2s,
+        "bare_kafka_hop": hop_s,
+        "kafka_hops": KAFKA_HOPS,
+        "target_p99_ms": round(bound, 2),
+        "targets": {"p99_within_1.5x_hops_x_bare_p99": bool(a2s) and a2s["p99_ms"] <= bound},
+        "logs": str(logs),
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = args.out.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    tmp.replace(args.out)
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
