@@ -452,6 +452,16 @@ class Observer:
 
     async def dispatch(self, d: Dispatch, *, night: dt.date | None, correlation_id: str | None) -> None:
         """Run ``d`` now, interrupting whatever runs; a duplicate (running or ended tonight) is ignored."""
+        # The accepted document comes on pyros.requests, the dispatch on pyros.system: two
+        # consumers, so the dispatch may arrive first. Wait a little for the document.
+        waited = 0.0
+        while (
+            d.kind == "sequence"
+            and self.sequence_of(d.sequence_id) is None
+            and waited < self.cfg.document_wait_s
+        ):
+            await self.clock.sleep(0.05)
+            waited += 0.05
         async with self._lock:
             the_night = self.night_now(night)
             key = (the_night, d.sequence_id)

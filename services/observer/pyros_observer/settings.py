@@ -22,6 +22,12 @@ class ObserverSettings(BaseSettings):
     """Knobs of the observer, each read from ``PYROS_OBSERVER_<NAME>`` (dicts as JSON)."""
 
     model_config = SettingsConfigDict(env_prefix="PYROS_OBSERVER_", extra="ignore")
+    document_wait_s: float = Field(
+        5.0,
+        ge=0,
+        description="How long a dispatch waits for its request's accepted document, which reaches the "
+        "observer on another topic and may come a little after the dispatch [s].",
+    )
 
     telescope: str = Field("telescope", description="Device id of the mount.")
     cameras: dict[str, str] = Field(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from datetime import timedelta
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -10,7 +12,7 @@ from astropy.io import fits
 from fastapi import FastAPI, Header
 from observer_factories import DEFAULT_ALBUMS, NIGHT, Rig, document, make_rig, plan
 from pyros_common.auth import CurrentUser
-from pyros_common.contracts import RequestChanged, SystemChanged
+from pyros_common.contracts import Dispatch, RequestChanged, SystemChanged
 from pyros_observer.api import routes
 from pyros_observer.domain import layout
 from pyros_observer.settings import ObserverSettings
@@ -212,7 +214,52 @@ async def test_devices_that_never_answer_fail_every_plan_and_the_sequence(rig: R
     assert metric(rig, "pyros_observer_sequences_total", {"kind": "sequence", "outcome": "failed"}) == 1
 
 
-async def test_an_unknown_sequence_fails_at_once_and_handlers_never_crash(rig: Rig) -> None:
+async def test_a_dispatch_that_comes_before_its_document_waits_for_it(tmp_path: Path) -> None:
+    """pyros.system and pyros.requests are two consumers: the dispatch may arrive first (seen in
+    benchmarks/alert_to_slew.py: "no accepted request carries sequence ...")."""
+    rig = make_rig(tmp_path, ObserverSettings(document_wait_s=5.0))
+    await rig.bus.start()
+    await rig.observer.on_start()
+    try:
+        now = rig.clock.now()
+        d = Dispatch(
+            kind="sequence", request_id="R8", sequence_id="R8-s1", planned_start=now,
+            planned_end=now + timedelta(hours=1), schedule_version=1,
+        )  # fmt: skip
+        sys_ev = SystemChanged(state="running", night=NIGHT, dispatch=d)
+        await rig.bus.publish(SystemChanged.topic, sys_ev.stamped(producer="majordome", sent_at=now))
+        for _ in range(20):
+            await asyncio.sleep(0)
+        rig.clock.advance(1.0)  # the document comes a second later
+        doc = document("R8", [{"detector": "VIS", "plans": [plan("r", 5.0, 1)]}])
+        ev = RequestChanged(
+            request_id="R8", action="accepted", state="accepted", owner="alice", program="GRB", document=doc
+        )
+        await rig.bus.publish(RequestChanged.topic, ev.stamped(producer="routines", sent_at=rig.clock.now()))
+        for _ in range(20):
+            await asyncio.sleep(0)
+        rig.clock.advance(0.1)  # the waiting dispatch looks again and finds it
+        for _ in range(20):
+            await asyncio.sleep(0)
+        await rig.run_until(lambda: bool(rig.images("R8-s1")))
+        assert rig.observations("R8-s1")[0].action == "started"
+    finally:
+        await rig.observer.on_stop()
+        await rig.bus.stop()
+
+
+async def test_an_unknown_sequence_fails_at_once_and_handlers_never_crash(tmp_path: Path) -> None:
+    rig = make_rig(tmp_path, ObserverSettings(document_wait_s=0.0))
+    await rig.bus.start()
+    await rig.observer.on_start()
+    try:
+        await _unknown_sequence(rig)
+    finally:
+        await rig.observer.on_stop()
+        await rig.bus.stop()
+
+
+async def _unknown_sequence(rig: Rig) -> None:
     await rig.dispatch("R9", "R9-s1")
     end = rig.final("R9-s1")
     assert end.action == "failed" and "no accepted request carries sequence R9-s1" in end.reason
