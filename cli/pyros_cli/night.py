@@ -137,7 +137,7 @@ async def simulate(
     import httpx
     from prometheus_client import CollectorRegistry
     from pydantic import SecretStr
-    from pyros_common.auth import create_access_token
+    from pyros_common.auth import token_for
     from pyros_common.bus.inprocess import InProcessBus
     from pyros_common.bus.metrics import BusMetrics
     from pyros_common.clock import VirtualClock, hold
@@ -188,13 +188,16 @@ async def simulate(
     try:
         async with hold(clock):
             await host.start()
-        token = create_access_token(ADMIN, settings=settings, now=clock.now())
+        token = token_for(db, ADMIN, settings=settings, now=clock.now())
         headers = {"Authorization": f"Bearer {token}"}
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://pyros", headers=headers) as api:
             async with hold(clock):
                 await _seed(api, workload, run)
             sky = _simulated_sky(services)
+            for svc in services:  # the analyzer's deep catalogue is the simulated sky
+                if sky is not None and hasattr(svc, "use_sky"):
+                    svc.use_sky(sky)
             tasks = [
                 asyncio.create_task(_alert_at(api, clock, spec, when, run, sky)) for spec, when in instants
             ]
@@ -348,7 +351,7 @@ def coming_dusk(site_name: str, now: dt.datetime | None = None) -> dt.datetime:
 async def seed_tonight(ctx: Any, app: Any, path: Path) -> int:
     """Submit ``path``'s programs and requests for tonight through the REST API (the demo)."""
     import httpx
-    from pyros_common.auth import create_access_token
+    from pyros_common.auth import token_for
 
     from pyros_cli.first_admin import ADMIN
 
@@ -356,7 +359,7 @@ async def seed_tonight(ctx: Any, app: Any, path: Path) -> int:
     for r in data.get("requests", []):
         for q in r.get("sequences", []):
             q["date"] = "tonight"
-    token = create_access_token(ADMIN, settings=ctx.settings, now=ctx.clock.now())
+    token = token_for(ctx.db, ADMIN, settings=ctx.settings, now=ctx.clock.now())
     run = NightRun()
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(

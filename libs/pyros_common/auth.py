@@ -3,6 +3,9 @@
 Tokens are signed with ``settings.jwt_secret``. In development without one, a random secret
 is made once and kept in ``<data_dir>/.jwt_secret`` (mode 0600) so tokens survive a restart.
 Expiry is checked against the clock port, never the wall clock.
+
+A token carries its user's version (``ver``): a digest of the password hash and the role, so a
+password change, a reset or a role change makes every older token of that user answer 401.
 """
 
 from __future__ import annotations
@@ -33,12 +36,15 @@ __all__ = [
     "create_access_token",
     "current_user",
     "decode_access_token",
+    "decode_claims",
     "hash_password",
     "hash_token",
     "jwt_secret",
     "new_reset_token",
     "oauth2_scheme",
     "require_role",
+    "token_for",
+    "token_version",
     "verify_password",
 ]
 
@@ -113,18 +119,43 @@ def jwt_secret(settings: Settings) -> str:
     return secret
 
 
-def create_access_token(subject: str, *, settings: Settings, now: datetime) -> str:
-    """A bearer token for user ``subject`` valid ``settings.jwt_ttl_s`` seconds from ``now``."""
+def token_version(password_hash: str, role: str) -> str:
+    """The version of a user's tokens: it changes with the password (argon2 salts every hash anew,
+    so even the same password set again changes it) and with the role."""
+    return hashlib.sha256(f"{password_hash}\x00{role}".encode()).hexdigest()[:16]
+
+
+def create_access_token(subject: str, *, settings: Settings, now: datetime, version: str = "") -> str:
+    """A bearer token for user ``subject`` valid ``settings.jwt_ttl_s`` seconds from ``now``;
+    ``version``: the user's ``token_version`` (a token without it is refused by ``current_user``)."""
     payload = {
         "sub": subject,
+        "ver": version,
         "iat": int(now.timestamp()),
         "exp": int((now + timedelta(seconds=settings.jwt_ttl_s)).timestamp()),
     }
     return jwt.encode(payload, jwt_secret(settings), algorithm=ALGORITHM)
 
 
+def token_for(db: Any, username: str, *, settings: Settings, now: datetime) -> str:
+    """A token for an existing user, with the user's current version (in-process callers)."""
+    from pyros_common.db.models import User
+
+    with db.session() as s:
+        user = s.scalar(select(User).where(User.username == username))
+        if user is None:
+            raise LookupError(f"no user {username}")
+        version = token_version(user.password_hash, user.role)
+    return create_access_token(username, settings=settings, now=now, version=version)
+
+
 def decode_access_token(token: str, *, settings: Settings, now: datetime) -> str:
     """The user name in ``token``; AuthError if the token is forged, malformed or expired."""
+    return decode_claims(token, settings=settings, now=now)[0]
+
+
+def decode_claims(token: str, *, settings: Settings, now: datetime) -> tuple[str, str]:
+    """The user name and token version in ``token``; AuthError if forged, malformed or expired."""
     try:
         # PyJWT checks expiry against the wall clock; we check it against the clock port below.
         payload: dict[str, Any] = jwt.decode(
@@ -135,12 +166,12 @@ def decode_access_token(token: str, *, settings: Settings, now: datetime) -> str
         )
     except jwt.PyJWTError as exc:
         raise AuthError(f"invalid token: {exc}") from None
-    exp, sub = payload.get("exp"), payload.get("sub")
-    if not isinstance(exp, int | float) or not isinstance(sub, str) or not sub:
-        raise AuthError("invalid token: bad 'sub' or 'exp' claim")
+    exp, sub, ver = payload.get("exp"), payload.get("sub"), payload.get("ver", "")
+    if not isinstance(exp, int | float) or not isinstance(sub, str) or not sub or not isinstance(ver, str):
+        raise AuthError("invalid token: bad 'sub', 'exp' or 'ver' claim")
     if now.timestamp() >= exp:
         raise AuthError("token expired")
-    return sub
+    return sub, ver
 
 
 # --- FastAPI dependencies --------------------------------------------------------------
@@ -171,7 +202,7 @@ def _unauthorized(detail: str) -> HTTPException:
     )
 
 
-def _load_user(request: Request, username: str) -> CurrentUser | None:
+def _load_user(request: Request, username: str, version: str) -> CurrentUser | None:
     from pyros_common.db.models import ProgramMember, User
 
     db = request.app.state.ctx.db
@@ -179,6 +210,8 @@ def _load_user(request: Request, username: str) -> CurrentUser | None:
         user = s.scalar(select(User).where(User.username == username))
         if user is None or not user.active:
             return None
+        if not secrets.compare_digest(version, token_version(user.password_hash, user.role)):
+            raise _unauthorized("token revoked: the password or the role changed since it was issued")
         codes = s.scalars(select(ProgramMember.program_code).where(ProgramMember.user_id == user.id))
         return CurrentUser(id=user.id, username=user.username, role=user.role, programs=frozenset(codes))
 
@@ -189,12 +222,12 @@ async def current_user(request: Request, token: Annotated[str | None, Depends(oa
         raise _unauthorized("not authenticated: send 'Authorization: Bearer <token>'")
     ctx = request.app.state.ctx
     try:
-        username = decode_access_token(token, settings=ctx.settings, now=ctx.clock.now())
+        username, version = decode_claims(token, settings=ctx.settings, now=ctx.clock.now())
     except AuthError as exc:
         raise _unauthorized(str(exc)) from None
     from starlette.concurrency import run_in_threadpool
 
-    user = await run_in_threadpool(_load_user, request, username)
+    user = await run_in_threadpool(_load_user, request, username, version)
     if user is None:
         raise _unauthorized("unknown or inactive user")
     return user

@@ -7,6 +7,7 @@ or its dependencies into problem+json, naming the field that failed.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
@@ -16,10 +17,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field, ValidationError
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 MEDIA_TYPE = "application/problem+json"
 TYPE_BASE = "urn:pyros:problem:"
+# JSON bodies larger than this are parsed on a worker thread, so that health answers stay fast.
+OFFLOAD_JSON_BYTES = 64 * 1024
 
 
 class FieldError(BaseModel):
@@ -106,6 +110,7 @@ class ProblemRoute(APIRoute):
 
         async def handler(request: Request) -> Response:
             try:
+                await _parse_large_json(request)
                 return await original(request)
             except ProblemError as exc:
                 return problem_response(exc)
@@ -117,6 +122,21 @@ class ProblemRoute(APIRoute):
                 return problem_response(ProblemError(exc.status_code, detail, kind=kind), exc.headers)
 
         return handler
+
+
+async def _parse_large_json(request: Request) -> None:
+    """Parse a large JSON body on a worker thread; FastAPI then finds it parsed (``Request.json``)."""
+    if request.method not in ("POST", "PUT", "PATCH"):
+        return
+    if not request.headers.get("content-type", "").startswith("application/json"):
+        return
+    body = await request.body()
+    if len(body) <= OFFLOAD_JSON_BYTES:
+        return
+    try:
+        request._json = await run_in_threadpool(json.loads, body)
+    except ValueError:
+        return  # FastAPI parses it again and answers 400 naming the position
 
 
 def _content() -> dict[str, Any]:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Generator
+import json
+from collections.abc import Generator, Mapping
 from typing import Any
 
 import uvicorn
@@ -12,6 +13,135 @@ from fastapi import APIRouter, FastAPI, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from pyros_common.runtime.service import LifecycleState, Service
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+KIB, MIB = 1024, 1024 * 1024
+
+# Largest body each route prefix takes (the longest matching prefix wins). VOEvents: a packet is at
+# most 1 MB (the alerts parser's own limit, below which it dead-letters with a reason); request
+# documents: 100 sequences with their albums fit in a few MB; credentials and accounts are small.
+BODY_LIMITS: Mapping[str, int] = {
+    "": 1 * MIB,
+    "/api/v1/alerts/voevents": 1 * MIB,
+    "/api/v1/requests": 4 * MIB,
+    "/api/v1/login": 16 * KIB,
+    "/api/v1/users": 64 * KIB,
+    "/api/v1/programs": 64 * KIB,
+}
+
+
+class BodyTooLarge(Exception):
+    """Raised into the application when a body passes its limit while being read."""
+
+
+def _limit_for(path: str, limits: Mapping[str, int]) -> int:
+    best = ""
+    for prefix in limits:
+        if (path == prefix or path.startswith(prefix.rstrip("/") + "/") or not prefix) and len(prefix) >= len(
+            best
+        ):
+            best = prefix
+    return limits[best]
+
+
+class BodyLimit:
+    """ASGI middleware: refuse a body larger than its route's limit with 413 problem+json.
+
+    A declared ``Content-Length`` over the limit is refused before reading anything; otherwise the
+    bytes are counted as they arrive and the answer is sent as soon as the count passes the limit,
+    so a client never makes the process hold more than the limit (plus one chunk) of its body.
+    """
+
+    def __init__(self, app: ASGIApp, limits: Mapping[str, int] | None = None) -> None:
+        self.app = app
+        self.limits = dict(BODY_LIMITS if limits is None else limits)
+        self.limits.setdefault("", 1 * MIB)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = _limit_for(scope.get("path", ""), self.limits)
+        declared = self._content_length(scope)
+        if declared is not None and declared > limit:
+            await self._refuse(send, limit, declared)
+            return
+        received = 0
+        refused = False
+        started = False
+
+        async def counting_receive() -> Message:
+            nonlocal received, refused
+            if refused:
+                return {"type": "http.disconnect"}
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    refused = True
+                    if not started:
+                        await self._refuse(send, limit, None)
+                    raise BodyTooLarge(f"body over {limit} bytes")
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            if refused:
+                return  # the 413 went out already; whatever the app answers is dropped
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, guarded_send)
+        except BodyTooLarge:
+            if not refused:
+                raise
+        except Exception:
+            if not refused:
+                raise
+            # The app stumbled over the cut-off body (e.g. a disconnect while reading); answered.
+
+    @staticmethod
+    def _content_length(scope: Scope) -> int | None:
+        for name, value in scope.get("headers", []):
+            if name == b"content-length":
+                try:
+                    return int(value)
+                except ValueError:
+                    return None
+        return None
+
+    @staticmethod
+    async def _refuse(send: Send, limit: int, declared: int | None) -> None:
+        got = f"{declared} bytes declared" if declared is not None else "more was sent"
+        body = json.dumps(
+            {
+                "type": "urn:pyros:problem:body-too-large",
+                "title": "Payload Too Large",
+                "status": 413,
+                "detail": f"the body of this route is limited to {limit} bytes ({got})",
+                "errors": [{"field": "(body)", "message": f"at most {limit} bytes"}],
+            }
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/problem+json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"connection", b"close"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+def limit_bodies(app: FastAPI, limits: Mapping[str, int] | None = None) -> FastAPI:
+    """Put the body limit in front of every route of ``app``."""
+    app.add_middleware(BodyLimit, limits=limits)
+    return app
 
 
 def ops_router(services: list[Service], registry: CollectorRegistry) -> APIRouter:
@@ -52,7 +182,7 @@ def ops_router(services: list[Service], registry: CollectorRegistry) -> APIRoute
 def service_app(services: list[Service], registry: CollectorRegistry) -> FastAPI:
     app = FastAPI(title=f"PyROS {', '.join(s.name for s in services)}", docs_url=None, redoc_url=None)
     app.include_router(ops_router(services, registry))
-    return app
+    return limit_bodies(app)
 
 
 class _QuietServer(uvicorn.Server):

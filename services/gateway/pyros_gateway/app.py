@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 from pyros_common.bus.port import Handler
 from pyros_common.contracts import SERVICES, DeviceStatus, Event, Heartbeat, SystemChanged
-from pyros_common.runtime.http import ops_router
+from pyros_common.runtime.http import limit_bodies, ops_router
 from pyros_common.runtime.service import Service, ServiceContext
 from pyros_device_gateway.api import DeviceView
 from pyros_majordome.api import SystemView
@@ -107,4 +107,4 @@ class GatewayService(Service):
         deps = GatewayDeps(ctx=self.ctx, devices=self.devices, system=self.system)
         for _name, factory in self.routes:
             app.include_router(factory(deps), prefix="/api/v1")
-        return app
+        return limit_bodies(app)  # every route: a body over its limit is 413 before it is read whole

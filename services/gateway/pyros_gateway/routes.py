@@ -12,14 +12,17 @@ from dataclasses import dataclass
 
 from fastapi import APIRouter
 from pyros_alerts import api as alerts_api
+from pyros_analyzer import api as analyzer_api
 from pyros_common.auth import current_user
 from pyros_common.contracts import Event
 from pyros_common.db import Database
 from pyros_common.runtime.service import ServiceContext
 from pyros_device_gateway import api as devices_api
 from pyros_majordome import api as majordome_api
+from pyros_monitoring import api as monitoring_api
 from pyros_observer import api as observer_api
 from pyros_routines import api as routines_api
+from pyros_routines.privacy import schedule_view
 from pyros_scheduler import api as scheduler_api
 
 
@@ -65,6 +68,7 @@ def scheduler(deps: GatewayDeps) -> APIRouter:
         db=deps.db,
         default_telescope=scheduler_api.default_telescope(deps.ctx.settings),
         auth=current_user,
+        view=schedule_view(deps.db),  # a plain user sees other programs' slots as busy time only
     )
 
 
@@ -78,8 +82,22 @@ def observer(deps: GatewayDeps) -> APIRouter:
     )
 
 
+def analyzer(deps: GatewayDeps) -> APIRouter:
+    return analyzer_api.routes(data_dir=lambda: deps.ctx.settings.data_dir, auth=current_user)
+
+
 def majordome(deps: GatewayDeps) -> APIRouter:
     return majordome_api.routes(view=deps.system, default_telescope=deps.ctx.settings.telescope_id)
+
+
+def monitoring(deps: GatewayDeps) -> APIRouter:
+    """``/site/status``, ``/devices/{id}/history``, ``/conditions``: monitoring's tables."""
+    return monitoring_api.routes(
+        db=deps.db,
+        clock=deps.ctx.clock,
+        site=deps.ctx.settings.site,
+        telescope_id=deps.ctx.settings.telescope_id,
+    )
 
 
 # Mounted in this order (the order of the services in pyros_cli.registry).
@@ -89,5 +107,7 @@ ROUTES: tuple[tuple[str, RouterFactory], ...] = (
     ("scheduler", scheduler),
     ("device-gateway", devices),
     ("majordome", majordome),
+    ("monitoring", monitoring),
     ("observer", observer),
+    ("analyzer", analyzer),
 )

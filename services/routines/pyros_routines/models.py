@@ -6,15 +6,17 @@ import datetime as dt
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from pyros_common.domain.requests.model import Text
 
 Role = Literal["admin", "expert", "user"]
 Grade = Literal["A", "B", "C"]
 Username = Annotated[str, Field(min_length=2, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
 ProgramCode = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_.-]+$")]
-Password = Annotated[str, Field(min_length=8, max_length=128, description="At least 8 characters.")]
-Email = Annotated[str, Field(max_length=255, description="Contact address (free text).")]
+Password = Annotated[Text, Field(min_length=8, max_length=128, description="At least 8 characters.")]
+Email = Annotated[Text, Field(max_length=255, description="Contact address (free text).")]
 
-_IN = ConfigDict(extra="forbid")
+# Input models are strict: "5" is not a number, false is not 0, 1 is not true (422 naming the field).
+_IN = ConfigDict(extra="forbid", strict=True)
 
 
 class Message(BaseModel):
@@ -70,13 +72,13 @@ class UserUpdateMe(BaseModel):
 
 class PasswordChange(BaseModel):
     model_config = _IN
-    current_password: Annotated[str, Field(max_length=128)]
+    current_password: Annotated[Text, Field(max_length=128)]
     new_password: Password
 
 
 class PasswordReset(BaseModel):
     model_config = _IN
-    token: Annotated[str, Field(min_length=1, max_length=256, description="The single-use reset token.")]
+    token: Annotated[Text, Field(min_length=1, max_length=256, description="The single-use reset token.")]
     new_password: Password
 
 
@@ -102,7 +104,7 @@ class UsersPublic(BaseModel):
 
 
 class ProgramBase(BaseModel):
-    name: Annotated[str, Field(max_length=255)] = ""
+    name: Annotated[Text, Field(max_length=255)] = ""
     grade: Grade = Field(description="TAC grade: A high, B medium, C low priority.")
     quota_percent: float = Field(ge=0, le=100, description="Share of each semester's night time [%].")
 
@@ -114,7 +116,7 @@ class ProgramCreate(ProgramBase):
 
 class ProgramUpdate(BaseModel):
     model_config = _IN
-    name: Annotated[str, Field(max_length=255)] | None = None
+    name: Annotated[Text, Field(max_length=255)] | None = None
     grade: Grade | None = None
     quota_percent: float | None = Field(None, ge=0, le=100)
 
@@ -214,7 +216,7 @@ class ValidationReport(BaseModel):
 
 class CancelBody(BaseModel):
     model_config = _IN
-    reason: Annotated[str, Field(max_length=1000)] = ""
+    reason: Annotated[Text, Field(max_length=1000)] = ""
 
 
 # --- ephemerides -----------------------------------------------------------------------

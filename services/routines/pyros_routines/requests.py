@@ -40,7 +40,7 @@ from pyros_common.domain.sky.sites import Site
 from pyros_common.domain.sky.visibility import explain_invisible, visibility_windows
 from pyros_common.domain.sky.windows import WINDOW_STEP_S
 from pyros_common.problem import ProblemError, validation_problem
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from pyros_routines import models as m
@@ -206,6 +206,7 @@ def check_request(
             title="Not observable",
             errors=refusals,
         )
+    lock_program(session=session, code=program.code)
     need: dict[Semester, float] = {}
     for p in plans:
         sem = Semester.of(p.night)
@@ -221,6 +222,19 @@ def check_request(
                 409, reason, kind="over-quota", title="Over quota", errors=[("program", reason)]
             )
     return Checked(request=request, plans=plans, quotas=quotas)
+
+
+def lock_program(*, session: Session, code: str) -> None:
+    """Hold program ``code``'s row until the transaction ends, so that reading its quota and booking
+    on it are one step: concurrent submissions on one program take turns.
+
+    PostgreSQL: ``SELECT ... FOR UPDATE`` on the row. SQLite has no row locks: a no-op write on the
+    row takes the database's write lock first (the next writer waits for this commit), and the
+    quota read after it sees every booking committed before."""
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(update(Program).where(Program.code == code).values(name=Program.name))
+    else:
+        session.execute(select(Program.code).where(Program.code == code).with_for_update())
 
 
 def preview(*, checked: Checked) -> m.ValidationReport:

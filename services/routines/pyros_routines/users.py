@@ -7,7 +7,7 @@ import datetime as dt
 from pyros_common.auth import CurrentUser, hash_password, hash_token, new_reset_token, verify_password
 from pyros_common.db.models import PasswordResetToken, Program, ProgramMember, User
 from pyros_common.problem import ProblemError
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from pyros_routines import models as m
@@ -29,6 +29,8 @@ def user_public(*, user: User) -> m.UserPublic:
 
 def authenticate(*, session: Session, username: str, password: str) -> User:
     """The active user with these credentials; 401 (or 403 when not yet validated) otherwise."""
+    if "\x00" in username or "\x00" in password:
+        raise ProblemError(401, "incorrect user name or password", kind="bad-credentials")
     user = session.scalar(select(User).where(User.username == username))
     if not verify_password(password, user.password_hash if user is not None else None) or user is None:
         raise ProblemError(401, "incorrect user name or password", kind="bad-credentials")
@@ -60,8 +62,9 @@ def create_user(
     active: bool = False,
     programs: list[str] | None = None,
 ) -> User:
-    """A new account; 409 when the name is taken."""
-    if session.scalar(select(User.id).where(User.username == username)) is not None:
+    """A new account; 409 when the name is taken, whatever its case ('Alice' takes 'alice')."""
+    taken = select(User.id).where(func.lower(User.username) == username.lower()).limit(1)
+    if session.scalar(taken) is not None:
         raise ProblemError(409, f"user {username} exists", kind="conflict", errors=[("username", "taken")])
     user = User(
         username=username,

@@ -32,8 +32,10 @@ def routes(
     default_telescope: str,
     current_night: Callable[[], dt.date | None] = lambda: None,
     auth: Callable[..., Any] | None = None,
+    view: Callable[[dict[str, Any], Any], dict[str, Any]] | None = None,
 ) -> APIRouter:
-    """Routes of the scheduler; ``auth`` is the dependency that admits a caller.
+    """Routes of the scheduler; ``auth`` is the dependency that admits a caller, ``view`` what that
+    caller may see of an answer (the gateway's: a plain user sees only their programs).
 
     Without a ``current_night`` (outside the scheduler process) the current night is the latest
     stored one."""
@@ -47,6 +49,7 @@ def routes(
         night: Annotated[dt.date | None, Query(description="Local date of the night's evening.")] = None,
         version: Annotated[int | None, Query(ge=1, description="Version; the latest by default.")] = None,
         telescope: Annotated[str | None, Query(description="Telescope id.")] = None,
+        caller: Any = Depends(auth or _nobody),
     ) -> dict[str, Any]:
         """A schedule version (the current one by default) and links to the previous and next
         versions and nights."""
@@ -83,7 +86,7 @@ def routes(
             v = row.version
             prev_v = v - 1 if v > 1 else None
             next_v = v + 1 if latest is not None and v < latest else None
-            return {
+            out = {
                 "telescope": tel,
                 "night": the_night.isoformat(),
                 "version": v,
@@ -107,5 +110,10 @@ def routes(
                 if next_night is None
                 else {"night": next_night.isoformat(), "href": _link(next_night, None, tel)},
             }
+        return out if view is None else view(out, caller)
 
     return router
+
+
+def _nobody() -> None:
+    return None

@@ -11,7 +11,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from pydantic import SecretStr
-from pyros_common.auth import create_access_token
+from pyros_common.auth import token_for
 from pyros_common.bus import InProcessBus
 from pyros_common.clock import SimulatedClock
 from pyros_common.db import Database
@@ -69,7 +69,7 @@ class Env:
         return self.token(name)
 
     def token(self, name: str) -> str:
-        return create_access_token(name, settings=self.ctx.settings, now=self.clock.now())
+        return token_for(self.db, name, settings=self.ctx.settings, now=self.clock.now())
 
     @staticmethod
     def auth(token: str) -> dict[str, str]:

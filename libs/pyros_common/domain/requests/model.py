@@ -9,14 +9,25 @@ from __future__ import annotations
 
 import datetime as dt
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from pyros_common.domain.sky.constraints import DEFAULT_MAX_AIRMASS, DEFAULT_MIN_ALTITUDE_DEG, Constraints
 
 __all__ = [
     "MAX_NIGHTS_AHEAD",
+    "MAX_SEQUENCES",
     "Album",
     "Detector",
     "Plan",
@@ -27,12 +38,40 @@ __all__ = [
     "SequenceConstraints",
     "Strategy",
     "Target",
+    "Text",
 ]
 
 MAX_NIGHTS_AHEAD = 7
+MAX_SEQUENCES = 100
 _MODEL = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False, populate_by_name=True)
 
-Name = Annotated[str, Field(min_length=1, max_length=128, pattern=r"\S")]
+
+def no_nul(value: str) -> str:
+    """Refuse text holding a NUL character (C libraries, FITS headers and PostgreSQL choke on it)."""
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+def at_most(limit: int) -> BeforeValidator:
+    """Refuse a list longer than ``limit`` before its items are validated (pydantic's own
+    ``max_length`` counts after validating every item, so a huge list would cost its full price)."""
+
+    def check(value: Any) -> Any:
+        if isinstance(value, list | tuple) and len(value) > limit:
+            raise PydanticCustomError(
+                "too_long",
+                "List should have at most {max_length} items, not {actual_length}",
+                {"max_length": limit, "actual_length": len(value)},
+            )
+        return value
+
+    return BeforeValidator(check)
+
+
+# Text as it may appear in a document: strict str (no number coerced), without NUL.
+Text = Annotated[str, Field(strict=True), AfterValidator(no_nul)]
+Name = Annotated[Text, Field(min_length=1, max_length=128, pattern=r"\S")]
 
 
 class Detector(StrEnum):
@@ -62,8 +101,12 @@ class Target(BaseModel):
     model_config = _MODEL
 
     name: Name = Field(description="Target name, e.g. 'M31' or 'GRB 240101A'.")
-    ra_deg: float = Field(ge=0.0, lt=360.0, description="Right ascension, ICRS, degrees [0, 360).")
-    dec_deg: float = Field(ge=-90.0, le=90.0, description="Declination, ICRS, degrees [-90, 90].")
+    ra_deg: float = Field(
+        strict=True, ge=0.0, lt=360.0, description="Right ascension, ICRS, degrees [0, 360)."
+    )
+    dec_deg: float = Field(
+        strict=True, ge=-90.0, le=90.0, description="Declination, ICRS, degrees [-90, 90]."
+    )
 
 
 class SequenceConstraints(BaseModel):
@@ -73,21 +116,28 @@ class SequenceConstraints(BaseModel):
 
     min_altitude_deg: float = Field(
         default=DEFAULT_MIN_ALTITUDE_DEG,
+        strict=True,
         ge=0.0,
         lt=90.0,
         description="Lowest altitude above the horizon, degrees.",
     )
     max_airmass: float | None = Field(
         default=DEFAULT_MAX_AIRMASS,
+        strict=True,
         ge=1.0,
         le=10.0,
         description="Highest airmass (sec z), dimensionless; null: no limit.",
     )
     min_moon_separation_deg: float | None = Field(
-        default=None, ge=0.0, le=180.0, description="Smallest angular distance to the Moon, degrees."
+        default=None,
+        strict=True,
+        ge=0.0,
+        le=180.0,
+        description="Smallest angular distance to the Moon, degrees.",
     )
     max_moon_illumination: float | None = Field(
         default=None,
+        strict=True,
         ge=0.0,
         le=1.0,
         description="Highest illuminated fraction of the Moon (0 new, 1 full), applied while it is up.",
@@ -103,9 +153,12 @@ class SequenceConstraints(BaseModel):
         )
 
 
-Offset = tuple[
-    Annotated[float, Field(ge=-600.0, le=600.0)],
-    Annotated[float, Field(ge=-600.0, le=600.0)],
+Offset = Annotated[
+    tuple[
+        Annotated[float, Field(strict=True, ge=-600.0, le=600.0)],
+        Annotated[float, Field(strict=True, ge=-600.0, le=600.0)],
+    ],
+    at_most(2),
 ]
 
 
@@ -115,14 +168,17 @@ class Plan(BaseModel):
     model_config = _MODEL
 
     filter: str = Field(
+        strict=True,
         min_length=1,
         max_length=16,
         pattern=r"^[A-Za-z0-9_+'-]+$",
         description="Filter name, e.g. 'r' or 'J'.",
     )
-    exposure_s: float = Field(gt=0.0, le=3600.0, description="Exposure time of one image, seconds.")
-    count: int = Field(ge=1, le=1000, description="Number of images.")
-    dither_arcsec: list[Offset] = Field(
+    exposure_s: float = Field(
+        strict=True, gt=0.0, le=3600.0, description="Exposure time of one image, seconds."
+    )
+    count: int = Field(strict=True, ge=1, le=1000, description="Number of images.")
+    dither_arcsec: Annotated[list[Offset], at_most(100)] = Field(
         default_factory=list,
         max_length=100,
         description="Pointing offsets [dx, dy], arcseconds (each within ±600). Image k is taken at "
@@ -136,7 +192,9 @@ class Album(BaseModel):
     model_config = _MODEL
 
     detector: Detector = Field(description="Camera taking this album: VIS or NIR.")
-    plans: list[Plan] = Field(min_length=1, max_length=50, description="Plans, in order.")
+    plans: Annotated[list[Plan], at_most(50)] = Field(
+        min_length=1, max_length=50, description="Plans, in order."
+    )
 
 
 class Sequence(BaseModel):
@@ -145,7 +203,7 @@ class Sequence(BaseModel):
     model_config = _MODEL
 
     name: Name = Field(description="Sequence name, unique within the request.")
-    id: str | None = Field(
+    id: Text | None = Field(
         default=None,
         min_length=1,
         max_length=200,
@@ -160,14 +218,22 @@ class Sequence(BaseModel):
         f"at most {MAX_NIGHTS_AHEAD} nights ahead (checked at submission).",
     )
     carry_over_nights: int = Field(
-        default=0, ge=0, le=MAX_NIGHTS_AHEAD, description="Further nights to try if not observed on its date."
+        default=0,
+        strict=True,
+        ge=0,
+        le=MAX_NIGHTS_AHEAD,
+        description="Further nights to try if not observed on its date.",
     )
-    mandatory: bool = Field(default=False, description="For all_or_nothing: the request fails without it.")
-    priority_offset: int = Field(default=0, ge=-5, le=5, description="Added to the request's priority.")
+    mandatory: bool = Field(
+        default=False, strict=True, description="For all_or_nothing: the request fails without it."
+    )
+    priority_offset: int = Field(
+        default=0, strict=True, ge=-5, le=5, description="Added to the request's priority."
+    )
     constraints: SequenceConstraints = Field(
         default_factory=SequenceConstraints, description="Observing limits."
     )
-    albums: list[Album] = Field(
+    albums: Annotated[list[Album], at_most(len(Detector))] = Field(
         min_length=1, max_length=len(Detector), description="One album per detector, taken in parallel."
     )
 
@@ -187,6 +253,7 @@ class RequestContent(BaseModel):
 
     name: Name = Field(description="Request name.")
     program: str = Field(
+        strict=True,
         min_length=1,
         max_length=64,
         pattern=r"^[A-Za-z0-9_.-]+$",
@@ -194,7 +261,7 @@ class RequestContent(BaseModel):
     )
     strategy: Strategy = Field(default=Strategy.BEST_EFFORT, description="best_effort or all_or_nothing.")
     kind: RequestKind = Field(default=RequestKind.ROUTINE, description="routine or alert.")
-    alert_id: str | None = Field(
+    alert_id: Text | None = Field(
         default=None, min_length=1, max_length=256, description="Alert identifier (kind alert only)."
     )
     valid_from: AwareDatetime | None = Field(
@@ -205,16 +272,20 @@ class RequestContent(BaseModel):
     )
     priority: int | None = Field(
         default=None,
+        strict=True,
         ge=0,
         le=100,
         description="Priority override (higher first); null: from the program's grade.",
     )
     quota_override: bool = Field(
         default=False,
+        strict=True,
         description="Alert requests: accepted even when the program's quota is spent (the time is "
         "booked all the same), as the alert strategy says.",
     )
-    sequences: list[Sequence] = Field(min_length=1, max_length=100, description="Sequences, in order.")
+    sequences: Annotated[list[Sequence], at_most(MAX_SEQUENCES)] = Field(
+        min_length=1, max_length=MAX_SEQUENCES, description="Sequences, in order."
+    )
 
     @field_validator("valid_from", "valid_until")
     @classmethod
@@ -241,4 +312,4 @@ class Request(RequestContent):
     """A request as stored: its content plus who owns it."""
 
     id: str | None = Field(default=None, description="Identifier given by routines when stored.")
-    user: str = Field(min_length=1, max_length=128, description="Owner's user name.")
+    user: Text = Field(min_length=1, max_length=128, description="Owner's user name.")

@@ -2,31 +2,78 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, status
+import structlog
+from fastapi import APIRouter, Depends, Request, status
 from fastapi.security import OAuth2PasswordRequestForm
-from pyros_common.auth import create_access_token
-from pyros_common.problem import ProblemRoute, problems
+from pyros_common.auth import create_access_token, token_version
+from pyros_common.problem import ProblemError, ProblemRoute, problem_response, problems
 from sqlalchemy.orm import Session
+from starlette.responses import Response
 
 from pyros_routines import models as m
 from pyros_routines import users
 from pyros_routines.deps import CtxDep, DbDep, UserDep, in_session
+from pyros_routines.domain.throttle import Throttle
+from pyros_routines.settings import RoutinesSettings
+
+log = structlog.get_logger("pyros.routines")
 
 router = APIRouter(prefix="/login", tags=["login"], route_class=ProblemRoute)
+
+
+@dataclass
+class LoginThrottles:
+    """Failed logins per user name and per client address, for this process."""
+
+    user: Throttle
+    address: Throttle
+
+
+def _throttles(request: Request) -> LoginThrottles:
+    state = request.app.state
+    found: LoginThrottles | None = getattr(state, "login_throttles", None)
+    if found is None:
+        cfg = RoutinesSettings()
+        found = LoginThrottles(
+            user=Throttle(cfg.login_failures_per_user, cfg.login_window_s),
+            address=Throttle(cfg.login_failures_per_address, cfg.login_window_s),
+        )
+        state.login_throttles = found
+    return found
 
 
 @router.post(
     "/access-token",
     summary="Exchange user name and password for a bearer token (OAuth2 password flow).",
-    responses=problems(401, 403, 422),
+    response_model=m.Token,
+    responses=problems(401, 403, 422, 429),
 )
 async def access_token(
-    ctx: CtxDep, db: DbDep, form: Annotated[OAuth2PasswordRequestForm, Depends()]
-) -> m.Token:
-    user = await in_session(db, users.authenticate, username=form.username, password=form.password)
-    token = create_access_token(user.username, settings=ctx.settings, now=ctx.clock.now())
+    request: Request, ctx: CtxDep, db: DbDep, form: Annotated[OAuth2PasswordRequestForm, Depends()]
+) -> m.Token | Response:
+    name = form.username.strip().lower()
+    address = request.client.host if request.client else "unknown"
+    throttles = _throttles(request)
+    now = ctx.clock.now().timestamp()
+    wait = max(throttles.user.retry_after_s(name, now), throttles.address.retry_after_s(address, now))
+    if wait:
+        log.warning("login throttled", user=form.username, address=address, retry_after_s=wait)
+        refusal = ProblemError(429, f"too many failed logins; try again in {wait} s", kind="too-many-logins")
+        return problem_response(refusal, headers={"Retry-After": str(wait)})
+    try:
+        user = await in_session(db, users.authenticate, username=form.username, password=form.password)
+    except ProblemError as exc:
+        if exc.status == 401:
+            throttles.user.failed(name, now)
+            throttles.address.failed(address, now)
+            log.warning("login failed", user=form.username, address=address, reason=exc.detail)
+        raise
+    throttles.user.succeeded(name)
+    version = token_version(user.password_hash, user.role)
+    token = create_access_token(user.username, settings=ctx.settings, now=ctx.clock.now(), version=version)
     return m.Token(access_token=token, expires_in=ctx.settings.jwt_ttl_s)
 
 
