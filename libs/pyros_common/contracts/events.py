@@ -228,6 +228,27 @@ class ConditionVote(_Part):
     source: str = Field(description="Weather source (station, cloud sensor, rain detector...).")
     safe: bool | None = Field(description="This source's verdict; None when it has no valid data.")
     reason: str = Field("", description="Why unsafe or unknown.")
+    suspect: bool = Field(
+        False, description="True when it disagreed with the other sources too long and no longer votes."
+    )
+    excluded: bool = Field(False, description="True when an operator took it out of the vote.")
+    values: dict[str, float | bool] = Field(
+        default_factory=dict,
+        description="Its last readings: clouds (sky - ambient) [°C], rain, wind [m/s], humidity [%], "
+        "dew_point (ambient - dew point) [°C], sky_quality [mag/arcsec²].",
+    )
+    age_s: float | None = Field(None, ge=0, description="Age of its last reading [s]; None if never.")
+
+
+class HealthSummary(_Part):
+    """Device health as monitoring sees it (stale devices are UNKNOWN)."""
+
+    ok: bool = Field(description="True when every blocking device is UP.")
+    up: int = Field(0, ge=0, description="Devices UP.")
+    down: int = Field(0, ge=0, description="Devices DOWN (offline or in error).")
+    unknown: int = Field(0, ge=0, description="Devices with no recent status.")
+    blocking_not_up: list[str] = Field(default_factory=list, description="Blocking devices not UP.")
+    reason: str = Field("", description="Why not ok.")
 
 
 class ConditionsChanged(Event):
@@ -241,6 +262,14 @@ class ConditionsChanged(Event):
     sky: Literal["clear", "cloudy", "overcast", "unknown"] = Field("unknown", description="Sky state.")
     votes: list[ConditionVote] = Field(default_factory=list, description="Per-source votes.")
     reason: str = Field("", description="Summary of why unsafe.")
+    quantities: dict[str, float | bool | None] = Field(
+        default_factory=dict,
+        description="The vote per quantity (units as in ConditionVote.values); None when no source votes.",
+    )
+    reopen_at: AwareDatetime | None = Field(
+        None, description="Safe again now, but waiting for the continuous safe period until then (UTC)."
+    )
+    health: HealthSummary | None = Field(None, description="Device health summary, when known.")
 
 
 # --- pyros.observations ---------------------------------------------------------------
@@ -305,6 +334,32 @@ class AnalysisDone(Event):
     dec_deg: float | None = Field(None, description="Candidate Dec, ICRS [deg].")
     magnitude: float | None = Field(None, description="Candidate magnitude [mag].")
     calibrated_path: str | None = Field(None, description="Calibrated image, if written.")
+    # additive (analyzer, issue 14)
+    filter: str = Field("", description="Filter of the image.")
+    solve_method: str | None = Field(
+        None, description="How the WCS was solved (method:catalogue); None: not."
+    )
+    n_matched: int = Field(0, ge=0, description="Source-catalogue pairs of the WCS fit.")
+    wcs_error_arcsec: float | None = Field(None, ge=0, description="1-sigma error of the WCS [arcsec].")
+    zero_point: float | None = Field(
+        None, description="Photometric zero point: mag = zp - 2.5 log10(ADU/s) [mag]."
+    )
+    problems: list[str] = Field(
+        default_factory=list, description="What was missing (e.g. a master); analysed anyway."
+    )
+    failure: str | None = Field(
+        None, description="Why the image gave no astrometry (corrupt FITS, failed solve)."
+    )
+    error_arcsec: float | None = Field(None, ge=0, description="Candidate position error, 1 sigma [arcsec].")
+    confidence: float | None = Field(None, ge=0, le=1, description="Candidate confidence score in [0, 1].")
+    since_trigger_s: float | None = Field(
+        None, description="Candidate's latest detection, time from the trigger [s]."
+    )
+    alert_ivorn: str | None = Field(None, description="IVORN of the alert packet the candidate answers.")
+    voevent_ivorn: str | None = Field(None, description="IVORN of our VOEvent for the candidate, once sent.")
+    voevent_path: str | None = Field(
+        None, description="That VOEvent's file (relative to the data directory)."
+    )
 
 
 # --- pyros.heartbeat ------------------------------------------------------------------

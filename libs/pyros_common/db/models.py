@@ -275,6 +275,64 @@ class DeviceState(Base):
     payload: Mapped[dict[str, Any]]
 
 
+# --- monitoring: device health, conditions, the site's status -------------------------
+
+
+class MonitoredDevice(Base):
+    """monitoring's copy of each device's last status (``pyros.device.status``), for health."""
+
+    __tablename__ = "monitoring_devices"
+    __table_args__ = {"info": _owner("monitoring")}
+    device_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16))
+    ok: Mapped[bool] = mapped_column(Boolean, default=True)
+    error: Mapped[str] = mapped_column(Text, default="")
+    temperature_c: Mapped[float | None] = mapped_column(Float, nullable=True)
+    values: Mapped[dict[str, Any]]
+    last_seen: Mapped[datetime]  # monitoring's clock when the last status arrived
+    changed_at: Mapped[datetime]
+
+
+class DeviceHistory(Base):
+    """Each change of a device's state, health or error, as monitoring saw it."""
+
+    __tablename__ = "monitoring_device_history"
+    __table_args__ = {"info": _owner("monitoring")}
+    id: Mapped[int] = mapped_column(primary_key=True)
+    device_id: Mapped[str] = mapped_column(String(64), index=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    state: Mapped[str] = mapped_column(String(16))
+    ok: Mapped[bool] = mapped_column(Boolean)
+    error: Mapped[str] = mapped_column(Text, default="")
+
+
+class SiteConditions(Base):
+    """The last weather verdict of a site, its votes, and the vote's memory (restarts)."""
+
+    __tablename__ = "monitoring_conditions"
+    __table_args__ = {"info": _owner("monitoring")}
+    site_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    safe: Mapped[bool] = mapped_column(Boolean)
+    sky: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    verdict: Mapped[dict[str, Any]]
+    memory: Mapped[dict[str, Any]]
+    updated_at: Mapped[datetime]
+
+
+class SiteStatus(Base):
+    """What monitoring learnt from the other topics for the status view (one row per telescope)."""
+
+    __tablename__ = "monitoring_site_status"
+    __table_args__ = {"info": _owner("monitoring")}
+    telescope_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    system: Mapped[dict[str, Any]]
+    schedule: Mapped[dict[str, Any]]
+    last_alert: Mapped[dict[str, Any]]
+    updated_at: Mapped[datetime]
+
+
 # --- observer / analyzer ------------------------------------------------------------
 
 

@@ -1,0 +1,360 @@
+"""monitoring's consumers and its tick: device health, the weather vote, the site's status.
+
+Weather sources are the devices of kind ``weather`` and ``plc`` on ``pyros.device.status`` (the
+PLC, the station, the cloud sensor, INDI weather devices) and, when set, a site weather
+station's JSON file. A new verdict, or a new health summary, goes to ``pyros.conditions``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import structlog
+from pyros_common.contracts import (
+    AlertChanged,
+    ConditionsChanged,
+    ConditionVote,
+    DeviceStatus,
+    Event,
+    HealthSummary,
+    ScheduleChanged,
+    SystemChanged,
+)
+from pyros_common.runtime.service import ServiceContext
+
+from pyros_monitoring.domain.health import DeviceReport, Health, assess, summarise
+from pyros_monitoring.domain.weather import Verdict, WeatherVote, quantities_from_values
+from pyros_monitoring.metrics import MonitoringMetrics, reason_label
+from pyros_monitoring.settings import MonitoringSettings
+from pyros_monitoring.store import Store
+
+log = structlog.get_logger("pyros.monitoring")
+Publish = Callable[..., Awaitable[None]]
+WEATHER_KINDS = frozenset({"weather", "plc"})
+FILE_SOURCE = "station-file"
+
+
+def verdict_doc(v: Verdict) -> dict[str, Any]:
+    """The verdict as JSON (the database row and the API)."""
+    return {
+        "at": v.at.isoformat(),
+        "safe": v.safe,
+        "safe_now": v.safe_now,
+        "sky": v.sky,
+        "reason": v.reason,
+        "reopen_at": None if v.reopen_at is None else v.reopen_at.isoformat(),
+        "quantities": {
+            q.quantity: {
+                "value": q.value,
+                "voters": list(q.voters),
+                "unsafe": q.unsafe,
+                "reason": q.reason,
+                "pending": list(q.pending),
+            }
+            for q in v.quantities
+        },
+        "sources": [
+            {
+                "source": s.source,
+                "measures": list(s.measures),
+                "values": dict(s.values),
+                "last_at": None if s.last_at is None else s.last_at.isoformat(),
+                "age_s": None if s.age_s is None else round(s.age_s, 1),
+                "weight": s.weight,
+                "fresh": s.fresh,
+                "suspect": s.suspect,
+                "excluded": s.excluded,
+                "safe": s.safe,
+                "reason": s.reason,
+            }
+            for s in v.sources
+        ],
+    }
+
+
+@dataclass
+class _Pending:
+    at: dt.datetime
+    request_id: str
+
+
+class Monitor:
+    """The state monitoring keeps in memory; the database has its copy (``Store``)."""
+
+    def __init__(
+        self,
+        *,
+        ctx: ServiceContext,
+        settings: MonitoringSettings,
+        store: Store,
+        metrics: MonitoringMetrics,
+        publish: Publish,
+        site_id: str,
+    ) -> None:
+        self.ctx = ctx
+        self.clock = ctx.clock
+        self.cfg = settings
+        self.store = store
+        self.metrics = metrics
+        self._publish = publish
+        self.site_id = site_id
+        self.telescope_id = ctx.settings.telescope_id
+        self.blocking = settings.blocking(ctx.settings.site)
+        self.vote = WeatherVote(settings.vote_config())
+        self.reports: dict[str, DeviceReport] = {}
+        self._values: dict[str, dict[str, Any]] = {}
+        self._seen: set[str] = set()
+        self._published: tuple[Any, ...] | None = None
+        self._published_at: dt.datetime | None = None
+        self._verdict: Verdict | None = None
+        self._health: HealthSummary | None = None
+        self._alerts: dict[str, _Pending] = {}  # request id -> alert seen
+        self._running_request: str | None = None
+        self._file_mtime: float | None = None
+        self._schedule_labels: dict[str, set[tuple[str, str, str]]] = {}
+
+    def load(self) -> None:
+        """At start: the devices and the vote's memory as the database has them."""
+        self.reports = self.store.load_devices()
+        memory = self.store.load_memory(self.site_id)
+        if memory is not None:
+            self.vote = WeatherVote(self.cfg.vote_config(), memory)
+        self.metrics.declare(site=self.site_id, telescope=self.telescope_id)
+
+    # --- consumers ---------------------------------------------------------------------------
+
+    async def on_device(self, event: Event) -> None:
+        assert isinstance(event, DeviceStatus)
+        self.metrics.status_events.inc()
+        now = self.clock.now()
+        report = DeviceReport(
+            device_id=event.device_id,
+            kind=event.kind,
+            state=event.state,
+            ok=event.ok,
+            error=event.error,
+            last_seen=now,
+            temperature_c=event.temperature_c,
+        )
+        before = self.reports.get(event.device_id)
+        self.reports[event.device_id] = report
+        self._values[event.device_id] = dict(event.values)
+        m = self.metrics
+        m.device_up.labels(event.device_id, event.kind).set(
+            1 if event.ok and event.state not in ("offline", "error") else 0
+        )
+        m.device_slewing.labels(event.device_id).set(1 if event.state == "slewing" else 0)
+        if event.temperature_c is not None:
+            m.device_temperature.labels(event.device_id).set(event.temperature_c)
+        if report.changed_from(before):
+            self.store.device_changed(report, event.values)
+            self._seen.discard(event.device_id)
+            log.info(
+                "device changed", device_id=event.device_id, state=event.state, ok=event.ok, error=event.error
+            )
+        else:
+            self._seen.add(event.device_id)
+        if event.kind == "telescope" and event.state == "slewing" and self._running_request in self._alerts:
+            pending = self._alerts.pop(self._running_request)
+            m.alert_to_slew.observe(max(0.0, (now - pending.at).total_seconds()))
+        if event.kind in WEATHER_KINDS and event.ok and event.state not in ("offline", "error"):
+            at = min(event.sent_at, now) if event.producer else now
+            values = quantities_from_values(event.values)
+            if values:
+                self.vote.observe(event.device_id, at, values)
+                await self.evaluate()
+
+    async def on_system(self, event: Event) -> None:
+        assert isinstance(event, SystemChanged)
+        if event.telescope_id != self.telescope_id:
+            return
+        if event.dispatch is not None:
+            self._running_request = event.dispatch.request_id
+        elif event.state != "running":
+            self._running_request = None
+        doc = {
+            "state": event.state,
+            "reason": event.reason,
+            "night": None if event.night is None else event.night.isoformat(),
+            "since": event.sent_at.isoformat(),
+        }
+        status = self.store.status(self.telescope_id)
+        current = None if status is None else status.system.get("current_sequence")
+        if event.dispatch is not None:
+            current = event.dispatch.model_dump(mode="json")
+        elif event.state != "running":
+            current = None
+        doc["current_sequence"] = current
+        self.store.save_status(self.telescope_id, self.clock.now(), system=doc)
+
+    async def on_schedule(self, event: Event) -> None:
+        assert isinstance(event, ScheduleChanged)
+        m = self.metrics
+        t = event.telescope_id
+        for labels in self._schedule_labels.pop(t, set()):
+            m.sequences.remove(*labels)
+        by_reason: dict[str, int] = {}
+        for u in event.unscheduled:
+            label = reason_label(u.reason)
+            by_reason[label] = by_reason.get(label, 0) + 1
+        counts = {(t, "scheduled", ""): len(event.scheduled), (t, "unscheduled", ""): 0}
+        counts |= {(t, "unscheduled", reason): n for reason, n in by_reason.items()}
+        for labels, n in counts.items():
+            m.sequences.labels(*labels).set(n)
+        self._schedule_labels[t] = set(counts)
+        doc = {
+            "night": event.night.isoformat(),
+            "version": event.version,
+            "night_start": event.night_start.isoformat(),
+            "night_end": event.night_end.isoformat(),
+            "scheduled": [s.model_dump(mode="json") for s in event.scheduled],
+            "unscheduled": len(event.unscheduled),
+        }
+        self.store.save_status(t, self.clock.now(), schedule=doc)
+
+    async def on_alert(self, event: Event) -> None:
+        assert isinstance(event, AlertChanged)
+        self.metrics.alerts.labels(event.mission, event.action).inc()
+        if event.action == "created" and event.role == "observation" and event.request_id:
+            self._alerts[event.request_id] = _Pending(event.sent_at, event.request_id)
+            if len(self._alerts) > 100:
+                self._alerts.pop(next(iter(self._alerts)))
+        doc = {
+            "alert_id": event.alert_id,
+            "action": event.action,
+            "mission": event.mission,
+            "missions": list(event.missions),
+            "packet_type": event.packet_type,
+            "role": event.role,
+            "trigger_time": event.trigger_time.isoformat(),
+            "ra_deg": event.ra_deg,
+            "dec_deg": event.dec_deg,
+            "error_deg": event.error_deg,
+            "request_id": event.request_id,
+            "at": event.sent_at.isoformat(),
+        }
+        self.store.save_status(self.telescope_id, self.clock.now(), last_alert=doc)
+
+    # --- the tick ----------------------------------------------------------------------------
+
+    def read_weather_file(self, path: Path) -> None:
+        """The site station's file: one JSON object of readings (keys as in a weather status)."""
+        try:
+            stat = path.stat()
+        except OSError:
+            return  # gone: the source goes quiet and drops out of the vote
+        if stat.st_mtime == self._file_mtime:
+            return
+        self._file_mtime = stat.st_mtime
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            log.warning("weather file unreadable", path=str(path), error=str(exc))
+            return
+        if not isinstance(doc, dict):
+            log.warning("weather file is not a JSON object", path=str(path))
+            return
+        at = self.clock.now()
+        if isinstance(doc.get("time"), str):
+            try:
+                t = dt.datetime.fromisoformat(doc["time"])
+                if t.tzinfo is not None:
+                    at = min(at, t)
+            except ValueError:
+                pass
+        values = quantities_from_values(doc)
+        if values:
+            self.vote.observe(FILE_SOURCE, at, values)
+
+    async def tick(self) -> None:
+        """Exclusions from the operators, staleness, confirmations, reopening, last_seen."""
+        excluded = self.store.excluded(self.site_id)
+        if excluded is not None:
+            have = set(self.vote.memory.excluded)
+            for name in set(excluded) - have:
+                self.vote.exclude(name, True)
+            for name in have - set(excluded):
+                self.vote.exclude(name, False)
+        if self.cfg.weather_file is not None:
+            self.read_weather_file(self.cfg.weather_file)
+        self.store.touch((self.reports[d], self._values.get(d, {})) for d in sorted(self._seen))
+        self._seen.clear()
+        await self.evaluate(refresh_health=True)
+
+    def health(self) -> HealthSummary:
+        now = self.clock.now()
+        devices = assess(self.reports, now=now, stale_after_s=self.cfg.stale_after_s, blocking=self.blocking)
+        for d in devices:
+            if d.health is Health.UNKNOWN and d.kind:
+                self.metrics.device_up.labels(d.device_id, d.kind).set(0)
+        s = summarise(devices)
+        return HealthSummary(
+            ok=s.ok,
+            up=s.up,
+            down=s.down,
+            unknown=s.unknown,
+            blocking_not_up=list(s.blocking_not_up),
+            reason=s.reason,
+        )
+
+    async def evaluate(self, *, refresh_health: bool = False) -> None:
+        """The verdict now; published when it (or the health summary) changed, or when due."""
+        now = self.clock.now()
+        v = self.vote.evaluate(now)
+        self._verdict = v
+        self._weather_metrics(v)
+        if refresh_health or self._health is None:
+            self._health = self.health()
+        health = self._health
+        key = (v.key(), (health.ok, tuple(health.blocking_not_up), health.up, health.down, health.unknown))
+        due = (
+            self._published_at is None
+            or (now - self._published_at).total_seconds() >= self.cfg.publish_period_s
+        )
+        if key == self._published and not due:
+            return
+        changed = self._published is None or key[0] != self._published[0]
+        self._published, self._published_at = key, now
+        event = ConditionsChanged(
+            site_id=self.site_id,
+            safe=v.safe,
+            sky=v.sky,
+            reason=v.reason,
+            votes=[
+                ConditionVote(
+                    source=s.source,
+                    safe=s.safe,
+                    reason=s.reason,
+                    suspect=s.suspect,
+                    excluded=s.excluded,
+                    values=dict(s.values),
+                    age_s=None if s.age_s is None else max(0.0, round(s.age_s, 1)),
+                )
+                for s in v.sources
+            ],
+            quantities={q.quantity: q.value for q in v.quantities},
+            reopen_at=v.reopen_at,
+            health=health,
+        )
+        self.store.save_conditions(self.site_id, verdict=verdict_doc(v), memory=self.vote.memory, at=now)
+        await self._publish(event)
+        self.metrics.changes.labels(self.site_id).inc()
+        if changed:
+            log.info("conditions", site=self.site_id, safe=v.safe, sky=v.sky, reason=v.reason)
+
+    def _weather_metrics(self, v: Verdict) -> None:
+        m = self.metrics
+        m.safe.labels(self.site_id).set(1 if v.safe else 0)
+        for q in v.quantities:
+            if q.value is not None:
+                m.vote.labels(self.site_id, q.quantity).set(float(q.value))
+        for s in v.sources:
+            m.weather_suspect.labels(s.source).set(1 if s.suspect else 0)
+            m.weather_voting.labels(s.source).set(1 if s.fresh and not s.suspect and not s.excluded else 0)
+            for quantity, value in s.values.items():
+                m.weather_value.labels(s.source, quantity).set(float(value))
