@@ -206,9 +206,11 @@ class NightBook:
             # The service replans inline on every event: a short cap on the exact solve.
             exact_max_time_s=EXACT_MAX_TIME_S,
         )
+        before = set(self.plan.result.interrupted) if self.plan is not None and incremental else set()
         self.plan = plan
         self._bury(plan)
-        interrupted = plan.result.interrupted[0] if plan.result.interrupted else None
+        # The sequence this version interrupts (a plan keeps listing the earlier interruptions).
+        interrupted = next((x for x in plan.result.interrupted if x not in before), None)
         if interrupted is not None:
             self.executing = {t: s for t, s in self.executing.items() if s != interrupted}
         return Version(plan, trigger, interrupted)
@@ -240,7 +242,7 @@ class NightBook:
                 keep,
                 {k: v for k, v in prev.unscheduled.items() if k not in freed},
                 prev.objective,
-                (),
+                tuple(x for x in prev.interrupted if x not in freed),
                 prev.stats,
                 prev.prepared,
             ),

@@ -14,10 +14,13 @@ from pyros_common.domain.programs.quotas import Grade
 
 __all__ = [
     "ALERT_BASE",
+    "DEFAULT_DECAY_INDEX",
+    "DEFAULT_DECAY_SCALE_S",
     "GRADE_PRIORITY",
     "PRIORITY_BASE",
     "PriorityClass",
     "effective_priority",
+    "time_critical_factor",
     "weight",
 ]
 
@@ -67,3 +70,22 @@ def weight(
     if alert_priority is not None:
         return ALERT_BASE + effective_priority(grade, priority_offset, override=alert_priority)
     return effective_priority(grade, priority_offset) / _SCALE * (1.0 + _CARRY_BONUS * nights_carried)
+
+
+# Time-critical alerts: an afterglow fades roughly as t^-1 from its trigger, so an alert's
+# value per second of observation falls with the time from the trigger to its start. The
+# alert strategies give the index (their YAML ``decay_index``); these are the defaults.
+DEFAULT_DECAY_INDEX = 1.0
+DEFAULT_DECAY_SCALE_S = 600.0  # the first ten minutes count about as much as the trigger itself
+
+
+def time_critical_factor(
+    age_s: float, index: float = DEFAULT_DECAY_INDEX, scale_s: float = DEFAULT_DECAY_SCALE_S
+) -> float:
+    """The share of an alert's weight left ``age_s`` seconds after its trigger:
+    ``(1 + age/scale) ** -index`` (1 at the trigger and before it, never below 0)."""
+    if scale_s <= 0:
+        raise ValueError(f"decay scale must be > 0, got {scale_s}")
+    if index == 0.0 or age_s <= 0.0:
+        return 1.0
+    return float((1.0 + age_s / scale_s) ** -index)

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 import numpy.typing as npt
+from pyros_common.domain.programs.priority import time_critical_factor
 
 from pyros_scheduler.kernel.model import KernelInput, KSequence, Reason, Unscheduled
 from pyros_scheduler.kernel.transitions import PairTransitionModel, VectorTransitionModel
@@ -81,6 +82,12 @@ class Prep:
         last = np.full(n, -INF)
         np.maximum.at(last, self.wseq, self.whi)
         self.last_end: FloatArray = last
+        # Time-critical sequences: (reference, index, scale) of their decaying value.
+        self.tc: dict[int, tuple[float, float, float]] = {
+            k: (float(s.decay_ref_s), float(s.decay_index), float(s.decay_scale_s))
+            for k, s in enumerate(self.seqs)
+            if s.decay_ref_s is not None and s.decay_index
+        }
         # Groups: requests whose sequences stand or fall together (see package docstring).
         self.group: list[int] = [-1] * n
         self.groups: list[list[int]] = []
@@ -164,6 +171,13 @@ class Prep:
         )
         return self
 
+    def factor(self, i: int, t: float) -> float:
+        """Share of ``i``'s weight left when it starts at ``t`` (1 unless time-critical)."""
+        tc = self.tc.get(i)
+        if tc is None:
+            return 1.0
+        return time_critical_factor(t - tc[0], tc[1], tc[2])
+
     def windows(self, i: int) -> Iterable[tuple[float, float]]:
         a, b = self.ptr[i], self.ptr[i + 1]
         return zip(self._wlo[a:b], self._whi[a:b], strict=True)
@@ -184,6 +198,7 @@ class State:
         self.idx: list[list[int]] = [[] for _ in range(self.n_tel)]
         self.where: dict[int, tuple[int, float]] = {}
         self.length: dict[int, float] = {}
+        self.gain: dict[int, float] = {}
         self.placed: BoolArray = np.zeros(prep.n, dtype=bool)
         self.quota = {k: float(v) for k, v in inp.quotas_s.items()}
         self.used: dict[str, float] = {}
@@ -252,7 +267,11 @@ class State:
         self.placed[i] = True
         prog = self.p.prog[i]
         self.used[prog] = self.used.get(prog, 0.0) + length
-        self.value += self.p.w[i] * length
+        gain = self.p.w[i] * length
+        if self.p.tc:
+            gain *= self.p.factor(i, t)
+        self.gain[i] = gain
+        self.value += gain
 
     def place(self, i: int, lo: float = -INF, hi: float = INF, tels: Iterable[int] | None = None) -> bool:
         got = self.find(i, lo, hi, tels)
@@ -271,7 +290,7 @@ class State:
         length = self.length.pop(i)
         prog = self.p.prog[i]
         self.used[prog] -= length
-        self.value -= self.p.w[i] * length
+        self.value -= self.gain.pop(i)
         return tel, t
 
     def put_back(self, i: int, tel: int, t: float, end: float | None = None) -> None:

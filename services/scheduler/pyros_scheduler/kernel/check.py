@@ -5,13 +5,16 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable
 
+from pyros_common.domain.programs.priority import time_critical_factor
+
 from pyros_scheduler.kernel.model import KernelInput, KernelResult, KSequence, Placement
 
 TOL = 1e-3
 
 
 def objective(inp: KernelInput, placements: Iterable[Placement]) -> float:
-    """Sum of weight × seconds observed (a placement counts at most the sequence's duration)."""
+    """Sum of weight × seconds observed (a placement counts at most the sequence's duration);
+    a time-critical sequence's weight decays with its start (``KSequence`` docstring)."""
     by_id = {s.id: s for s in inp.sequences}
     total = 0.0
     seen: set[str] = set()
@@ -20,7 +23,10 @@ def objective(inp: KernelInput, placements: Iterable[Placement]) -> float:
         if s is None or p.id in seen:
             continue
         seen.add(p.id)
-        total += s.weight * max(0.0, min(p.end_s - p.start_s, s.duration_s))
+        w = s.weight
+        if s.decay_ref_s is not None and s.decay_index:
+            w *= time_critical_factor(p.start_s - s.decay_ref_s, s.decay_index, s.decay_scale_s)
+        total += w * max(0.0, min(p.end_s - p.start_s, s.duration_s))
     return total
 
 
@@ -77,8 +83,15 @@ def validate(inp: KernelInput, result: KernelResult, *, now_s: float | None = No
             gap = inp.transition.cost(index[a.id], index[b.id])
             if b.start_s < a.end_s + gap - TOL:
                 errors.append(f"telescope {tel}: {b.id} starts before {a.id} ends + transition {gap:.1f} s")
+    late_progs = {
+        by_id[p.id].program
+        for p in result.placements
+        if p.id in by_id and (now_s is None or p.start_s > now_s)
+    }
     for prog, q in inp.quotas_s.items():
-        if used.get(prog, 0.0) > q + TOL:
+        # A quota lowered during the night cannot undo what already ran: only work still to
+        # come must fit it.
+        if used.get(prog, 0.0) > q + TOL and prog in late_progs:
             errors.append(f"program {prog}: {used[prog]:.0f} s placed > quota {q:.0f} s")
     placed = {p.id: p for p in result.placements}
     for req, members in _essential_groups(inp.sequences).items():

@@ -26,7 +26,7 @@ from ortools.sat.python import cp_model
 
 from pyros_scheduler.kernel._state import EPS, Prep, State
 from pyros_scheduler.kernel.model import KernelInput, KernelResult
-from pyros_scheduler.kernel.solver import _placements, schedule
+from pyros_scheduler.kernel.solver import _critical, _placements, schedule
 
 # Above this many schedulable sequences the circuit model grows as n² per telescope:
 # the planner then keeps the heuristic.
@@ -46,6 +46,7 @@ def schedule_exact(
     p = Prep.of(inp)
     tels = range(inp.n_telescopes)
     live = [i for i in range(p.n) if i not in p.static and p.ptr[i + 1] > p.ptr[i]]
+    critical = _critical(p)
     if not live:
         return heuristic
     m = cp_model.CpModel()
@@ -108,6 +109,18 @@ def schedule_exact(
                     m.add_implication(placed[j], placed[k])
                 else:
                     m.add(placed[j] == 0)
+    # Time-critical sequences (alerts) keep the heuristic's placement, their earliest start:
+    # CP-SAT arranges the routine work around them and never trades an alert's minutes.
+    where_h = {pl.id: pl for pl in heuristic.placements}
+    for i in critical:
+        if i not in placed:
+            continue
+        pl = where_h.get(p.ids[i])
+        if pl is None or (i, pl.telescope) not in on:
+            m.add(placed[i] == 0)
+            continue
+        m.add(on[i, pl.telescope] == 1)
+        m.add(start[i, pl.telescope] == math.ceil(pl.start_s - EPS))
     m.maximize(sum(round(WEIGHT_SCALE * p.w[i] * p.dur[i]) * placed[i] for i in live))
     # Warm start from the heuristic plan.
     where = {pl.id: pl for pl in heuristic.placements}

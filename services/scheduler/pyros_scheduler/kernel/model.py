@@ -17,7 +17,15 @@ Window = tuple[float, float]
 
 @dataclass(frozen=True, slots=True)
 class KSequence:
-    """One schedulable sequence: a duration, a weight and the windows it may run in."""
+    """One schedulable sequence: a duration, a weight and the windows it may run in.
+
+    ``key``: an opaque fingerprint of what the kernel does not see (target, filter); any
+    change of a field, this one included, makes the sequence a new one for ``reschedule``.
+    ``decay_ref_s``/``decay_index``/``decay_scale_s``: a time-critical sequence (an alert)
+    whose value per second falls with its start t as
+    ``(1 + max(0, t - decay_ref_s) / decay_scale_s) ** -decay_index``
+    (``pyros_common.domain.programs.priority.time_critical_factor``); None: constant.
+    """
 
     id: str
     duration_s: float
@@ -27,6 +35,10 @@ class KSequence:
     request_id: str = ""
     all_or_nothing: bool = False
     program: str = ""
+    key: str = ""
+    decay_ref_s: float | None = None
+    decay_index: float = 0.0
+    decay_scale_s: float = 600.0
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Container
+
 import numpy as np
 
 from pyros_scheduler.kernel._state import EPS, INF, BoolArray, Gap, IntArray, Prep, State
@@ -11,6 +13,16 @@ DEFAULT_ITERATIONS = 40
 CANDIDATES_PER_MOVE = 24
 # The improvement phase stops once this many moves in a row brought no strict gain.
 PATIENCE = 8
+# Sequences at or above this weight are alerts: placed first, each at its earliest start,
+# and never moved by the improvement moves (priority.ALERT_BASE is 1000).
+CRITICAL_WEIGHT = 1000.0
+# reschedule() also rebuilds the future from scratch up to this many sequences.
+REBUILD_MAX = 400
+
+
+def _critical(p: Prep) -> set[int]:
+    """Time-critical sequences: alerts (by weight) and those with a decaying value."""
+    return {k for k, w in enumerate(p.w) if w >= CRITICAL_WEIGHT} | set(p.tc)
 
 
 def _order(p: Prep, idx: IntArray) -> IntArray:
@@ -64,7 +76,7 @@ def _construct(st: State, sibling: dict[int, str], lo: float) -> None:
             if g not in seen_group:
                 seen_group.add(g)
                 _place_group(st, p.groups[g], lo, sibling)
-        elif i not in p.static and st.quota_ok(i):
+        elif i not in p.static and not st.placed[i] and st.quota_ok(i):
             if fails >= refresh:
                 fails = 0
                 alive = np.zeros(p.n, dtype=bool)
@@ -215,7 +227,7 @@ def schedule(inp: KernelInput, *, iterations: int | None = None, seed: int = 0) 
     sibling: dict[int, str] = {}
     lo = prep.night[0]
     _construct(st, sibling, lo)
-    eligible = _eligible(prep, set())
+    eligible = _eligible(prep, _critical(prep))
     n_iter = min(DEFAULT_ITERATIONS, 2 * prep.n) if iterations is None else iterations
     rng = np.random.default_rng(seed)
     # Adaptive by default (early stop on no gain); an explicit ``iterations`` runs them all.
@@ -233,57 +245,139 @@ def schedule(inp: KernelInput, *, iterations: int | None = None, seed: int = 0) 
     return KernelResult(_placements(st), unscheduled, st.value, (), stats, prep)
 
 
-def _earliest_after(st: State, i: int, tel: int, after: float, prev: int | None, lo: float) -> float | None:
-    """Earliest start of ``i`` on an emptied ``tel`` after ``after`` (following ``prev``)."""
-    p = st.p
-    base = max(lo, after + (st.cost(prev, i) if prev is not None else 0.0))
-    for wlo, whi in p.windows(i):
-        t = max(wlo, base)
-        if t + p.dur[i] <= whi + EPS:
-            return t
-    return None
-
-
 def _insert_alert(
     st: State, a: int, now: float, running: dict[int, int], interrupted: dict[int, str]
 ) -> list[int]:
-    """Put alert ``a`` as early as possible, interrupting/displacing lower-weight work. Returns displaced."""
+    """Put alert ``a`` at its earliest feasible start: only fixed work (what ran, what runs) and
+    work of at least its weight stand in its way; a lower-weight running sequence is
+    interrupted when that lets the alert start earlier. Lower-weight work it overlaps is
+    displaced (returned); the rest stays where it was."""
     p = st.p
-    best: tuple[float, int, bool] | None = None
-    for tel in range(st.n_tel):
-        r = running.get(tel)
-        last_fixed = [k for k in st.idx[tel] if k in st.fixed]
-        prev = last_fixed[-1] if last_fixed else None
-        after = st.where[prev][1] + p.dur[prev] if prev is not None else now
-        t = _earliest_after(st, a, tel, max(after, now), prev, now)
-        if t is not None and (best is None or t < best[0] - EPS):
-            best = (t, tel, False)
-        if r is not None and p.w[r] < p.w[a]:
-            t = _earliest_after(st, a, tel, now, r, now)
-            if t is not None and (best is None or t < best[0] - EPS):
-                best = (t, tel, True)
-    if best is None:
-        return []
-    t, tel, interrupt = best
-    if interrupt:
+    wa = p.w[a]
+    movable = sorted((k for k in st.where if k not in st.fixed and p.w[k] < wa), key=lambda k: (-p.w[k], k))
+    saved = [(k, *st.remove(k)) for k in movable]
+    best = st.find(a, lo=now)
+    option: tuple[int, tuple[float, int, int]] | None = None
+    for tel, r in running.items():
+        if p.w[r] >= wa or st.length.get(r, 0.0) <= 0.0:
+            continue
+        _, t_r = st.remove(r)
+        st.put_back(r, tel, t_r, end=now)
+        got = st.find(a, lo=now, tels=(tel,))
+        if got is not None and (best is None or got[0] < best[0] - EPS):
+            if option is None or got[0] < option[1][0] - EPS:
+                option = (tel, got)
+        st.remove(r)
+        st.put_back(r, tel, t_r)
+    if option is not None:
+        tel, best = option
         r = running.pop(tel)
         _, t_r = st.remove(r)
         st.put_back(r, tel, t_r, end=now)
         interrupted[r] = p.ids[a]
+        best = st.find(a, lo=now, tels=(tel,))
+    if best is not None:
+        st.insert(a, best[1], best[2], best[0])
     displaced: list[int] = []
-    while True:
-        got = st.find_on(tel, a, t, t + p.dur[a])
-        if got is not None:
-            st.insert(a, tel, got[1], got[0])
-            return displaced
-        # Evict the nearest movable placement in the way, then try again.
-        victims = [k for k in st.idx[tel] if k not in st.fixed]
-        if not victims:
-            return displaced
-        end = t + p.dur[a]
-        v = min(victims, key=lambda k: max(0.0, st.where[k][1] - end, t - st.where[k][1] - p.dur[k]))
-        st.remove(v)
-        displaced.append(v)
+    for k, tel, t in saved:
+        fit = st.find_on(tel, k, t, t + p.dur[k]) if st.quota_ok(k) else None
+        if fit is not None and abs(fit[0] - t) <= EPS:
+            st.insert(k, tel, fit[1], t)
+        else:
+            displaced.append(k)
+    return displaced
+
+
+def _settle_groups(st: State, sibling: dict[int, str], interrupted: Container[int]) -> None:
+    """A group with an essential sequence missing (or interrupted) withdraws its future work."""
+    p = st.p
+    for members in p.groups:
+        failed = [k for k in members if p.essential[k] and (not st.placed[k] or k in interrupted)]
+        if failed:
+            for k in members:
+                if st.placed[k] and k not in st.fixed:
+                    st.remove(k)
+                if k != failed[0] and not st.placed[k] and k not in interrupted:
+                    sibling[k] = p.ids[failed[0]]
+        else:
+            for k in members:
+                sibling.pop(k, None)
+
+
+def _changed(old: Prep | None, prep: Prep, k: int) -> bool:
+    """Whether sequence ``k`` of ``prep`` differs from the one of the same id in ``old``."""
+    if old is None:
+        return False
+    j = old.index.get(prep.ids[k])
+    if j is None:
+        return True
+    a, b = old.seqs[j], prep.seqs[k]
+    return a is not b and a != b
+
+
+def _fits_alone(p: Prep, k: int, t: float, length: float) -> bool:
+    """A future placement of ``k`` at ``t`` obeys its (new) duration and windows."""
+    if abs(length - p.dur[k]) > EPS:
+        return False
+    d = p.dur[k]
+    return any(lo - EPS <= t and t + d <= hi + EPS for lo, hi in p.windows(k))
+
+
+def _revalidate(st: State, now: float) -> list[int]:
+    """Drop the kept future placements that the new input no longer allows.
+
+    Per telescope, in time order: a movable placement must fit its windows and duration,
+    start at or after ``now``, and leave the transition after the placement kept before it;
+    when fixed work (what ran, what runs) follows movable work too closely, the movable work
+    goes. Returns the dropped sequences.
+    """
+    p = st.p
+    dropped: list[int] = []
+    for tel in range(st.n_tel):
+        kept: list[int] = []
+        for k in list(st.idx[tel]):
+            t = st.where[k][1]
+            fixed = k in st.fixed
+            if not fixed and (t < now - EPS or not _fits_alone(p, k, t, st.length[k])):
+                st.remove(k)
+                dropped.append(k)
+                continue
+            while kept:
+                prev = kept[-1]
+                t_prev = st.where[prev][1]
+                if t + EPS >= t_prev + st.length[prev] + st.cost(prev, k):
+                    break
+                if not fixed:
+                    st.remove(k)
+                    dropped.append(k)
+                    break
+                if prev in st.fixed:
+                    break  # history overlapping history: nothing to repair
+                kept.pop()
+                st.remove(prev)
+                dropped.append(prev)
+            if st.placed[k]:
+                kept.append(k)
+    return dropped
+
+
+def _enforce_quotas(st: State) -> list[int]:
+    """Remove movable work of programs over their quota (least valuable, then latest, first)."""
+    p = st.p
+    out: list[int] = []
+    for prog, q in st.quota.items():
+        if st.used.get(prog, 0.0) <= q + EPS:
+            continue
+        movable = sorted(
+            (k for k in st.where if p.prog[k] == prog and k not in st.fixed),
+            key=lambda k: (st.gain[k], -st.where[k][1]),
+        )
+        for k in movable:
+            if st.used.get(prog, 0.0) <= q + EPS:
+                break
+            st.remove(k)
+            out.append(k)
+    return out
 
 
 def reschedule(
@@ -292,17 +386,27 @@ def reschedule(
     now_s: float,
     *,
     executing: str | None = None,
-    preempt_weight: float = 1000.0,
+    preempt_weight: float = CRITICAL_WEIGHT,
     iterations: int = 10,
     seed: int = 0,
+    rebuild: bool | None = None,
 ) -> KernelResult:
     """Repair ``previous`` for the changed input ``inp`` from ``now_s`` to the end of the night.
 
-    Added sequences are those of ``inp`` unknown to ``previous``; removed ones are those of
-    ``previous`` missing from ``inp``. Work finished before ``now_s`` and the sequence running
-    at ``now_s`` (``executing`` or inferred from the plan) are kept, unless an added sequence
-    of weight >= ``preempt_weight`` can start earlier by interrupting it: it is then reported
-    in ``interrupted`` and as unscheduled with reason ``interrupted``.
+    Correct by construction: a sequence of ``inp`` unknown to ``previous`` or different from
+    the one it had (any field: windows, duration, weight, key, program...) is a new
+    sequence; every kept future placement is checked again against the new input (windows,
+    duration, transitions) and dropped when it no longer fits; programs over their (possibly
+    lowered) quota lose their least valuable future work; every request group that is not
+    complete is tried again. Work finished before ``now_s`` and the sequence running at
+    ``now_s`` (``executing`` or inferred from the plan) are kept as they ran (the past is not
+    undone), unless a new sequence of weight >= ``preempt_weight`` can start earlier by
+    interrupting it: it is then reported in ``interrupted`` and as unscheduled with reason
+    ``interrupted``. New alerts go first, each at its earliest feasible start.
+
+    ``rebuild`` (default: pools of at most ``REBUILD_MAX`` sequences) also plans the future
+    afresh around the fixed work and keeps the better of the repaired and the rebuilt plan;
+    the service's fast path for alerts passes False and rebuilds after publishing.
     """
     old = previous.prepared if isinstance(previous.prepared, Prep) else None
     prep = Prep.of(inp, old)
@@ -310,21 +414,28 @@ def reschedule(
     ids = prep.index
     known = previous.unscheduled.keys()
     prev_placed = {pl.id for pl in previous.placements}
-    added = [k for k in prep.fresh if prep.ids[k] not in prev_placed and prep.ids[k] not in known]
+    changed = {k for k in prep.fresh if _changed(old, prep, k)}
+    added = [
+        k for k in prep.fresh if k in changed or (prep.ids[k] not in prev_placed and prep.ids[k] not in known)
+    ]
     running: dict[int, int] = {}
-    future: list[int] = []
     for pl in previous.placements:
         k = ids.get(pl.id)
         if k is None or pl.telescope >= st.n_tel:
             continue
-        st.put_back(k, pl.telescope, pl.start_s)
-        if pl.end_s <= now_s + EPS:
+        ran = pl.end_s <= now_s + EPS
+        runs = not ran and (pl.start_s <= now_s + EPS or pl.id == executing)
+        if k in changed and not (ran or runs):
+            continue  # a changed sequence is placed afresh
+        # As it was recorded: an interrupted run keeps its shortened length.
+        st.put_back(k, pl.telescope, pl.start_s, end=pl.end_s)
+        if ran:
             st.fixed.add(k)
-        elif pl.start_s <= now_s + EPS or pl.id == executing:
+        elif runs:
             st.fixed.add(k)
             running[pl.telescope] = k
-        else:
-            future.append(k)
+    dropped = _revalidate(st, now_s)
+    dropped += _enforce_quotas(st)
     n_removed = len(known) + len(prev_placed) - (prep.n - len(added))
     sibling: dict[int, str] = {}
     for u in previous.unscheduled.values():
@@ -333,25 +444,28 @@ def reschedule(
     interrupted: dict[int, str] = {}
     displaced: list[int] = []
     added_set = set(added)
-    for a in sorted((k for k in added if prep.w[k] >= preempt_weight), key=lambda k: -prep.w[k]):
-        if a not in prep.static and st.quota_ok(a):
+    fresh_alerts = {k for k in [*added, *dropped] if prep.w[k] >= preempt_weight}
+    for a in sorted(fresh_alerts, key=lambda k: (-prep.w[k], k)):
+        if a not in prep.static and not st.placed[a] and st.quota_ok(a):
             displaced += _insert_alert(st, a, now_s, running, interrupted)
-    for g in sorted({prep.group[k] for k in added if prep.group[k] >= 0}):
+    # Every request group not complete is tried again (its blocker may have gone).
+    groups = [
+        g
+        for g, members in enumerate(prep.groups)
+        if any(not st.placed[k] for k in members) and not any(k in interrupted for k in members)
+    ]
+    groups.sort(key=lambda g: (-max(prep.w[k] for k in prep.groups[g]), g))
+    for g in groups:
+        for k in prep.groups[g]:
+            sibling.pop(k, None)
         _place_group(st, prep.groups[g], now_s, sibling)
-    exclude = set(interrupted) | set(sibling)
+    exclude = set(interrupted) | set(sibling) | _critical(prep)
     eligible = _eligible(prep, exclude)
-    for k in _order(prep, np.asarray([k for k in displaced if prep.group[k] >= 0], dtype=np.intp)).tolist():
-        if st.quota_ok(k):
+    retry = [k for k in [*displaced, *dropped, *added] if prep.group[k] < 0 and not st.placed[k]]
+    for k in _order(prep, np.asarray(sorted(set(retry)), dtype=np.intp)).tolist():
+        if k not in prep.static and k not in interrupted and st.quota_ok(k):
             st.place(k, lo=now_s)
-    # A displaced or interrupted essential sequence withdraws its request's future work.
-    for g in sorted({prep.group[k] for k in [*displaced, *interrupted] if prep.group[k] >= 0}):
-        failed = [k for k in prep.groups[g] if prep.essential[k] and (not st.placed[k] or k in interrupted)]
-        if failed:
-            for k in prep.groups[g]:
-                if st.placed[k] and k not in st.fixed:
-                    st.remove(k)
-                if k != failed[0] and not st.placed[k] and k not in interrupted:
-                    sibling[k] = prep.ids[failed[0]]
+    _settle_groups(st, sibling, interrupted)
 
     def freed() -> list[tuple[float, float]]:
         out = [(now_s, now_s)]
@@ -364,6 +478,23 @@ def reschedule(
     filled = _gap_fill(st, eligible, now_s, freed())
     accepted, _ = _improve(st, eligible, now_s, iterations, np.random.default_rng(seed), PATIENCE)
     filled += _gap_fill(st, eligible, now_s, freed())
+    rebuilt = False
+    if rebuild if rebuild is not None else prep.n <= REBUILD_MAX:
+        # The future planned afresh around what is fixed; the better of the two plans is kept.
+        alt = State(prep, inp)
+        for k in st.fixed:
+            tel, t = st.where[k]
+            alt.put_back(k, tel, t, end=t + st.length[k])
+        alt.fixed = set(st.fixed)
+        sib2: dict[int, str] = {}
+        _construct(alt, sib2, now_s)
+        _settle_groups(alt, sib2, interrupted)
+        _improve(
+            alt, eligible, now_s, max(iterations, 2 * DEFAULT_ITERATIONS), np.random.default_rng(seed), None
+        )
+        _gap_fill(alt, eligible, now_s)
+        if alt.value > st.value + EPS:
+            st, sibling, rebuilt = alt, sib2, True
     # Reasons: carry the previous ones over, recompute those that changed or cite a lost holder.
     placed_ids = {prep.ids[k] for k in st.where}
     lost = prev_placed - placed_ids
@@ -372,9 +503,16 @@ def reschedule(
         del unscheduled[sid]
     for sid in placed_ids:
         unscheduled.pop(sid, None)
-    stale = [ids[sid] for sid, u in unscheduled.items() if u.by in lost]
-    changed = set(displaced) | added_set | {ids[sid] for sid in lost if sid in ids}
-    todo = [k for k in changed | set(stale) if not st.placed[k]]
+    stale = [
+        ids[sid]
+        for sid, u in unscheduled.items()
+        if u.by in lost or u.reason in (Reason.QUOTA_EXHAUSTED, Reason.MANDATORY_SIBLING_FAILED)
+    ]
+    grouped = {k for g in groups for k in prep.groups[g]}
+    redo = set(displaced) | added_set | set(dropped) | grouped | {ids[sid] for sid in lost if sid in ids}
+    if rebuilt:
+        redo = set(range(prep.n))
+    todo = [k for k in redo | set(stale) if not st.placed[k]]
     for k, alert in interrupted.items():
         unscheduled[prep.ids[k]] = Unscheduled(prep.ids[k], Reason.INTERRUPTED, alert)
     fresh = st.reasons(todo, sibling)
@@ -384,17 +522,26 @@ def reschedule(
         if u.reason in (Reason.NO_ROOM, Reason.DISPLACED) and gone:
             u = Unscheduled(u.id, Reason.WINDOW_PASSED)
         unscheduled[u.id] = u
+    for sid in previous.interrupted:
+        k = ids.get(sid)
+        if k is not None and st.placed[k] and sid not in unscheduled:
+            unscheduled[sid] = previous.unscheduled.get(sid) or Unscheduled(sid, Reason.INTERRUPTED)
     stats = {
         "sequences": float(prep.n),
         "placed": float(len(st.where)),
         "added": float(len(added)),
+        "changed": float(len(changed)),
         "removed": float(n_removed),
+        "revalidated_out": float(len(dropped)),
         "displaced": float(len(displaced)),
+        "groups_retried": float(len(groups)),
         "gap_filled": float(filled),
         "lns_accepted": float(accepted),
+        "rebuilt": float(rebuilt),
     }
-    interrupted_ids = tuple(prep.ids[k] for k in interrupted)
+    kept_interrupted = [sid for sid in previous.interrupted if sid in placed_ids]
+    interrupted_ids = tuple(dict.fromkeys([*kept_interrupted, *(prep.ids[k] for k in interrupted)]))
     return KernelResult(_placements(st), unscheduled, st.value, interrupted_ids, stats, prep)
 
 
-__all__ = ["INF", "reschedule", "schedule"]
+__all__ = ["CRITICAL_WEIGHT", "INF", "reschedule", "schedule"]
