@@ -41,7 +41,7 @@ from pyros_common.domain.sky.visibility import explain_invisible, visibility_win
 from pyros_common.domain.sky.windows import WINDOW_STEP_S
 from pyros_common.problem import ProblemError, validation_problem
 from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, defer, selectinload
 
 from pyros_routines import models as m
 from pyros_routines.domain.ids import with_sequence_ids
@@ -415,11 +415,16 @@ def list_requests(
     if owner is not None:
         q = q.where(RequestRow.owner == owner)
     total = session.scalar(select(func.count()).select_from(q.subquery())) or 0
+    # Two queries whatever the page size; the stored documents and constraints, which the public
+    # view does not show, are not read (nor JSON-decoded) for every row.
     rows = session.scalars(
         q.order_by(RequestRow.created_at.desc(), RequestRow.id)
         .limit(limit)
         .offset(offset)
-        .options(selectinload(RequestRow.sequences))
+        .options(
+            defer(RequestRow.document, raiseload=True),
+            selectinload(RequestRow.sequences).defer(SequenceRow.constraints, raiseload=True),
+        )
     ).all()
     return list(rows), int(total)
 
