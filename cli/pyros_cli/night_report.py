@@ -37,6 +37,27 @@ def _iso(t: dt.datetime | None) -> str | None:
     return None if t is None else t.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+def _voevent_row(analyses: list[Any], request_id: str | None, received: dt.datetime) -> dict[str, Any]:
+    """The analyzer's first VOEvent for the alert's request: when (night time) and where."""
+    first = next((e for e in analyses if request_id and e.request_id == request_id and e.voevent_ivorn), None)
+    if first is None:
+        return {"voevent_ivorn": None, "voevent_path": None, "voevent_at": None, "alert_to_voevent_s": None}
+    return {
+        "voevent_ivorn": first.voevent_ivorn,
+        "voevent_path": first.voevent_path,
+        "voevent_at": _iso(first.sent_at),
+        "alert_to_voevent_s": round((first.sent_at - received).total_seconds(), 3),
+        "candidate": {
+            "ra_deg": first.ra_deg,
+            "dec_deg": first.dec_deg,
+            "error_arcsec": first.error_arcsec,
+            "magnitude": first.magnitude,
+            "filter": first.filter,
+            "confidence": first.confidence,
+        },
+    }
+
+
 def build_report(
     *,
     bus_log: dict[str, list[bytes]],
@@ -67,6 +88,7 @@ def build_report(
     images = [e for e in _events(bus_log, ImageWritten.topic)]
     commands = _events(bus_log, DeviceCommand.topic)
     alerts = _events(bus_log, AlertChanged.topic)
+    analyses = _events(bus_log, "pyros.analysis")
     statuses = _events(bus_log, DeviceStatus.topic)
 
     dispatched = [
@@ -154,6 +176,7 @@ def build_report(
                     "error_deg": rec["error_deg"],
                 },
                 "injected": rec.get("injected"),
+                **_voevent_row(analyses, rid, received),
             }
         )
     _ = by_alert

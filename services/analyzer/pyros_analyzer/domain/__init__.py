@@ -1,0 +1,1 @@
+"""The analyzer's pure domain: calibration maths, sources, astrometry, photometry, candidates."""

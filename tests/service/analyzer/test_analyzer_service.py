@@ -1,0 +1,193 @@
+"""The analyzer service on the in-process bus: images in, AnalysisDone and our VOEvent out; bad input
+to pyros.dlq; masters built from the night's calibration frames; the analysis route."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from astropy.io import fits
+from pyros_analyzer.app import AnalyzerService
+from pyros_analyzer.domain.candidates import separation_arcsec
+from pyros_analyzer.domain.voevent import validate
+from pyros_analyzer.settings import AnalyzerSettings
+from pyros_common.auth import CurrentUser
+from pyros_common.bus import InProcessBus
+from pyros_common.clock import SimulatedClock
+from pyros_common.contracts import AlertChanged, AnalysisDone, DeadLetter, Event, ImageWritten
+from pyros_common.runtime.service import ServiceContext
+from pyros_common.settings import Settings
+from pyros_simulators import VIS, Camera, ExposureRequest, Sky
+
+TRIGGER = datetime(2026, 3, 1, 6, 0, tzinfo=UTC)
+SMALL = dataclasses.replace(VIS, shape=(1024, 1024))
+RA, DEC = 47.0752, 40.9505
+AFTERGLOW = (47.0752 + 0.012, 40.9505 - 0.006)
+IVORN = "ivo://org.svom/fsc#sb26030408_eclairs-wakeup"
+
+
+@dataclasses.dataclass
+class Rig:
+    clock: SimulatedClock
+    bus: InProcessBus
+    service: AnalyzerService
+    cam: Camera
+    data: Path
+    n: int = 0
+
+    def events(self, kind: type[Event]) -> list[Any]:
+        return [kind.model_validate_json(v) for v in self.bus.log[kind.topic]]
+
+    async def send(self, event: Event, producer: str) -> None:
+        await self.bus.publish(type(event).topic, event.stamped(producer=producer, sent_at=self.clock.now()))
+        for _ in range(50):
+            await self.bus.drain()
+            await asyncio.sleep(0.01)
+            if not self.service.analyzer._lock.locked():
+                await self.bus.drain()
+                break
+
+    def frame(self, when: datetime, image_type: Any = "light", exposure_s: float = 30.0) -> ImageWritten:
+        self.n += 1
+        rel = Path("PRODUCED_DATA") / "req-1" / f"img{self.n:03d}.fits"
+        p = self.data / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        exp = self.cam.observe(
+            ExposureRequest(exposure_s, p, ra_deg=RA, dec_deg=DEC, image_type=image_type), when, self.n
+        )
+        data, cat = self.cam.render(exp)
+        fits.PrimaryHDU(data, self.cam.header(exp, cat)).writeto(p)
+        return ImageWritten(
+            request_id="req-1",
+            sequence_id="req-1-s1",
+            album="VIS",
+            plan_index=0,
+            detector="VIS",
+            filter="r",
+            exposure_s=exposure_s,
+            path=str(rel),
+            frame=self.n,
+            image_type=image_type,
+            taken_at=when,
+        )
+
+
+@pytest.fixture
+async def rig(tmp_path: Path) -> Any:
+    clock = SimulatedClock(TRIGGER)
+    bus = InProcessBus(clock=clock, retry_backoff_s=0.0)
+    settings = Settings(data_dir=tmp_path, telescope_id="gft", site="gft-spm")
+    sky = Sky(site=None, seed=0)
+    sky.inject_transient(*AFTERGLOW, 14.0, TRIGGER, 1.0)
+    svc = AnalyzerService(
+        ServiceContext(bus=bus, clock=clock, settings=settings),
+        analyzer_settings=AnalyzerSettings(catalogue="simulated-sky", master_min_frames=3),
+    )
+    svc.use_sky(sky)
+    for topic, handler in svc.subscriptions():
+        bus.subscribe(topic, svc.group, handler)
+    await bus.start()
+    yield Rig(clock, bus, svc, Camera(clock, SMALL, sky=sky), tmp_path)
+    await bus.stop()
+
+
+def alert() -> AlertChanged:
+    return AlertChanged(
+        alert_id="svom-sb26030408",
+        action="created",
+        event_key="sb26030408",
+        missions=["SVOM"],
+        mission="SVOM",
+        role="observation",
+        ivorn=IVORN,
+        trigger_time=TRIGGER,
+        ra_deg=RA,
+        dec_deg=DEC,
+        error_deg=0.05,
+        is_grb=True,
+        packet_ivorns=[IVORN],
+        request_id="req-1",
+    )
+
+
+async def test_an_alert_request_yields_a_valid_voevent_within_an_arcsecond(rig: Rig) -> None:
+    await rig.send(alert(), "alerts")
+    for k in range(3):
+        await rig.send(rig.frame(TRIGGER + timedelta(seconds=90 + 45 * k)), "observer")
+    done = rig.events(AnalysisDone)
+    assert len(done) == 3 and all(d.failure is None and d.solve_method for d in done), done
+    assert all(d.zero_point is not None and d.n_matched >= 10 for d in done)
+    reported = [d for d in done if d.voevent_path]
+    assert reported, [(d.confidence, d.candidate) for d in done]
+    first = reported[0]
+    assert first.candidate and first.confidence is not None and first.confidence >= 0.65
+    assert float(separation_arcsec(first.ra_deg, first.dec_deg, *AFTERGLOW)) < 1.0
+    path = rig.data / first.voevent_path
+    assert path.parent == rig.data / "EXTERNAL_ENTITIES" / "FSC" / "TO"
+    packet = path.read_bytes()
+    validate(packet)
+    assert IVORN.encode() in packet and b'role="observation"' in packet
+    # products linked (not copied) for the GIC and the FSC
+    links = list((rig.data / "EXTERNAL_ENTITIES" / "GIC" / "TO").glob("*.cal.fits"))
+    assert links and all(p.is_symlink() and p.resolve().is_file() for p in links)
+
+
+async def test_no_afterglow_no_candidate(rig: Rig) -> None:
+    rig.service.analyzer.catalogue.sky.transients.clear()  # type: ignore[attr-defined]
+    await rig.send(alert(), "alerts")
+    for k in range(2):
+        await rig.send(rig.frame(TRIGGER + timedelta(seconds=90 + 45 * k)), "observer")
+    done = rig.events(AnalysisDone)
+    assert len(done) == 2 and not any(d.candidate or d.voevent_path for d in done)
+    assert not list((rig.data / "EXTERNAL_ENTITIES" / "FSC" / "TO").glob("*.xml"))
+
+
+async def test_a_corrupt_fits_goes_to_the_dlq_and_the_service_goes_on(rig: Rig) -> None:
+    bad = rig.frame(TRIGGER + timedelta(seconds=60))
+    p = rig.data / bad.path
+    p.write_bytes(p.read_bytes()[:5000])  # truncated
+    await rig.send(bad, "observer")
+    dead = rig.events(DeadLetter)
+    assert len(dead) == 1 and "corrupt FITS" in dead[0].reason and dead[0].original_topic == "pyros.images"
+    done = rig.events(AnalysisDone)
+    assert len(done) == 1 and done[0].failure and "corrupt FITS" in done[0].failure
+    await rig.send(rig.frame(TRIGGER + timedelta(seconds=120)), "observer")
+    assert rig.events(AnalysisDone)[-1].failure is None
+
+
+async def test_masters_from_the_nights_frames_then_calibrated_images(rig: Rig) -> None:
+    dawn = TRIGGER + timedelta(hours=6)
+    for _ in range(3):
+        await rig.send(rig.frame(dawn, "bias", 0.0), "observer")
+    for _ in range(3):
+        await rig.send(rig.frame(dawn, "dark", 60.0), "observer")
+    masters = sorted(p.name for p in (rig.data / "MASTERS" / "VIS").rglob("*.fits"))
+    assert masters == ["master-bias.fits", "master-dark.fits"]
+    await rig.send(rig.frame(dawn + timedelta(minutes=5)), "observer")
+    last = rig.events(AnalysisDone)[-1]
+    assert last.calibrations == ["bias", "dark"] and last.problems == ["no master flat for VIS r"]
+    assert last.failure is None
+
+
+async def test_the_analysis_route_reads_the_request_file(rig: Rig) -> None:
+    import httpx
+    from fastapi import FastAPI
+
+    await rig.send(rig.frame(TRIGGER + timedelta(seconds=60)), "observer")
+    app = FastAPI()
+    app.include_router(rig.service.router(), prefix="/api/v1")
+    app.dependency_overrides[rig.service._auth] = lambda: CurrentUser(
+        id=1, username="alice", role="admin", programs=frozenset()
+    )
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://pyros") as client:
+        r = await client.get("/api/v1/requests/req-1/analysis")
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["request_id"] == "req-1" and len(body["images"]) == 1
+        assert body["images"][0]["zero_point"] is not None and body["images"][0]["solve_method"]
+        assert (await client.get("/api/v1/requests/nope/analysis")).status_code == 404
