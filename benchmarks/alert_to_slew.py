@@ -45,6 +45,14 @@ from pyros_common.clock import SystemClock  # noqa: E402
 
 PACKET = ROOT / "tests" / "data" / "voevents" / "swift" / "bat_grb_pos_1125809.xml"
 SERVICES = ("alerts", "routines", "scheduler", "majordome", "observer", "device-gateway", "gateway")
+STAGE_TOPICS = (
+    "pyros.voevents.raw",
+    "pyros.alerts",
+    "pyros.requests",
+    "pyros.schedule",
+    "pyros.system",
+    "pyros.device.commands",
+)
 KAFKA_HOPS = 6  # voevents.raw, requests (alerts), requests (routines), schedule, system, device.commands
 PYROS = Path(sys.executable).parent / "pyros"
 
@@ -67,21 +75,29 @@ def midnight_site(path: Path) -> None:
 
 
 async def measure(
-    n: int, env: dict[str, str], prefix: str, gateway_port: int, token: str, comet: Any
+    n: int,
+    env: dict[str, str],
+    prefix: str,
+    gateway_port: int,
+    token: str,
+    comet: Any,
+    breakdown: list[dict[str, float]],
 ) -> list[float]:
     import httpx
     from aiokafka import AIOKafkaConsumer
     from pyros_alerts.domain.retime import retime
 
-    topics = [
-        prefix + t for t in ("pyros.voevents.raw", "pyros.requests", "pyros.device.commands", "pyros.system")
-    ]
+    topics = [prefix + t for t in STAGE_TOPICS]
     consumer = AIOKafkaConsumer(*topics, bootstrap_servers=KAFKA, auto_offset_reset="latest", group_id=None)
     await consumer.start()
     received: dict[str, dt.datetime] = {}
     accepted: dict[str, str] = {}  # alert_id -> request id
     slews: list[dt.datetime] = []
     running = asyncio.Event()
+    stages: dict[str, dict[str, dt.datetime]] = {}  # request id -> stage -> first time seen
+
+    def mark(rid: str, stage: str, at: str) -> None:
+        stages.setdefault(rid, {}).setdefault(stage, dt.datetime.fromisoformat(at))
 
     async def collect() -> None:
         async for rec in consumer:
@@ -89,19 +105,27 @@ async def measure(
             topic = rec.topic[len(prefix) :]
             if topic == "pyros.voevents.raw":
                 received[doc["ivorn"]] = dt.datetime.fromisoformat(doc["received_at"])
-            elif (
-                topic == "pyros.requests" and doc.get("producer") == "routines" and doc.get("kind") == "alert"
-            ):
-                if doc["action"] == "accepted":
+            elif topic == "pyros.alerts":
+                mark(f"swift-{doc['event_key']}-req", "alert", doc["sent_at"])
+            elif topic == "pyros.requests" and doc.get("kind") == "alert":
+                if doc.get("producer") == "alerts":
+                    mark(doc["request_id"], "request", doc["sent_at"])
+                elif doc["action"] == "accepted":
                     accepted[doc["request_id"]] = doc["request_id"]
+                    mark(doc["request_id"], "accepted", doc["sent_at"])
+            elif topic == "pyros.schedule" and doc.get("scheduled"):
+                mark(doc["scheduled"][0]["request_id"], "schedule", doc["sent_at"])
             elif (
                 topic == "pyros.device.commands"
                 and doc["command"] == "slew"
                 and doc.get("producer") == "observer"
             ):
                 slews.append(dt.datetime.fromisoformat(doc["sent_at"]))
-            elif topic == "pyros.system" and doc["state"] == "running":
-                running.set()
+            elif topic == "pyros.system":
+                if doc["state"] == "running":
+                    running.set()
+                if doc.get("dispatch"):
+                    mark(doc["dispatch"]["request_id"], "dispatch", doc["sent_at"])
 
     task = asyncio.create_task(collect())
     out: list[float] = []
@@ -126,9 +150,17 @@ async def measure(
                 deadline = time.monotonic() + 30
                 while (pkt.ivorn not in received or len(slews) == before) and time.monotonic() < deadline:
                     await asyncio.sleep(0.005)
+                rid = f"swift-{pkt.event_key}-req"
                 if pkt.ivorn in received and len(slews) > before:
                     out.append((slews[before] - received[pkt.ivorn]).total_seconds() * 1000)
-                rid = f"swift-{pkt.event_key}-req"
+                    t0 = received[pkt.ivorn]
+                    marks = {**stages.get(rid, {}), "slew": slews[before]}
+                    breakdown.append(
+                        {
+                            k: round((v - t0).total_seconds() * 1000, 2)
+                            for k, v in sorted(marks.items(), key=lambda kv: kv[1])
+                        }
+                    )
                 await api.post(f"/api/v1/requests/{rid}/cancel", json={"reason": "benchmark: next alert"})
                 await asyncio.sleep(0.5)  # let the cancellation's replan settle
     task.cancel()
@@ -136,9 +168,45 @@ async def measure(
     return out
 
 
+ON_PATH = {
+    "alerts": "pyros.voevents.raw",
+    "routines": "pyros.requests",
+    "scheduler": "pyros.requests",
+    "majordome": "pyros.schedule",
+    "observer": "pyros.system",
+}
+
+
+def handler_times(ports: dict[str, int]) -> dict[str, dict[str, object]]:
+    """Mean handler time of each service on the topic that puts it on the path, from its /metrics."""
+    import httpx
+    from prometheus_client.parser import text_string_to_metric_families
+
+    out: dict[str, dict[str, object]] = {}
+    for svc, topic in ON_PATH.items():
+        text = httpx.get(f"http://127.0.0.1:{ports[svc]}/metrics", timeout=10).text
+        total = count = 0.0
+        for fam in text_string_to_metric_families(text):
+            if fam.name != "pyros_handler_seconds":
+                continue
+            for sample in fam.samples:
+                if sample.labels.get("topic") != topic:
+                    continue
+                if sample.name.endswith("_sum"):
+                    total += sample.value
+                elif sample.name.endswith("_count"):
+                    count += sample.value
+        if count:
+            out[svc] = {"topic": topic, "events": count, "mean_ms": round(total / count * 1000, 3)}
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("-n", type=int, default=200)
+    ap.add_argument(
+        "--profile", type=Path, default=None, help="write a cProfile of each service into this folder"
+    )
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "alert_to_slew.json")
     args = ap.parse_args()
     import psycopg
@@ -177,14 +245,17 @@ def main() -> None:
         hop = asyncio.run(bare_hop(args.n, SystemClock()))
         with comet_broker() as comet:
             gw_port = _free_port()
+            ports = {svc: gw_port if svc == "gateway" else _free_port() for svc in SERVICES}
             for svc in SERVICES:
-                env = {**base, "PYROS_HTTP_PORT": str(gw_port if svc == "gateway" else _free_port())}
+                env = {**base, "PYROS_HTTP_PORT": str(ports[svc])}
                 if svc == "alerts":
                     env |= {"PYROS_VTP_HOST": "127.0.0.1", "PYROS_VTP_PORT": str(comet.broadcast_port)}
                 log = (logs / f"{svc}.log").open("wb")
-                procs.append(
-                    subprocess.Popen([str(PYROS), "run", svc], env=env, stdout=log, stderr=subprocess.STDOUT)
-                )
+                cmd = [str(PYROS), "run", svc]
+                if args.profile is not None and svc not in ("gateway", "device-gateway"):
+                    args.profile.mkdir(parents=True, exist_ok=True)
+                    cmd = [sys.executable, "-m", "cProfile", "-o", str(args.profile / f"{svc}.prof"), *cmd]
+                procs.append(subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT))
             import httpx
 
             deadline = time.monotonic() + 120
@@ -199,7 +270,9 @@ def main() -> None:
                 except httpx.HTTPError:
                     time.sleep(1)
             time.sleep(10)  # every consumer group joined
-            lat = asyncio.run(measure(args.n, base, prefix, gw_port, token, comet))
+            breakdown: list[dict[str, float]] = []
+            lat = asyncio.run(measure(args.n, base, prefix, gw_port, token, comet, breakdown))
+            handlers = handler_times(ports)
     finally:
         for p in procs:
             p.send_signal(signal.SIGINT)
@@ -229,6 +302,12 @@ def main() -> None:
         "measured": len(lat),
         "alert_to_slew": a2s,
         "bare_kafka_hop": hop_s,
+        "handler_mean_ms": handlers,
+        "stages_ms_after_received": {
+            stage: _summary([b[stage] for b in breakdown if stage in b])
+            for stage in ("alert", "request", "accepted", "schedule", "dispatch", "slew")
+            if any(stage in b for b in breakdown)
+        },
         "kafka_hops": KAFKA_HOPS,
         "target_p99_ms": round(bound, 2),
         "targets": {"p99_within_1.5x_hops_x_bare_p99": bool(a2s) and a2s["p99_ms"] <= bound},

@@ -70,6 +70,9 @@ class Night:
         self.version = 0
         self.running: str | None = None
         self.finished: set[str] = set()
+        # Interrupted since the last plan (cancelled, preempted, paused): not dispatched again
+        # until a new schedule version says where it goes, if anywhere.
+        self.held: set[str] = set()
         self.devices: dict[str, tuple[str, str]] = {}
         self.safe: bool | None = None
         self.log = NightLog()
@@ -121,6 +124,7 @@ class Night:
     async def _observe(self, night: dt.date, dusk: dt.datetime, dawn: dt.datetime) -> None:
         self.night = night
         self.finished.clear()
+        self.held.clear()
         self.log = NightLog()
         await self._system(
             N.DUSK, f"night {night} starts (Sun at {self.site.night_sun_altitude_deg:g}°)", replan=True
@@ -135,7 +139,7 @@ class Night:
             async with self._lock:
                 await self._step()
             now = self.clock.now()
-            nxt = next_start(self.plan, now=now, finished=self.finished)
+            nxt = next_start(self.plan, now=now, finished=self.finished | self.held)
             until = dawn if nxt is None or self.running is not None else min(max(nxt, now), dawn)
             await self._wait_until(until)
         await self._dawn()
@@ -147,7 +151,9 @@ class Night:
         elif self.state is N.PAUSED and why is None:
             await self._resume()
         if self.state is N.RUNNING:
-            p = next_to_run(self.plan, now=self.clock.now(), running=self.running, finished=self.finished)
+            p = next_to_run(
+                self.plan, now=self.clock.now(), running=self.running, finished=self.finished | self.held
+            )
             if p is not None:
                 await self._dispatch(p)
 
@@ -279,6 +285,7 @@ class Night:
             return
         async with self._lock:
             self.version = event.version
+            self.held.clear()
             self.plan = [Planned(s.request_id, s.sequence_id, s.start, s.end) for s in event.scheduled]
             interrupted = event.interrupted
             if (
@@ -289,7 +296,10 @@ class Night:
             ):
                 # The new plan puts another sequence (an alert) first: abort at once, start it.
                 p = next_to_run(
-                    self.plan, now=self.clock.now(), running=None, finished=self.finished | {interrupted}
+                    self.plan,
+                    now=self.clock.now(),
+                    running=None,
+                    finished=self.finished | self.held | {interrupted},
                 )
                 if p is not None:
                     await self._dispatch(p, preempts=interrupted)
@@ -303,6 +313,8 @@ class Night:
             return
         if event.action in ("completed", "failed"):
             self.finished.add(event.sequence_id)
+        elif event.action == "interrupted":
+            self.held.add(event.sequence_id)
         if event.action in ("completed", "failed", "interrupted") and event.sequence_id == self.running:
             self.running = None
             self._wake.set()

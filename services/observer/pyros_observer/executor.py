@@ -31,6 +31,8 @@ from pyros_observer.settings import ObserverSettings
 
 log = structlog.get_logger("pyros.observer")
 
+ENDED_KEPT = 10_000  # ended requests remembered, so that a late dispatch of one is refused at once
+
 Publish = Callable[[Event, str | None], Awaitable[None]]
 Detector = Literal["VIS", "NIR"]
 
@@ -369,6 +371,9 @@ class Observer:
             telescope=settings.telescope,
         )
         self.requests: dict[str, KnownRequest] = {}
+        # Requests that ended (cancelled, rejected, ...) and why: a dispatch of one is refused at
+        # once instead of waiting for a document that will never come. Bounded, oldest out first.
+        self.ended: dict[str, str] = {}
         self.owners: dict[str, tuple[str, str]] = {}  # request -> (owner, program), kept after it ends
         self.current: Run | None = None
         self.night: dt.date | None = None
@@ -393,6 +398,7 @@ class Observer:
     ) -> None:
         known = KnownRequest(owner=owner, program=program, sequences={s.id: s for s in sequences if s.id})
         self.requests[request_id] = known
+        self.ended.pop(request_id, None)
         before = self.owners.get(request_id)
         self.owners[request_id] = (owner, program)
         if before is not None and before != (owner, program):
@@ -403,6 +409,10 @@ class Observer:
 
     async def request_ended(self, request_id: str, action: str, reason: str) -> None:
         self.requests.pop(request_id, None)
+        self.ended.pop(request_id, None)
+        self.ended[request_id] = action
+        while len(self.ended) > ENDED_KEPT:
+            del self.ended[next(iter(self.ended))]
         run = self.current
         if action == "cancelled" and run is not None and run.request_id == request_id:
             await self.interrupt(f"request {request_id} cancelled" + (f": {reason}" if reason else ""))
@@ -458,6 +468,7 @@ class Observer:
         while (
             d.kind == "sequence"
             and self.sequence_of(d.sequence_id) is None
+            and d.request_id not in self.ended
             and waited < self.cfg.document_wait_s
         ):
             await self.clock.sleep(0.05)
@@ -499,6 +510,8 @@ class Observer:
             return None
         found = self.sequence_of(d.sequence_id)
         if found is None:
+            if d.request_id in self.ended:
+                return f"request {d.request_id} is {self.ended[d.request_id]}"
             return f"no accepted request carries sequence {d.sequence_id}"
         rid, known, seq = found
         if rid != d.request_id:

@@ -200,3 +200,29 @@ async def test_dawn_parks_closes_takes_calibration_frames_and_checks_the_closure
     states = [e.state for e in rig.system()]
     assert states[-2:] == ["closing", "day"]
     assert rig.system()[-1].reason == "day: dome closed and telescope parked" and rig.system()[-1].replan
+
+
+async def test_an_interrupted_sequence_is_not_dispatched_again_until_a_new_plan_places_it(rig: Rig) -> None:
+    """Found by benchmarks/alert_to_slew.py: a cancelled request's running sequence, once the
+    observer reported it interrupted, was dispatched again from the plan that still held it, and
+    the next alert waited for that dispatch to fail (5 s)."""
+    t1 = DUSK + dt.timedelta(minutes=5)
+    await rig.send(schedule(1, ("r1-s1", t1, 60)), "scheduler")
+    await rig.at(t1)
+    assert rig.dispatched() == ["r1-s1"]
+    interrupted = ObservationChanged(
+        sequence_id="r1-s1", request_id="r1", action="interrupted", reason="request r1 cancelled"
+    )
+    await rig.send(interrupted, "observer")
+    await rig.at(t1 + dt.timedelta(minutes=1))
+    assert rig.dispatched() == ["r1-s1"]  # the stale plan still has it: not again
+    now = rig.clock.now()
+    await rig.send(schedule(2, ("alert-req-s1", now, 8)), "scheduler")
+    assert rig.dispatched() == ["r1-s1", "alert-req-s1"]
+    assert [e for e in rig.system() if e.dispatch is not None][-1].sent_at == now
+    # a new plan that places the interrupted sequence again dispatches it when its time comes
+    later = now + dt.timedelta(minutes=8)
+    await rig.send(ObservationChanged(sequence_id="alert-req-s1", request_id="alert-req", action="completed"))
+    await rig.send(schedule(3, ("alert-req-s1", now, 8), ("r1-s1", later, 30)), "scheduler")
+    await rig.at(later)
+    assert rig.dispatched() == ["r1-s1", "alert-req-s1", "r1-s1"]

@@ -248,6 +248,28 @@ async def test_a_dispatch_that_comes_before_its_document_waits_for_it(tmp_path: 
         await rig.bus.stop()
 
 
+async def test_a_dispatch_of_a_cancelled_request_fails_at_once_without_waiting(tmp_path: Path) -> None:
+    """Found by benchmarks/alert_to_slew.py: a stale dispatch of a cancelled request waited the
+    whole document wait (5 s) while the next alert's dispatch queued behind it."""
+    rig = make_rig(tmp_path, ObserverSettings(document_wait_s=5.0))
+    await rig.bus.start()
+    await rig.observer.on_start()
+    try:
+        await rig.accept("R7", document("R7", DEFAULT_ALBUMS))
+        await rig.send(
+            RequestChanged(request_id="R7", action="cancelled", state="cancelled", reason="by alice"),
+            "routines",
+        )
+        # no night time passes: the refusal must not depend on the document wait running out
+        await asyncio.wait_for(rig.dispatch("R7", "R7-s1"), 5.0)
+        await asyncio.wait_for(rig.settle(), 5.0)
+        end = rig.final("R7-s1")
+        assert end.action == "failed" and end.reason == "request R7 is cancelled"
+    finally:
+        await rig.observer.on_stop()
+        await rig.bus.stop()
+
+
 async def test_an_unknown_sequence_fails_at_once_and_handlers_never_crash(tmp_path: Path) -> None:
     rig = make_rig(tmp_path, ObserverSettings(document_wait_s=0.0))
     await rig.bus.start()

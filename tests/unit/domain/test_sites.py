@@ -95,3 +95,15 @@ def test_site_horizon_is_optional_and_sorted_by_azimuth(tmp_path: Path) -> None:
     assert SITES["gft-spm"].horizon == ()
     # not part of the geography: the ephemeris caches are shared
     assert site == type(site)("twin", 31.0, -115.5, 2800.0)
+
+
+def test_a_site_file_is_read_once_and_again_when_it_changes(tmp_path: Path) -> None:
+    import os
+
+    f = tmp_path / "twin.toml"
+    f.write_text(GOOD)
+    first = get_site(str(f))
+    assert get_site(str(f)) is first  # no second parse of an unchanged file
+    f.write_text(GOOD.replace('id = "twin"', 'id = "twin2"'))
+    os.utime(f, ns=(f.stat().st_atime_ns, f.stat().st_mtime_ns + 1_000_000))
+    assert get_site(str(f)).name == "twin2"

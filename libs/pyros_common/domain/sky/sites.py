@@ -205,14 +205,31 @@ def load_site(path: Path) -> Site:
     return parse_site(data, str(path))
 
 
+_FILE_SITES: dict[str, tuple[tuple[int, int], Site]] = {}
+
+
 def get_site(name: str) -> Site:
-    """The built-in site ``name``, or the site file at that path; KeyError otherwise."""
+    """The built-in site ``name``, or the site file at that path; KeyError otherwise.
+
+    A site file is read again only when it changes (its size or modification time): services
+    look the site up on every event, and parsing the TOML each time cost milliseconds."""
     if name in SITES:
         return SITES[name]
     path = Path(name)
     if path.suffix == ".toml" or path.exists():
         try:
-            return load_site(path)
+            st = path.stat()
+        except OSError:
+            st = None
+        stamp = (st.st_mtime_ns, st.st_size) if st is not None else None
+        cached = _FILE_SITES.get(name)
+        if stamp is not None and cached is not None and cached[0] == stamp:
+            return cached[1]
+        try:
+            site = load_site(path)
         except ValueError as exc:
             raise KeyError(str(exc)) from None
+        if stamp is not None:
+            _FILE_SITES[name] = (stamp, site)
+        return site
     raise KeyError(f"unknown site {name!r}; built-in sites: {sorted(SITES)}, or give a site file (.toml)")
