@@ -54,9 +54,34 @@ CONTRACT_METRICS = {
     "pyros_alert_rejected_total",
 }
 CONTRACT_HISTOGRAMS = {"pyros_handler_seconds", "pyros_alert_intake_to_publish_seconds"}
+# monitoring's (services/monitoring/pyros_monitoring/metrics.py) and the bus's consumer lag
+MONITORING_METRICS = {
+    "pyros_consumer_lag_messages",
+    "pyros_device_status_events_total",
+    "pyros_device_up",
+    "pyros_device_slewing",
+    "pyros_device_temperature_celsius",
+    "pyros_weather_source_value",
+    "pyros_weather_source_suspect",
+    "pyros_weather_source_voting",
+    "pyros_weather_vote",
+    "pyros_conditions_safe",
+    "pyros_conditions_changes_total",
+    "pyros_schedule_sequences",
+    "pyros_alerts_by_mission_total",
+    "pyros_night_state",
+    "pyros_current_sequence",
+    "pyros_last_alert_timestamp_seconds",
+}
+MONITORING_HISTOGRAMS = {"pyros_alert_to_slew_seconds"}
 KNOWN_METRICS = (
     CONTRACT_METRICS
-    | {f"{h}_{suffix}" for h in CONTRACT_HISTOGRAMS for suffix in ("bucket", "sum", "count")}
+    | MONITORING_METRICS
+    | {
+        f"{h}_{suffix}"
+        for h in CONTRACT_HISTOGRAMS | MONITORING_HISTOGRAMS
+        for suffix in ("bucket", "sum", "count")
+    }
     | {"up"}
 )
 

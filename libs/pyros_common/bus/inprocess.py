@@ -65,6 +65,8 @@ class InProcessBus:
 
     def subscribe(self, topic: str, group: str, handler: Handler) -> None:
         self._subs.append(Subscription(topic, group, handler))
+        if self._metrics:
+            self._metrics.declare(group, topic)
         self._handlers[(topic, group)].append(handler)
         if (topic, group) not in self._queues:
             self._queues[(topic, group)] = asyncio.Queue()

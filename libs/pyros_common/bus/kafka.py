@@ -105,6 +105,8 @@ class KafkaBus:
         if self._producer is not None:
             raise RuntimeError("subscribe before start()")
         self._subs.append(Subscription(topic, group, handler))
+        if self._metrics:
+            self._metrics.declare(group, topic)
 
     async def create_topics(self) -> None:
         admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
@@ -181,6 +183,7 @@ class KafkaBus:
         await self._producer.send_and_wait(self.physical(topic), value=value, key=key)
 
     async def _consume(self, consumer: AIOKafkaConsumer, sub: Subscription) -> None:
+        lags: dict[int, int] = {}  # partition -> messages behind, after the last batch
         while not self._stopping.is_set():
             try:
                 batches = await consumer.getmany(timeout_ms=200, max_records=self._max_batch)
@@ -198,6 +201,11 @@ class KafkaBus:
                     done = rec.offset
                 if done is not None:
                     await consumer.commit({TopicPartition(tp.topic, tp.partition): done + 1})
+                    high = consumer.highwater(tp)
+                    if high is not None:
+                        lags[tp.partition] = max(0, high - (done + 1))
+            if self._metrics and batches:
+                self._metrics.lag.labels(sub.group, sub.topic).set(sum(lags.values()))
 
     async def _handle(self, rec: ConsumerRecord[bytes, bytes], sub: Subscription) -> None:
         topic = sub.topic

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 
 class BusMetrics:
@@ -34,6 +34,26 @@ class BusMetrics:
             buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
             registry=registry,
         )
+
+        self.lag = Gauge(
+            "pyros_consumer_lag_messages",
+            "Messages of the topic not yet handled by the consumer group (Kafka: high watermark - position).",
+            ["service", "topic"],
+            registry=registry,
+        )
+
+    def declare(self, service: str, topic: str) -> None:
+        """Export a consumer's error and dead-letter series at zero from its subscription on
+        (a labelled counter has no sample until its first increment, which dashboards and
+        alert rules would read as a missing metric)."""
+        self.consumed.labels(service, topic)
+        self.errors.labels(service, topic)
+        for reason in DLQ_REASONS:
+            self.dlq.labels(service, topic, reason)
+        self.lag.labels(service, topic).set(0)
+
+
+DLQ_REASONS = ("invalid_json", "invalid_payload", "handler_failed", "other")
 
 
 def reason_label(reason: str) -> str:

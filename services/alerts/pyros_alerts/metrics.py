@@ -18,6 +18,10 @@ class AlertsMetrics:
         self.rejected = Counter(
             "pyros_alert_rejected", "VOEvent packets rejected, per reason.", ["reason"], registry=registry
         )
+        # Exported at zero from the start (see BusMetrics.declare): the HTTP intake is always there.
+        self.packets.labels("http", "unknown")
+        for reason in REJECTION_REASONS:
+            self.rejected.labels(reason)
         self.created = Counter("pyros_alerts_created", "Alerts created.", registry=registry)
         self.intake_to_publish = Histogram(
             "pyros_alert_intake_to_publish_seconds",
@@ -25,6 +29,19 @@ class AlertsMetrics:
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
             registry=registry,
         )
+
+
+REJECTION_REASONS = (
+    "dtd_or_entities",
+    "too_large",
+    "bad_xml",
+    "not_voevent_2_0",
+    "bad_ivorn",
+    "bad_role",
+    "bad_time",
+    "bad_position",
+    "invalid_content",
+)
 
 
 def reason_label(reason: str) -> str:

@@ -177,6 +177,7 @@ class Monitor:
             self._running_request = event.dispatch.request_id
         elif event.state != "running":
             self._running_request = None
+        self.metrics.set_night_state(self.telescope_id, event.state)
         doc = {
             "state": event.state,
             "reason": event.reason,
@@ -190,6 +191,9 @@ class Monitor:
         elif event.state != "running":
             current = None
         doc["current_sequence"] = current
+        self.metrics.set_sequence(
+            self.telescope_id, None if current is None else str(current.get("sequence_id"))
+        )
         self.store.save_status(self.telescope_id, self.clock.now(), system=doc)
 
     async def on_schedule(self, event: Event) -> None:
@@ -220,6 +224,7 @@ class Monitor:
     async def on_alert(self, event: Event) -> None:
         assert isinstance(event, AlertChanged)
         self.metrics.alerts.labels(event.mission, event.action).inc()
+        self.metrics.last_alert.labels(self.telescope_id).set(event.sent_at.timestamp())
         if event.action == "created" and event.role == "observation" and event.request_id:
             self._alerts[event.request_id] = _Pending(event.sent_at, event.request_id)
             if len(self._alerts) > 100:

@@ -8,6 +8,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 class MonitoringMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
+        self._sequences: dict[str, str] = {}
         self.status_events = Counter(
             "pyros_device_status_events", "Device status events monitoring received.", registry=registry
         )
@@ -75,12 +76,53 @@ class MonitoringMetrics:
             registry=registry,
         )
 
+        self.night_state = Gauge(
+            "pyros_night_state",
+            "1 for the night state majordome reports (pyros.system).",
+            ["telescope", "state"],
+            registry=registry,
+        )
+        self.sequence = Gauge(
+            "pyros_current_sequence",
+            '1 for the sequence majordome dispatched and runs now (sequence="" and 0 when none).',
+            ["telescope", "sequence"],
+            registry=registry,
+        )
+        self.last_alert = Gauge(
+            "pyros_last_alert_timestamp_seconds",
+            "When the last alert change was seen (Unix time) [s].",
+            ["telescope"],
+            registry=registry,
+        )
+
     def declare(self, *, site: str, telescope: str) -> None:
         """Export the site's series from the start (a labelled series appears only once set)."""
         self.safe.labels(site).set(0)
         self.changes.labels(site)
         for state in ("scheduled", "unscheduled"):
             self.sequences.labels(telescope, state, "").set(0)
+        for state in NIGHT_STATES:
+            self.night_state.labels(telescope, state).set(0)
+        self.sequence.labels(telescope, "").set(0)
+        self.last_alert.labels(telescope).set(0)
+        for mission in MISSIONS:
+            self.alerts.labels(mission, "created")
+
+    def set_night_state(self, telescope: str, state: str) -> None:
+        for s in {*NIGHT_STATES, state}:
+            self.night_state.labels(telescope, s).set(1 if s == state else 0)
+
+    def set_sequence(self, telescope: str, sequence: str | None) -> None:
+        """One series per telescope: the running sequence, or "" (0) when none runs."""
+        old = self._sequences.get(telescope)
+        if old is not None and old != (sequence or ""):
+            self.sequence.remove(telescope, old)
+        self._sequences[telescope] = sequence or ""
+        self.sequence.labels(telescope, sequence or "").set(1 if sequence else 0)
+
+
+NIGHT_STATES = ("day", "dusk", "running", "paused", "dawn", "closing")
+MISSIONS = ("SVOM", "Swift", "Fermi", "INTEGRAL", "LVK", "IceCube", "MAXI", "SNEWS")
 
 
 def reason_label(reason: str) -> str:
