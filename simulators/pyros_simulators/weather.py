@@ -1,7 +1,9 @@
 """Simulated weather sources (station, PLC, cloud sensor) sharing one seeded, scripted sky.
 
-``WeatherScenario`` evolves the true weather as a bounded random walk, one step every
-``step_s`` of clock time from ``start``, with scripted overrides (rain from +1 h to +2 h...).
+``WeatherScenario`` evolves the true weather as a bounded random walk pulled back towards its
+starting values (``revert`` per step, so a clear night stays clear: without it the wind wandered
+past 15 m/s within hours), one step every ``step_s`` of clock time from ``start``, with scripted
+overrides (rain from +1 h to +2 h...).
 Each ``WeatherSource`` reads that truth through its own sensor noise, so several sources
 mostly agree and monitoring can vote; a source can be made to fail or lie (fault injection).
 Readings depend only on the seed and the time asked, never on how often they are read.
@@ -57,6 +59,7 @@ class WeatherScenario:
     seed: int = 0
     step_s: float = 10.0
     events: Sequence[ScriptedEvent] = ()
+    revert: float = 0.05  # fraction of the way back to the start value per step (0: a free walk)
     _states: list[dict[str, float]] = field(default_factory=list, init=False, repr=False)
     _rng: np.random.Generator = field(init=False, repr=False)
 
@@ -70,8 +73,8 @@ class WeatherScenario:
         while len(self._states) <= k:
             prev = self._states[-1]
             nxt: dict[str, float] = {}
-            for name, (_, sigma, lo, hi, _) in _WALK.items():
-                v = prev[name] + float(self._rng.normal(0.0, sigma))
+            for name, (mean, sigma, lo, hi, _) in _WALK.items():
+                v = prev[name] + self.revert * (mean - prev[name]) + float(self._rng.normal(0.0, sigma))
                 # reflect at the bounds so the walk stays physical without sticking to them
                 if v < lo:
                     v = 2 * lo - v
