@@ -113,6 +113,10 @@ class SchedulerService(Service):
                 log.exception("night roll-over failed")
 
     async def on_stop(self) -> None:
+        if self._handlers is not None:
+            for task in list(self._handlers._improving):
+                task.cancel()
+            await self._handlers.idle()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -27,9 +27,9 @@ from pyros_common.domain.sky.night import tonight
 from pyros_common.domain.sky.overheads import Overheads
 from pyros_common.domain.sky.sites import Site, Telescope
 
-from pyros_scheduler.kernel import KernelResult
-from pyros_scheduler.mapping import kernel_id
-from pyros_scheduler.planner import NO_LONGER_VISIBLE, NightPlan, Program, build_input, solve
+from pyros_scheduler.kernel import EXACT_MAX_SEQUENCES, KernelResult, reschedule, schedule_exact
+from pyros_scheduler.mapping import MappingCache, kernel_id
+from pyros_scheduler.planner import NO_LONGER_VISIBLE, NightPlan, Program, build_input, iso, solve, to_plan
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,11 @@ class Version:
     plan: NightPlan
     trigger: str
     interrupted: str | None  # kernel id of the sequence this version interrupts
+    # How it was made, for a later improvement of the same plan (NightBook.improve).
+    now: dt.datetime | None = None
+    executing: str | None = None
+    incremental: bool = False
+    fast: bool = False
 
 
 EXACT_MAX_TIME_S = 0.5  # CP-SAT deterministic time per full replan of a small pool
@@ -72,6 +77,7 @@ class NightBook:
         self.night: dt.date | None = None
         self.plan: NightPlan | None = None
         self.unsafe_until: dt.datetime | None = None
+        self.windows = MappingCache()  # kept between replans (mapping.kernel_input)
 
     # --- pool ---------------------------------------------------------------------------
 
@@ -101,6 +107,7 @@ class NightBook:
 
     def _forget(self, ids: set[str]) -> None:
         """Drop these kernel ids from the previous plan (placements and reasons)."""
+        self.windows.forget(ids)
         if self.plan is None or not ids:
             return
         prev = self.plan.result
@@ -173,8 +180,12 @@ class NightBook:
     def _skip(self) -> set[str]:
         return {k for k, n in self.done.items() if n != self.night} | self.failed_tonight | set(self.dead)
 
-    def replan(self, now: dt.datetime, trigger: str, *, full: bool = False) -> Version:
-        """A new plan of the night: full before dusk (or when asked), else incremental from ``now``."""
+    def replan(self, now: dt.datetime, trigger: str, *, full: bool = False, fast: bool = False) -> Version:
+        """A new plan of the night: full before dusk (or when asked), else incremental from ``now``.
+
+        ``fast``: the heuristic alone (no CP-SAT, no rebuild of the future): milliseconds, for
+        an alert; ``improve`` then looks for a better plan off the event loop.
+        """
         if self.night is None:
             self.night = tonight(self.site, now)
         ni = build_input(
@@ -186,6 +197,7 @@ class NightBook:
             overheads=self.overheads,
             skip=self._skip(),
             node=self._node(),
+            cache=self.windows,
         )
         effective = now
         if self.unsafe_until is not None and self.unsafe_until > now:
@@ -205,6 +217,9 @@ class NightBook:
             clock_s=self.monotonic,
             # The service replans inline on every event: a short cap on the exact solve.
             exact_max_time_s=EXACT_MAX_TIME_S,
+            exact=False if fast else None,
+            iterations=0 if fast else None,
+            rebuild=False if fast else None,
         )
         before = set(self.plan.result.interrupted) if self.plan is not None and incremental else set()
         self.plan = plan
@@ -213,7 +228,52 @@ class NightBook:
         interrupted = next((x for x in plan.result.interrupted if x not in before), None)
         if interrupted is not None:
             self.executing = {t: s for t, s in self.executing.items() if s != interrupted}
-        return Version(plan, trigger, interrupted)
+        return Version(plan, trigger, interrupted, effective, running, incremental, fast)
+
+    def improve(self, version: Version) -> NightPlan | None:
+        """A better plan of the same input as ``version`` (made with ``fast``), or None.
+
+        Pure with respect to the book (it may run in a worker thread): after dusk the future is
+        rebuilt around what ran and runs (``reschedule(rebuild=True)``); before dusk a small
+        pool gets CP-SAT, warm-started from the plan, within ``EXACT_MAX_TIME_S``. Alerts keep
+        their earliest starts either way.
+        """
+        plan = version.plan
+        ni = plan.night_input
+        if version.incremental and version.now is not None:
+            t0 = self.monotonic() if self.monotonic else 0.0
+            res = reschedule(
+                plan.result, ni.kernel, ni.to_s(version.now), executing=version.executing, rebuild=True
+            )
+            solver = f"pyros-kernel reschedule from {iso(version.now)} (improved: rebuilt)"
+        else:
+            visible = sum(1 for s in ni.kernel.sequences if s.windows)
+            if not 0 < visible <= EXACT_MAX_SEQUENCES:
+                return None
+            t0 = self.monotonic() if self.monotonic else 0.0
+            res = schedule_exact(ni.kernel, hint=plan.result, max_time_s=EXACT_MAX_TIME_S)
+            proved = "optimal" if res.stats.get("exact_optimal") else "best found in the time limit"
+            solver = f"{plan.solver}, then CP-SAT: {proved} (improved after publication)"
+        if res.objective <= plan.result.objective * (1 + 1e-9) + 1e-6:
+            return None
+        runtime = (self.monotonic() - t0) if self.monotonic else 0.0
+        return to_plan(
+            ni,
+            res,
+            night=plan.night,
+            site=self.site,
+            telescopes=plan.telescopes,
+            runtime_s=runtime,
+            solver=solver,
+        )
+
+    def adopt(self, version: Version, better: NightPlan) -> Version | None:
+        """Make ``better`` the plan if ``version`` is still the current one (else None: superseded)."""
+        if self.plan is not version.plan:
+            return None
+        self.plan = better
+        self._bury(better)
+        return Version(better, f"{version.trigger} (improved)", None)
 
     def _bury(self, plan: NightPlan) -> None:
         """Carried sequences with no window left fail for good."""
@@ -264,6 +324,7 @@ class NightBook:
             return None
         self.night = night
         self.plan = None
+        self.windows.clear()
         self.failed_tonight.clear()
         self.executing.clear()
         self.unsafe_until = None

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 
 import structlog
 from pydantic import ValidationError
-from pyros_common.clock import Clock
+from pyros_common.clock import Clock, hold
 from pyros_common.contracts import (
     AlertChanged,
     Event,
@@ -140,24 +140,52 @@ class SchedulerHandlers:
         self.group = group
         self.lock = asyncio.Lock()
         self.versions: list[Version] = []
+        self._improving: set[asyncio.Task[None]] = set()
 
     async def _apply(
         self,
         event: Event | None,
         change: Callable[[dt.datetime, Session], Version | None],
-    ) -> None:
+    ) -> Version | None:
         async with self.lock:
             now = self.clock.now()
             events: list[ScheduleChanged] = []
+            version = None
             with self.db.session() as s:
                 if event is not None and not Database.mark_processed(s, self.group, str(event.event_id), now):
-                    return
+                    return None
                 version = change(now, s)
                 if version is not None:
                     events = schedule_events(version, store(s, version, now))
                     self.versions.append(version)
             for ev in events:
                 await self.publish(ev)
+        if version is not None and version.fast:
+            self._improve_later(version)
+        return version
+
+    def _improve_later(self, version: Version) -> None:
+        """After a fast plan is out, look for a better one in a worker thread (CP-SAT or a
+        rebuild of the future); published as a new version if the plan is still current."""
+        task = asyncio.create_task(self._improve(version), name="scheduler-improve")
+        self._improving.add(task)
+        task.add_done_callback(self._improving.discard)
+
+    async def _improve(self, version: Version) -> None:
+        try:
+            # A virtual night (pyros up --simulate) waits for it like for any thread work.
+            async with hold(self.clock):
+                better = await asyncio.to_thread(self.book.improve, version)
+        except Exception:
+            log.exception("plan improvement failed", trigger=version.trigger)
+            return
+        if better is not None:
+            await self._apply(None, lambda _now, _s: self.book.adopt(version, better))
+
+    async def idle(self) -> None:
+        """Wait for the improvements under way (tests, shutdown)."""
+        while self._improving:
+            await asyncio.gather(*list(self._improving), return_exceptions=True)
 
     async def plan(self, trigger: str) -> None:
         """Plan the night in progress (or the next one) from scratch."""
@@ -184,8 +212,10 @@ class SchedulerHandlers:
             req = as_request(event.document, owner=event.owner, request_id=event.request_id)
             pool_put(session, event, now)
             self.book.add(req, now, grade=event.grade)
-            what = "alert request" if event.kind == "alert" else "request"
-            return self.book.replan(now, f"{what} {event.request_id} {event.action}")
+            alert = event.kind == "alert"
+            what = "alert request" if alert else "request"
+            # An alert is published at once (heuristic, milliseconds); improvements follow.
+            return self.book.replan(now, f"{what} {event.request_id} {event.action}", fast=alert)
 
         await self._apply(event, change)
 

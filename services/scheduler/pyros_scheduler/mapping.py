@@ -6,7 +6,10 @@ document without them (``pyros schedule`` on a file) uses ``"<request>/<sequence
 sequence, what the sky side needs to read the result back (names, target, constraints).
 
 Weights: ``programs.priority.weight``, the one priority scheme (routines shows the same
-priority); alert requests sit above every routine. The kernel's transition
+priority); alert requests sit above every routine, and an alert whose strategy gives a
+``decay_index`` is time-critical: its value decays from its reception (``valid_from``) with
+``priority.time_critical_factor``. ``KSequence.key`` fingerprints the target and filter, so a
+moved target makes the sequence a new one for ``reschedule``. The kernel's transition
 model carries the slew (great circle at ``slew_rate_deg_s`` + ``settle_s``) and the filter
 change, so the fixed slew overhead of ``sequence_duration_s`` is not counted twice.
 Several telescopes (a node, ``node_parameters``): the kernel has one transition model and
@@ -19,11 +22,12 @@ its date + ``carry_over_nights``; call ``kernel_input`` once per night with what
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Container, Mapping, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from pyros_common._iers import configure_offline_iers
-from pyros_common.domain.programs.priority import weight
+from pyros_common.domain.programs.priority import DEFAULT_DECAY_SCALE_S, weight
 from pyros_common.domain.programs.quotas import Grade
 from pyros_common.domain.requests import Request, RequestKind, Strategy
 from pyros_common.domain.requests import Sequence as Sequence_
@@ -111,6 +115,105 @@ def nights_carried(date: dt.date | str, carry_over: int, night: dt.date) -> int 
     return delta if 0 <= delta <= carry_over else None
 
 
+@dataclass(frozen=True)
+class _Row:
+    """What one sequence maps to, before its windows (cached between replans)."""
+
+    ksq: KSequence
+    ra: float
+    dec: float
+    filter: str
+    cons: Constraints
+    clip: tuple[float, float]
+    decay: tuple[float | None, float]
+    info: SequenceInfo
+
+
+@dataclass
+class MappingCache:
+    """The service's cache between replans: rows and windows of unchanged requests
+    (the same objects, the same night and site), and the kernel sequences built from them."""
+
+    rows: dict[str, tuple[Any, Any, _Row]] = field(default_factory=dict)
+    windows: dict[str, tuple[Any, Any, list[tuple[float, float]]]] = field(default_factory=dict)
+    final: dict[str, tuple[Any, KSequence]] = field(default_factory=dict)
+
+    def clear(self) -> None:
+        self.rows.clear()
+        self.windows.clear()
+        self.final.clear()
+
+    def forget(self, ids: Iterable[str]) -> None:
+        for k in ids:
+            self.rows.pop(k, None)
+            self.windows.pop(k, None)
+            self.final.pop(k, None)
+
+
+def _row(
+    req: Request,
+    s: Sequence_,
+    rid: str,
+    kid: str,
+    alert: bool,
+    carried: int,
+    grades: Mapping[str, Grade],
+    oh: Overheads,
+    lo: float,
+    hi: float,
+    night_s: float,
+) -> _Row:
+    w = weight(
+        grade=grades.get(req.program, Grade.C),
+        priority_offset=s.priority_offset,
+        nights_carried=carried,
+        alert_priority=(req.priority or 0) if alert else None,
+    )
+    ksq = KSequence(
+        id=kid,
+        duration_s=on_target_duration_s(s, oh),
+        weight=w,
+        windows=(),
+        mandatory=s.mandatory,
+        request_id=rid,
+        all_or_nothing=req.strategy is Strategy.ALL_OR_NOTHING,
+        program=req.program,
+    )
+    c = s.constraints
+    cons = Constraints(
+        min_altitude_deg=c.min_altitude_deg,
+        max_airmass=c.max_airmass,
+        min_moon_separation_deg=c.min_moon_separation_deg,
+        max_moon_illumination=c.max_moon_illumination,
+    )
+    # Time-critical alerts: the value decays from the alert's reception (valid_from).
+    decay: tuple[float | None, float] = (None, 0.0)
+    if alert and req.decay_index and req.valid_from is not None:
+        decay = (lo, float(req.decay_index))
+    return _Row(
+        ksq,
+        s.target.ra_deg,
+        s.target.dec_deg,
+        s.albums[0].plans[0].filter if s.albums and s.albums[0].plans else "",
+        cons,
+        (lo, hi),
+        decay,
+        SequenceInfo(
+            request_id=rid,
+            request=req.name,
+            sequence=s.name,
+            program=req.program,
+            target=s.target.name,
+            ra_deg=s.target.ra_deg,
+            dec_deg=s.target.dec_deg,
+            constraints=cons,
+            nights_carried=carried,
+            alert=alert,
+            valid_tonight=hi > max(lo, 0.0) and lo < night_s,
+        ),
+    )
+
+
 def kernel_input(
     requests: Sequence[Request],
     *,
@@ -123,10 +226,14 @@ def kernel_input(
     slew_rate_deg_s: float = 3.0,
     settle_s: float = 10.0,
     skip: Container[str] = (),
+    cache: MappingCache | None = None,
 ) -> NightInput:
     """Map stored requests to the kernel for ``night`` (local date of the evening).
 
     ``skip`` holds kernel ids (``"<request>/<sequence>"``) to leave out (done or failed).
+    ``cache`` (the service's, kept between replans): windows and kernel sequences of requests
+    that are the same objects as last time are reused, so a replan after one new request
+    computes the windows of that request only.
     """
     oh = overheads if overheads is not None else OVERHEADS[DEFAULT_PROFILE]
     dusk, dawn = night_bounds(site, night)
@@ -136,6 +243,8 @@ def kernel_input(
     filters: list[str] = []
     cons: list[Constraints] = []
     clip: list[tuple[float, float]] = []
+    decay: list[tuple[float | None, float]] = []
+    owner: list[Request] = []
     info: list[SequenceInfo] = []
     night_s = (dawn - dusk).total_seconds()
     for req in requests:
@@ -148,59 +257,57 @@ def kernel_input(
             kid = kernel_id(rid, s)
             if carried is None or kid in skip:
                 continue
-            w = weight(
-                grade=grades.get(req.program, Grade.C),
-                priority_offset=s.priority_offset,
-                nights_carried=carried,
-                alert_priority=(req.priority or 0) if alert else None,
-            )
-            dur = on_target_duration_s(s, oh)
-            seqs.append(
-                KSequence(
-                    id=kid,
-                    duration_s=dur,
-                    weight=w,
-                    windows=(),
-                    mandatory=s.mandatory,
-                    request_id=rid,
-                    all_or_nothing=req.strategy is Strategy.ALL_OR_NOTHING,
-                    program=req.program,
-                )
-            )
-            ras.append(s.target.ra_deg)
-            decs.append(s.target.dec_deg)
-            first = s.albums[0].plans[0].filter if s.albums and s.albums[0].plans else ""
-            filters.append(first)
-            c = s.constraints
-            cons.append(
-                Constraints(
-                    min_altitude_deg=c.min_altitude_deg,
-                    max_airmass=c.max_airmass,
-                    min_moon_separation_deg=c.min_moon_separation_deg,
-                    max_moon_illumination=c.max_moon_illumination,
-                )
-            )
-            clip.append((lo, hi))
-            info.append(
-                SequenceInfo(
-                    request_id=rid,
-                    request=req.name,
-                    sequence=s.name,
-                    program=req.program,
-                    target=s.target.name,
-                    ra_deg=s.target.ra_deg,
-                    dec_deg=s.target.dec_deg,
-                    constraints=cons[-1],
-                    nights_carried=carried,
-                    alert=alert,
-                    valid_tonight=hi > max(lo, 0.0) and lo < night_s,
-                )
-            )
-    wins = visibility_windows_s(site, ras, decs, cons, dusk, dawn, step_s=WINDOW_STEP_S) if seqs else []
+            ckey = (night, grades.get(req.program, Grade.C), oh, site)
+            row = cache.rows.get(kid) if cache is not None else None
+            if row is not None and row[0] is req and row[1] == ckey:
+                r = row[2]
+            else:
+                r = _row(req, s, rid, kid, alert, carried, grades, oh, lo, hi, night_s)
+                if cache is not None:
+                    cache.rows[kid] = (req, ckey, r)
+            seqs.append(r.ksq)
+            ras.append(r.ra)
+            decs.append(r.dec)
+            filters.append(r.filter)
+            cons.append(r.cons)
+            clip.append(r.clip)
+            owner.append(req)
+            decay.append(r.decay)
+            info.append(r.info)
+    # Windows: from the cache for requests unchanged since the last call (same object, same
+    # night, same site), else computed for the others in one vectorised call.
+    wins: list[list[tuple[float, float]] | None] = [None] * len(seqs)
+    todo: list[int] = []
+    for k, sq in enumerate(seqs):
+        hit = cache.windows.get(sq.id) if cache is not None else None
+        if hit is not None and hit[0] is owner[k] and hit[1] == (night, site):
+            wins[k] = hit[2]
+        else:
+            todo.append(k)
+    if todo:
+        got = visibility_windows_s(
+            site,
+            [ras[k] for k in todo],
+            [decs[k] for k in todo],
+            [cons[k] for k in todo],
+            dusk,
+            dawn,
+            step_s=WINDOW_STEP_S,
+        )
+        for k, w in zip(todo, got, strict=True):
+            wins[k] = list(w)
+            if cache is not None:
+                cache.windows[seqs[k].id] = (owner[k], (night, site), list(w))
     out = []
     for k, sq in enumerate(seqs):
         lo, hi = clip[k]
-        win = tuple((max(a, lo), min(b, hi)) for a, b in wins[k] if min(b, hi) > max(a, lo))
+        ref, index = decay[k]
+        fin = cache.final.get(sq.id) if cache is not None else None
+        same = (sq, wins[k])
+        if fin is not None and fin[0][0] is sq and fin[0][1] is wins[k]:
+            out.append(fin[1])  # the same object: reschedule's fast path reuses its arrays
+            continue
+        win = tuple((max(a, lo), min(b, hi)) for a, b in wins[k] or () if min(b, hi) > max(a, lo))
         out.append(
             KSequence(
                 sq.id,
@@ -211,8 +318,14 @@ def kernel_input(
                 sq.request_id,
                 sq.all_or_nothing,
                 sq.program,
+                key=f"{ras[k]:.7f} {decs[k]:.7f} {filters[k]}",
+                decay_ref_s=ref,
+                decay_index=index,
+                decay_scale_s=DEFAULT_DECAY_SCALE_S,
             )
         )
+        if cache is not None:
+            cache.final[sq.id] = (same, out[-1])
     tr = GreatCircleTransition(
         ras,
         decs,

@@ -32,7 +32,7 @@ from pyros_scheduler.kernel import (
     schedule,
     schedule_exact,
 )
-from pyros_scheduler.mapping import NightInput, SequenceInfo, kernel_input, node_parameters
+from pyros_scheduler.mapping import MappingCache, NightInput, SequenceInfo, kernel_input, node_parameters
 
 NEVER_VISIBLE = "never visible"
 MOON = "Moon constraint"
@@ -155,6 +155,7 @@ def build_input(
     overheads: Overheads | None = None,
     skip: Container[str] = (),
     node: Sequence[Telescope] = (),
+    cache: MappingCache | None = None,
 ) -> NightInput:
     """Kernel input for ``night``, quotas as a share of this night's time.
 
@@ -175,6 +176,7 @@ def build_input(
         n_telescopes=n_telescopes,
         overheads=overheads,
         skip=skip,
+        cache=cache,
         **extra,
     )
     night_s = ni.kernel.night[1] - ni.kernel.night[0]
@@ -200,6 +202,7 @@ def solve(
     clock_s: Any = None,
     exact: bool | None = None,
     exact_max_time_s: float = 5.0,
+    rebuild: bool | None = None,
 ) -> NightPlan:
     """Full schedule, or an incremental one from ``now`` when ``previous`` is given.
 
@@ -209,13 +212,22 @@ def solve(
 
     ``clock_s`` is a zero-argument callable returning seconds (``time.perf_counter`` in the
     CLI, the clock port's ``monotonic`` in the service) used only to report the runtime.
+    ``rebuild``: passed to ``reschedule`` (False: local repair only, the fast path).
     """
     t0 = clock_s() if clock_s else 0.0
     if now is not None and now > ni.dusk:
         # From now to dawn, keeping what ran (a first plan made at night starts from nothing).
         base = previous.result if previous is not None else KernelResult((), {}, 0.0)
-        res = reschedule(base, ni.kernel, ni.to_s(now), executing=executing)
-        solver = f"pyros-kernel reschedule from {iso(now)} (repair + gap filling + LNS)"
+        res = reschedule(
+            base,
+            ni.kernel,
+            ni.to_s(now),
+            executing=executing,
+            rebuild=rebuild,
+            iterations=10 if iterations is None else iterations,
+        )
+        how = "rebuilt" if res.stats.get("rebuilt") else "repair + gap filling + LNS"
+        solver = f"pyros-kernel reschedule from {iso(now)} ({how})"
     else:
         res = schedule(ni.kernel, iterations=iterations)
         n_iter = int(res.stats.get("lns_iterations", 0))

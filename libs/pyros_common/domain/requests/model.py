@@ -283,6 +283,14 @@ class RequestContent(BaseModel):
         description="Alert requests: accepted even when the program's quota is spent (the time is "
         "booked all the same), as the alert strategy says.",
     )
+    decay_index: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=5.0,
+        description="Alert requests: the value of observing falls as (1 + t / 600 s)^-index with the "
+        "time t from valid_from (the alert's reception) to the start, as its alert strategy says "
+        "(an afterglow fades about as t^-1: 1); null: no decay.",
+    )
     sequences: Annotated[list[Sequence], at_most(MAX_SEQUENCES)] = Field(
         min_length=1, max_length=MAX_SEQUENCES, description="Sequences, in order."
     )
@@ -295,7 +303,11 @@ class RequestContent(BaseModel):
     @model_validator(mode="after")
     def _coherent(self) -> RequestContent:
         if self.kind is not RequestKind.ALERT:
-            extra = [f for f in ("alert_id", "valid_from", "valid_until") if getattr(self, f) is not None]
+            extra = [
+                f
+                for f in ("alert_id", "valid_from", "valid_until", "decay_index")
+                if getattr(self, f) is not None
+            ]
             if self.quota_override:
                 extra.append("quota_override")
             if extra:

@@ -58,6 +58,13 @@ class Strategy(_Strict):
         "book", description="override: accepted even over the program's quota (booked all the same)"
     )
     validity_hours: float = Field(gt=0, le=24 * 7, description="request validity after reception, hours")
+    decay_index: float | None = Field(
+        None,
+        ge=0,
+        le=5,
+        description="the alert's value falls as (1 + t/600 s)^-index from its reception (afterglow: 1); "
+        "null: no decay",
+    )
     sequences: list[SequenceSpec] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -181,6 +188,7 @@ def document(
             "quota_override": strategy.quota == "override",
             "valid_from": received_at,
             "valid_until": received_at + timedelta(hours=strategy.validity_hours),
+            "decay_index": strategy.decay_index,
             "sequences": [
                 {
                     "name": f"{name}-{seq.name}",
