@@ -14,10 +14,15 @@ async def submit(host: str, port: int, packet: bytes, *, timeout_s: float = 10.0
         try:
             writer.write(struct.pack("!I", len(packet)) + packet)
             await writer.drain()
-            size = struct.unpack("!I", await reader.readexactly(4))[0]
-            if size > 1 << 20:
-                raise ValueError(f"VTP reply of {size} bytes: not a VTP peer")
-            reply = await reader.readexactly(size)
+            try:
+                size = struct.unpack("!I", await reader.readexactly(4))[0]
+                if size > 1 << 20:
+                    raise ValueError(f"VTP reply of {size} bytes: not a VTP peer")
+                reply = await reader.readexactly(size)
+            except asyncio.IncompleteReadError:
+                raise ValueError(
+                    "VTP broker refused the packet: it closed the connection without an ack"
+                ) from None
         finally:
             writer.close()
             await writer.wait_closed()
