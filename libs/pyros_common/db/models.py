@@ -13,6 +13,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -97,7 +98,12 @@ class PasswordResetToken(Base):
 
 class Request(Base):
     __tablename__ = "requests"
-    __table_args__ = {"info": _owner("routines")}
+    __table_args__ = (
+        # The listing, newest first, for everyone and per program (migration 0004).
+        Index("ix_requests_created_at_id", "created_at", "id"),
+        Index("ix_requests_program_created_at", "program_code", "created_at", "id"),
+        {"info": _owner("routines")},
+    )
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(String(255))
     program_code: Mapped[str] = mapped_column(String(32), index=True)

@@ -418,7 +418,7 @@ def list_requests(
     # Two queries whatever the page size; the stored documents and constraints, which the public
     # view does not show, are not read (nor JSON-decoded) for every row.
     rows = session.scalars(
-        q.order_by(RequestRow.created_at.desc(), RequestRow.id)
+        q.order_by(RequestRow.created_at.desc(), RequestRow.id.desc())
         .limit(limit)
         .offset(offset)
         .options(

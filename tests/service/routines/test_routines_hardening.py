@@ -374,3 +374,32 @@ async def test_ephemerides_are_computed_once_per_site_and_night(
         r = await client.get(f"/api/v1/ephemerides?night={night}", headers=tok)
         assert r.status_code == 200, r.text
     assert calls == [("gft-spm", dt.date(2025, 10, 20)), ("gft-spm", dt.date(2025, 10, 21))]
+
+
+async def test_listing_is_an_index_scan_without_a_sort(env: Env, client: httpx.AsyncClient) -> None:
+    env.program("GRB")
+    user = env.auth(env.user("alice", programs=("GRB",)))
+    admin = env.auth(env.user("root", role="admin"))
+    assert (await client.post("/api/v1/requests", json=document(), headers=user)).status_code == 201
+    for headers in (user, admin):
+        captured: list[tuple[str, Any]] = []
+
+        def seen(
+            _conn: Any, _cur: Any, statement: str, params: Any, *_: Any, out: list[tuple[str, Any]] = captured
+        ) -> None:
+            if "FROM requests" in statement and "ORDER BY" in statement and "count(" not in statement:
+                out.append((statement, params))
+
+        event.listen(env.db.engine, "before_cursor_execute", seen)
+        try:
+            assert (await client.get("/api/v1/requests", headers=headers)).status_code == 200
+        finally:
+            event.remove(env.db.engine, "before_cursor_execute", seen)
+        assert len(captured) == 1, captured
+        statement, params = captured[0]
+        with env.db.engine.connect() as conn:
+            plan = " | ".join(
+                str(row[-1]) for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params)
+            )
+        assert "USING INDEX ix_requests_" in plan or "USING COVERING INDEX ix_requests_" in plan, plan
+        assert "TEMP B-TREE" not in plan, plan

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Path, Query, status
+from fastapi import APIRouter, Body, Path, Query, Response, status
 from pyros_common.domain.requests.document import RequestDocument
 from pyros_common.domain.requests.states import State
 from pyros_common.problem import ProblemRoute, problems
@@ -81,18 +81,28 @@ async def import_request(
     return await _submit(ctx, db, site, user, document)
 
 
-@router.get("", summary="Requests you may see, newest first.", responses=problems(401, 422))
+@router.get(
+    "",
+    summary="Requests you may see, newest first.",
+    response_model=m.RequestsPublic,
+    responses=problems(401, 422),
+)
 async def list_requests(
     db: DbDep,
     user: UserDep,
-    program: Annotated[str | None, Query(max_length=64, description="Program code.")] = None,
+    program: Annotated[
+        str | None, Query(max_length=64, pattern=r"^[A-Za-z0-9_.-]+$", description="Program code.")
+    ] = None,
     state: Annotated[State | None, Query(description="Request state.")] = None,
     kind: Annotated[Literal["routine", "alert"] | None, Query()] = None,
-    owner: Annotated[str | None, Query(max_length=128, description="Owner's user name.")] = None,
+    owner: Annotated[
+        str | None, Query(max_length=128, pattern=r"^[^\x00]*$", description="Owner's user name.")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
-) -> m.RequestsPublic:
-    def work(session: Session) -> m.RequestsPublic:
+) -> Response:
+    # Built and serialised on the worker thread: the loop only sends the bytes.
+    def work(session: Session) -> bytes:
         rows, total = requests.list_requests(
             session=session,
             user=user,
@@ -103,11 +113,12 @@ async def list_requests(
             limit=limit,
             offset=offset,
         )
-        return m.RequestsPublic(
+        page = m.RequestsPublic(
             items=[requests.request_public(row=r) for r in rows], total=total, limit=limit, offset=offset
         )
+        return page.model_dump_json().encode()
 
-    return await in_session(db, work)
+    return Response(await in_session(db, work), media_type="application/json")
 
 
 @router.get("/{request_id}", summary="One request.", responses=problems(401, 404, 422))
