@@ -22,7 +22,7 @@ from pyros_majordome import api as majordome_api
 from pyros_monitoring import api as monitoring_api
 from pyros_observer import api as observer_api
 from pyros_routines import api as routines_api
-from pyros_routines.privacy import schedule_view
+from pyros_routines.privacy import night_view, schedule_view
 from pyros_scheduler import api as scheduler_api
 
 
@@ -87,7 +87,11 @@ def analyzer(deps: GatewayDeps) -> APIRouter:
 
 
 def majordome(deps: GatewayDeps) -> APIRouter:
-    return majordome_api.routes(view=deps.system, default_telescope=deps.ctx.settings.telescope_id)
+    return majordome_api.routes(
+        view=deps.system,
+        default_telescope=deps.ctx.settings.telescope_id,
+        redact=night_view(deps.db),  # a plain user does not see which other program's sequence runs
+    )
 
 
 def monitoring(deps: GatewayDeps) -> APIRouter:

@@ -42,12 +42,20 @@ class SystemView:
         }
 
 
-def routes(*, view: SystemView, default_telescope: str, auth: Callable[..., Any] = current_user) -> APIRouter:
-    """``GET /night``: state, reason, night, last dispatch and recent changes."""
+def routes(
+    *,
+    view: SystemView,
+    default_telescope: str,
+    auth: Callable[..., Any] = current_user,
+    redact: Callable[[dict[str, Any], Any], dict[str, Any]] | None = None,
+) -> APIRouter:
+    """``GET /night``: state, reason, night, last dispatch and recent changes; ``redact``: what the
+    caller may see of it (the gateway's: a plain user sees only their programs' sequences)."""
     r = APIRouter(tags=["night"], dependencies=[Depends(auth)])
 
     @r.get("/night", summary="The night majordome runs: state and why, last dispatch, recent changes.")
-    def get_night(telescope: str | None = None) -> dict[str, Any]:
-        return view.view(telescope or default_telescope)
+    def get_night(telescope: str | None = None, caller: Any = Depends(auth)) -> dict[str, Any]:
+        body = view.view(telescope or default_telescope)
+        return body if redact is None else redact(body, caller)
 
     return r

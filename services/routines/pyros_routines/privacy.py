@@ -1,8 +1,9 @@
-"""Programs stay apart: what a plain user may see of answers that mix programs (the schedule).
+"""Programs stay apart: what a plain user may see of answers that mix programs.
 
 A user who is neither expert nor admin sees their programs' requests and sequences; another
 program's scheduled slot stays in the schedule as busy time (telescope, start, end) with no
 name, target, program or id, and another program's unscheduled or interrupted items are left out.
+The night (``GET /night``) shows another program's running sequence as busy time the same way.
 """
 
 from __future__ import annotations
@@ -99,5 +100,56 @@ def schedule_view(db: Callable[[], Database]) -> Callable[[dict[str, Any], Curre
         if user.sees_all:
             return body
         return redact_schedule(body, visible=visible_ids(db=db(), user=user, ids=schedule_ids(body)))
+
+    return view
+
+
+_NAMED = re.compile(r"\b(dispatch|interrupting) ([A-Za-z0-9_.:/-]+)")
+DISPATCH_BUSY_KEYS = ("kind", "telescope_id", "planned_start", "planned_end")
+
+
+def _own(seq_id: str, visible: set[str]) -> bool:
+    return seq_id in visible or seq_id.startswith("calibration-")
+
+
+def night_ids(body: dict[str, Any]) -> set[str]:
+    """The sequence and request ids the night answer mentions (its dispatch and its reasons)."""
+    ids: set[str] = set()
+    dispatch = body.get("last_dispatch") or {}
+    for key in ("request_id", "sequence_id", "preempts"):
+        if dispatch.get(key):
+            ids.add(str(dispatch[key]))
+    for text in [body.get("reason", ""), *(h.get("reason", "") for h in body.get("history", []))]:
+        ids.update(m.group(2) for m in _NAMED.finditer(str(text)))
+    return ids
+
+
+def redact_night(body: dict[str, Any], *, visible: set[str]) -> dict[str, Any]:
+    """``body`` (``GET /night``) as seen by a user who may see only the ids in ``visible``."""
+    out = dict(body)
+    dispatch = out.get("last_dispatch")
+    if dispatch and not _own(str(dispatch.get("sequence_id", "")), visible):
+        out["last_dispatch"] = {k: dispatch[k] for k in DISPATCH_BUSY_KEYS if k in dispatch} | {"busy": True}
+    elif dispatch and dispatch.get("preempts") and not _own(str(dispatch["preempts"]), visible):
+        out["last_dispatch"] = dict(dispatch) | {"preempts": "another program's sequence"}
+
+    def hide(text: str) -> str:
+        return _NAMED.sub(
+            lambda m: m.group(0) if _own(m.group(2), visible) else f"{m.group(1)} another program's sequence",
+            text,
+        )
+
+    out["reason"] = hide(str(out.get("reason", "")))
+    out["history"] = [h | {"reason": hide(str(h.get("reason", "")))} for h in out.get("history", [])]
+    return out
+
+
+def night_view(db: Callable[[], Database]) -> Callable[[dict[str, Any], CurrentUser], dict[str, Any]]:
+    """The night answer as ``user`` may see it: whole for experts and admins, redacted otherwise."""
+
+    def view(body: dict[str, Any], user: CurrentUser) -> dict[str, Any]:
+        if user.sees_all:
+            return body
+        return redact_night(body, visible=visible_ids(db=db(), user=user, ids=night_ids(body)))
 
     return view

@@ -403,3 +403,42 @@ async def test_listing_is_an_index_scan_without_a_sort(env: Env, client: httpx.A
             )
         assert "USING INDEX ix_requests_" in plan or "USING COVERING INDEX ix_requests_" in plan, plan
         assert "TEMP B-TREE" not in plan, plan
+
+
+async def test_the_night_shows_another_programs_running_sequence_as_busy_time(env: Env) -> None:
+    from pyros_common.contracts import Dispatch, SystemChanged
+    from pyros_gateway.app import GatewayService
+    from pyros_gateway.routes import ROUTES
+
+    env.program("EXO")
+    env.program("GAL")
+    exo = env.auth(env.user("emma", programs=("EXO",)))
+    gal = env.auth(env.user("gus", programs=("GAL",)))
+    gw = GatewayService(env.ctx, ROUTES)
+    app = gw.create_app([gw])
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://pyros") as c:
+        theirs = (
+            await c.post("/api/v1/requests", json=document("GAL", name="gal-secret"), headers=gal)
+        ).json()
+        seq = theirs["sequences"][0]["id"]
+        start = env.clock.now()
+        dispatch = Dispatch(
+            kind="sequence",
+            request_id=theirs["id"],
+            sequence_id=seq,
+            planned_start=start,
+            planned_end=start + dt.timedelta(minutes=10),
+            schedule_version=1,
+        )
+        await gw.system.on_system(
+            SystemChanged(
+                state="running", reason=f"dispatch {seq}", night=dt.date(2025, 10, 20), dispatch=dispatch
+            )
+        )
+        seen = await c.get("/api/v1/night", headers=exo)
+        full = await c.get("/api/v1/night", headers=gal)
+    assert seen.status_code == 200, seen.text
+    assert theirs["id"] not in seen.text and seq not in seen.text
+    assert seen.json()["last_dispatch"]["busy"] is True
+    assert seen.json()["last_dispatch"]["planned_start"] == full.json()["last_dispatch"]["planned_start"]
+    assert full.json()["last_dispatch"]["sequence_id"] == seq and full.json()["reason"] == f"dispatch {seq}"
