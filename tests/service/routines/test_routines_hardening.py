@@ -355,9 +355,11 @@ async def test_listing_does_a_fixed_number_of_queries_and_loads_no_documents(
     assert all("requests.document" not in s for s in listing), listing
 
 
-async def test_ephemerides_are_computed_once_per_site_and_night(
+async def test_ephemerides_are_computed_once_per_site_and_night_even_when_asked_at_once(
     env: Env, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import asyncio
+
     from pyros_routines.api import ephemerides as route
 
     calls: list[tuple[str, dt.date]] = []
@@ -368,12 +370,19 @@ async def test_ephemerides_are_computed_once_per_site_and_night(
         return real(site, night)
 
     monkeypatch.setattr(route, "night_ephemerides", counting)
-    route._ephemerides.cache_clear()
+    getattr(route, "clear_cache", getattr(route._ephemerides, "cache_clear", lambda: None))()
     tok = env.auth(env.user("alice"))
-    for night in ("2025-10-20", "2025-10-20", "2025-10-21", "2025-10-20"):
-        r = await client.get(f"/api/v1/ephemerides?night={night}", headers=tok)
-        assert r.status_code == 200, r.text
-    assert calls == [("gft-spm", dt.date(2025, 10, 20)), ("gft-spm", dt.date(2025, 10, 21))]
+    answers = await asyncio.gather(
+        *(
+            client.get(f"/api/v1/ephemerides?night={n}", headers=tok)
+            for n in ["2025-10-22"] * 6 + ["2025-10-23"]
+        )
+    )
+    assert all(r.status_code == 200 for r in answers), [r.text for r in answers]
+    assert len({r.text for r in answers[:6]}) == 1
+    again = await client.get("/api/v1/ephemerides?night=2025-10-22", headers=tok)
+    assert again.text == answers[0].text
+    assert sorted(calls) == [("gft-spm", dt.date(2025, 10, 22)), ("gft-spm", dt.date(2025, 10, 23))]
 
 
 async def test_listing_is_an_index_scan_without_a_sort(env: Env, client: httpx.AsyncClient) -> None:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from functools import lru_cache
+import threading
+from collections import OrderedDict
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -21,7 +22,35 @@ router = APIRouter(tags=["ephemerides"], route_class=ProblemRoute)
 FIRST, LAST = dt.date(1900, 1, 1), dt.date(2099, 12, 31)
 
 
-@lru_cache(maxsize=64)
+# Computed once per (site, night), about a second of CPU each: one computation at a time, so
+# callers asking for the same night wait for the first and share its result, and other nights
+# queue behind it instead of each taking a core; a cached night is answered without waiting.
+CACHE_SIZE = 256
+_cache: OrderedDict[tuple[Site, dt.date], m.EphemeridesPublic] = OrderedDict()
+_computing = threading.Lock()
+
+
+def cached_ephemerides(site: Site, night: dt.date) -> m.EphemeridesPublic:
+    """The night's ephemerides, computed once per (site, night) however many ask at once."""
+    key = (site, night)
+    hit = _cache.get(key)
+    if hit is not None:
+        return hit
+    with _computing:
+        hit = _cache.get(key)
+        if hit is None:
+            hit = _ephemerides(site, night)
+            _cache[key] = hit
+            while len(_cache) > CACHE_SIZE:
+                _cache.popitem(last=False)
+    return hit
+
+
+def clear_cache() -> None:
+    with _computing:
+        _cache.clear()
+
+
 def _ephemerides(site: Site, night: dt.date) -> m.EphemeridesPublic:
     e = night_ephemerides(site, night)
     return m.EphemeridesPublic(
@@ -73,6 +102,6 @@ async def ephemerides(
     now = ctx.clock.now()
 
     def work() -> m.EphemeridesPublic:
-        return _ephemerides(site, night or tonight(site, now))
+        return cached_ephemerides(site, night or tonight(site, now))
 
     return await run_in_threadpool(work)
