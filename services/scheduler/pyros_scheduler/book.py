@@ -265,6 +265,7 @@ class NightBook:
             telescopes=plan.telescopes,
             runtime_s=runtime,
             solver=solver,
+            previous=plan if version.incremental else None,
         )
 
     def adopt(self, version: Version, better: NightPlan) -> Version | None:
@@ -277,8 +278,9 @@ class NightBook:
 
     def _bury(self, plan: NightPlan) -> None:
         """Carried sequences with no window left fail for good."""
+        index = {s.id: i for i, s in enumerate(plan.night_input.kernel.sequences)}
         for u in plan.unscheduled:
-            k = next((i for i, s in enumerate(plan.night_input.kernel.sequences) if s.id == u.seq_id), None)
+            k = index.get(u.seq_id)
             if k is None:
                 continue
             if u.reason == NO_LONGER_VISIBLE and plan.night_input.info[k].nights_carried > 0:

@@ -295,9 +295,10 @@ def kernel_input(
             step_s=WINDOW_STEP_S,
         )
         for k, w in zip(todo, got, strict=True):
-            wins[k] = list(w)
+            fresh = list(w)
+            wins[k] = fresh
             if cache is not None:
-                cache.windows[seqs[k].id] = (owner[k], (night, site), list(w))
+                cache.windows[seqs[k].id] = (owner[k], (night, site), fresh)
     out = []
     for k, sq in enumerate(seqs):
         lo, hi = clip[k]

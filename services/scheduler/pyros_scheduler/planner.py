@@ -17,6 +17,7 @@ from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 from pyros_common.domain.programs.quotas import Grade
 from pyros_common.domain.requests import Request
 from pyros_common.domain.sky.constraints import Constraints
@@ -75,6 +76,7 @@ class Unplaced:
     sequence: str
     reason: str
     detail: str = ""
+    holder: str = ""  # kernel id of the placement named in ``reason``, if any
 
 
 @dataclass
@@ -242,7 +244,16 @@ def solve(
                 solver += f", then CP-SAT: {proved} (+{gain:,.0f} over the heuristic)"
                 res = best
     runtime = (clock_s() - t0) if clock_s else 0.0
-    return to_plan(ni, res, night=night, site=site, telescopes=telescopes, runtime_s=runtime, solver=solver)
+    return to_plan(
+        ni,
+        res,
+        night=night,
+        site=site,
+        telescopes=telescopes,
+        runtime_s=runtime,
+        solver=solver,
+        previous=previous if now is not None and now > ni.dusk else None,
+    )
 
 
 def to_plan(
@@ -254,6 +265,7 @@ def to_plan(
     telescopes: Sequence[str],
     runtime_s: float = 0.0,
     solver: str = "",
+    previous: NightPlan | None = None,
 ) -> NightPlan:
     seqs = ni.kernel.sequences
     index = {s.id: k for k, s in enumerate(seqs)}
@@ -282,7 +294,7 @@ def to_plan(
         result=res,
         telescopes=tuple(telescopes),
         scheduled=scheduled,
-        unscheduled=explain(ni, res, site),
+        unscheduled=explain(ni, res, site, previous),
         runtime_s=runtime_s,
         solver=solver,
         interrupted=[_name(ni, index, sid) for sid in res.interrupted],
@@ -300,15 +312,37 @@ def _without_moon(c: Constraints) -> Constraints:
     return Constraints(min_altitude_deg=c.min_altitude_deg, max_airmass=c.max_airmass)
 
 
-def explain(ni: NightInput, res: KernelResult, site: Site) -> list[Unplaced]:
-    """The kernel's reasons in the observatory's words (see the module docstring)."""
+def explain(
+    ni: NightInput, res: KernelResult, site: Site, previous: NightPlan | None = None
+) -> list[Unplaced]:
+    """The kernel's reasons in the observatory's words (see the module docstring).
+
+    ``previous``: the plan this one repairs; a sequence with the same kernel reason, the same
+    kernel sequence and a holder still placed keeps its explanation (a replan then costs what
+    changed, not the whole pool).
+    """
     seqs = ni.kernel.sequences
     index = {s.id: k for k, s in enumerate(seqs)}
     placed = {p.id: p for p in res.placements}
+    reuse: dict[str, Unplaced] = {}
+    if previous is not None:
+        prev_k = previous.result.unscheduled
+        prev_seqs = {q.id: q for q in previous.night_input.kernel.sequences}
+        for old in previous.unscheduled:
+            u = res.unscheduled.get(old.seq_id)
+            if (
+                u is not None
+                and prev_k.get(old.seq_id) == u
+                and prev_seqs.get(old.seq_id) is seqs[index[old.seq_id]]
+                and (not old.holder or old.holder in placed)
+                and old.seq_id not in placed
+            ):
+                reuse[old.seq_id] = old
     never = [
         index[u.id]
         for u in res.unscheduled.values()
-        if u.reason in (Reason.NEVER_VISIBLE, Reason.WINDOW_TOO_SHORT)
+        if u.id not in reuse
+        and u.reason in (Reason.NEVER_VISIBLE, Reason.WINDOW_TOO_SHORT)
         and ni.info[index[u.id]].valid_tonight
         and ni.info[index[u.id]].nights_carried == 0
     ]
@@ -328,9 +362,14 @@ def explain(ni: NightInput, res: KernelResult, site: Site) -> list[Unplaced]:
             k for k, w in zip(ks, wins, strict=True) if any(b - a >= seqs[k].duration_s for a, b in w)
         }
     out: list[Unplaced] = []
+    holders: _Holders | None = None
     for u in res.unscheduled.values():
         if u.id in placed and u.reason is not Reason.INTERRUPTED:
             continue
+        if u.id in reuse:
+            out.append(reuse[u.id])
+            continue
+        holder: str | None = None
         k = index[u.id]
         inf, s = ni.info[k], seqs[k]
         detail = ""
@@ -355,35 +394,44 @@ def explain(ni: NightInput, res: KernelResult, site: Site) -> list[Unplaced]:
         elif u.reason is Reason.INTERRUPTED:
             reason = f"{INTERRUPTED} {_name(ni, index, u.by) if u.by else 'an alert'}"
         else:  # DISPLACED or NO_ROOM: name who holds its time
-            holder = _holder(ni, res, k, u.by)
+            holders = holders if holders is not None else _Holders(ni, res)
+            holder = _holder(ni, res, k, u.by, holders)
             reason = f"{DISPLACED} {_name(ni, index, holder)}" if holder else DISPLACED
-        out.append(Unplaced(u.id, inf.request_id, inf.request, inf.sequence, reason, detail))
+        out.append(Unplaced(u.id, inf.request_id, inf.request, inf.sequence, reason, detail, holder or ""))
     out.sort(key=lambda x: (x.request, x.sequence))
     return out
 
 
-def _holder(ni: NightInput, res: KernelResult, k: int, by: str | None) -> str | None:
+class _Holders:
+    """The placements as arrays, to name who holds a left-out sequence's time (``_holder``)."""
+
+    def __init__(self, ni: NightInput, res: KernelResult) -> None:
+        self.by_id = {q.id: q for q in ni.kernel.sequences}
+        self.ids = [p.id for p in res.placements]
+        self.start = np.fromiter((p.start_s for p in res.placements), np.float64, len(self.ids))
+        self.end = np.fromiter((p.end_s for p in res.placements), np.float64, len(self.ids))
+        self.value = np.fromiter(
+            (self.by_id[i].weight * self.by_id[i].duration_s for i in self.ids), np.float64, len(self.ids)
+        )
+
+
+def _holder(
+    ni: NightInput, res: KernelResult, k: int, by: str | None, h: _Holders | None = None
+) -> str | None:
     """The placement that took the time of sequence ``k``: the one named by the kernel when it
     outweighs ``k``, else the most valuable overlapping its windows, else the nearest one."""
-    seqs = ni.kernel.sequences
-    s = seqs[k]
-    by_id = {q.id: q for q in seqs}
-    if by is not None and by in by_id and by_id[by].weight > s.weight:
+    h = h if h is not None else _Holders(ni, res)
+    s = ni.kernel.sequences[k]
+    if by is not None and by in h.by_id and h.by_id[by].weight > s.weight:
         return by
-    best: tuple[float, str] | None = None
-    nearest: tuple[float, str] | None = None
-    for p in res.placements:
-        q = by_id[p.id]
-        gap = min(
-            (max(0.0, a - p.end_s, p.start_s - b) for a, b in s.windows),
-            default=float("inf"),
-        )
-        if gap == 0.0:
-            value = q.weight * q.duration_s
-            if best is None or value > best[0]:
-                best = (value, p.id)
-        elif nearest is None or gap < nearest[0]:
-            nearest = (gap, p.id)
-    if best is not None:
-        return best[1]
-    return nearest[1] if nearest else by
+    if not h.ids:
+        return by
+    gap = np.full(len(h.ids), np.inf)
+    for a, b in s.windows:
+        gap = np.minimum(gap, np.maximum(0.0, np.maximum(a - h.end, h.start - b)))
+    touching = gap == 0.0
+    if touching.any():
+        return h.ids[int(np.argmax(np.where(touching, h.value, -np.inf)))]
+    if np.isfinite(gap).any():
+        return h.ids[int(np.argmin(gap))]
+    return by
