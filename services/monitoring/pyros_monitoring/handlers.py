@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,7 @@ log = structlog.get_logger("pyros.monitoring")
 Publish = Callable[..., Awaitable[None]]
 WEATHER_KINDS = frozenset({"weather", "plc"})
 FILE_SOURCE = "station-file"
+FLUSH_AT = 200  # queued device changes that trigger a write before the tick
 
 
 def verdict_doc(v: Verdict) -> dict[str, Any]:
@@ -107,8 +108,9 @@ class Monitor:
         self.blocking = settings.blocking(ctx.settings.site)
         self.vote = WeatherVote(settings.vote_config())
         self.reports: dict[str, DeviceReport] = {}
-        self._values: dict[str, dict[str, Any]] = {}
-        self._seen: set[str] = set()
+        self._changes: list[tuple[DeviceReport, dict[str, Any]]] = []  # not yet in the database
+        self._latest: dict[str, tuple[dt.datetime, DeviceStatus]] = {}  # since the last flush
+        self._seen_at: dict[str, dt.datetime] = {}
         self._published: tuple[Any, ...] | None = None
         self._published_at: dt.datetime | None = None
         self._verdict: Verdict | None = None
@@ -129,45 +131,57 @@ class Monitor:
     # --- consumers ---------------------------------------------------------------------------
 
     async def on_device(self, event: Event) -> None:
+        """Cheap for the periodic statuses (memory only); a change of state, health or error is
+        queued for the database (written at the tick, or at once past ``FLUSH_AT`` changes)."""
         assert isinstance(event, DeviceStatus)
         self.metrics.status_events.inc()
         now = self.clock.now()
-        report = DeviceReport(
-            device_id=event.device_id,
-            kind=event.kind,
-            state=event.state,
-            ok=event.ok,
-            error=event.error,
-            last_seen=now,
-            temperature_c=event.temperature_c,
-        )
-        before = self.reports.get(event.device_id)
-        self.reports[event.device_id] = report
-        self._values[event.device_id] = dict(event.values)
-        m = self.metrics
-        m.device_up.labels(event.device_id, event.kind).set(
-            1 if event.ok and event.state not in ("offline", "error") else 0
-        )
-        m.device_slewing.labels(event.device_id).set(1 if event.state == "slewing" else 0)
+        d = event.device_id
+        before = self.reports.get(d)
+        if (
+            before is None
+            or before.state != event.state
+            or before.ok != event.ok
+            or before.error != event.error
+            or before.kind != event.kind
+        ):
+            report = DeviceReport(d, event.kind, event.state, event.ok, event.error, now, event.temperature_c)
+            self.reports[d] = report
+            self._changes.append((report, dict(event.values)))
+            up = event.ok and event.state not in ("offline", "error")
+            self.metrics.device_up.labels(d, event.kind).set(1 if up else 0)
+            self.metrics.device_slewing.labels(d).set(1 if event.state == "slewing" else 0)
+            log.info("device changed", device_id=d, state=event.state, ok=event.ok, error=event.error)
+            if (
+                event.kind == "telescope"
+                and event.state == "slewing"
+                and self._running_request in self._alerts
+            ):
+                pending = self._alerts.pop(self._running_request)
+                self.metrics.alert_to_slew.observe(max(0.0, (now - pending.at).total_seconds()))
+            if len(self._changes) >= FLUSH_AT:
+                self.flush()
+        self._latest[d] = (now, event)
         if event.temperature_c is not None:
-            m.device_temperature.labels(event.device_id).set(event.temperature_c)
-        if report.changed_from(before):
-            self.store.device_changed(report, event.values)
-            self._seen.discard(event.device_id)
-            log.info(
-                "device changed", device_id=event.device_id, state=event.state, ok=event.ok, error=event.error
-            )
-        else:
-            self._seen.add(event.device_id)
-        if event.kind == "telescope" and event.state == "slewing" and self._running_request in self._alerts:
-            pending = self._alerts.pop(self._running_request)
-            m.alert_to_slew.observe(max(0.0, (now - pending.at).total_seconds()))
+            self.metrics.device_temperature.labels(d).set(event.temperature_c)
         if event.kind in WEATHER_KINDS and event.ok and event.state not in ("offline", "error"):
             at = min(event.sent_at, now) if event.producer else now
             values = quantities_from_values(event.values)
-            if values:
-                self.vote.observe(event.device_id, at, values)
-                await self.evaluate()
+            if values and self.vote.observe(d, at, values):
+                await self.evaluate()  # a claim started or ended: at once (two claims act at once)
+
+    def flush(self) -> None:
+        """Write the queued changes (with their history rows) and the latest periodic statuses."""
+        changes, self._changes = self._changes, []
+        latest, self._latest = self._latest, {}
+        if changes:
+            self.store.record_changes(changes)
+        self.store.touch(
+            (replace(self.reports[d], last_seen=at, temperature_c=ev.temperature_c), ev.values)
+            for d, (at, ev) in sorted(latest.items())
+        )
+        for d, (at, _) in latest.items():
+            self._seen_at[d] = at
 
     async def on_system(self, event: Event) -> None:
         assert isinstance(event, SystemChanged)
@@ -287,13 +301,17 @@ class Monitor:
                 self.vote.exclude(name, False)
         if self.cfg.weather_file is not None:
             self.read_weather_file(self.cfg.weather_file)
-        self.store.touch((self.reports[d], self._values.get(d, {})) for d in sorted(self._seen))
-        self._seen.clear()
+        self.flush()
         await self.evaluate(refresh_health=True)
 
     def health(self) -> HealthSummary:
         now = self.clock.now()
-        devices = assess(self.reports, now=now, stale_after_s=self.cfg.stale_after_s, blocking=self.blocking)
+        seen = {d: at for d, (at, _) in self._latest.items()}
+        reports = {
+            d: replace(r, last_seen=seen.get(d) or self._seen_at.get(d) or r.last_seen)
+            for d, r in self.reports.items()
+        }
+        devices = assess(reports, now=now, stale_after_s=self.cfg.stale_after_s, blocking=self.blocking)
         for d in devices:
             if d.health is Health.UNKNOWN and d.kind:
                 self.metrics.device_up.labels(d.device_id, d.kind).set(0)

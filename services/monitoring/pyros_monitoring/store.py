@@ -1,7 +1,9 @@
 """monitoring's tables (``monitoring_*``): device status and history, conditions, site status.
 
-A status that changes a device's state, health or error is written at once with its history
-row; the unchanged periodic ones only move ``last_seen``, written in one batch per tick.
+A status that changes a device's state, health or error is queued and written with its history
+row at the next tick (every ``evaluate_period_s``); the unchanged periodic ones only move
+``last_seen``, written in the same batch. On a crash, up to one tick of history can be lost; the
+current state comes back with the next periodic statuses.
 """
 
 from __future__ import annotations
@@ -40,17 +42,23 @@ class Store:
         with self.db.session() as s:
             return {r.device_id: _report(r) for r in s.scalars(select(MonitoredDevice))}
 
-    def device_changed(self, r: DeviceReport, values: Mapping[str, Any]) -> None:
-        """A change: the current row and one history row, in one transaction."""
+    def record_changes(self, changes: Iterable[tuple[DeviceReport, Mapping[str, Any]]]) -> None:
+        """Changes in order: the current rows and one history row each, in one transaction."""
         with self.db.session() as s:
-            row = s.get(MonitoredDevice, r.device_id)
-            if row is None:
-                row = MonitoredDevice(device_id=r.device_id)
-                s.add(row)
-            row.kind, row.state, row.ok, row.error = r.kind, r.state, r.ok, r.error
-            row.temperature_c, row.values = r.temperature_c, dict(values)
-            row.last_seen = row.changed_at = r.last_seen
-            s.add(DeviceHistory(device_id=r.device_id, at=r.last_seen, state=r.state, ok=r.ok, error=r.error))
+            for r, values in changes:
+                row = s.get(MonitoredDevice, r.device_id)
+                if row is None:
+                    row = MonitoredDevice(device_id=r.device_id)
+                    s.add(row)
+                row.kind, row.state, row.ok, row.error = r.kind, r.state, r.ok, r.error
+                row.temperature_c, row.values = r.temperature_c, dict(values)
+                row.last_seen = row.changed_at = r.last_seen
+                s.add(
+                    DeviceHistory(
+                        device_id=r.device_id, at=r.last_seen, state=r.state, ok=r.ok, error=r.error
+                    )
+                )
+                s.flush()  # the next change of the same device finds this row
 
     def touch(self, seen: Iterable[tuple[DeviceReport, Mapping[str, Any]]]) -> None:
         """Unchanged statuses: last_seen, temperature and readings only."""

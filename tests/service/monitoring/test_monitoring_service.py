@@ -151,6 +151,8 @@ async def test_device_health_history_stale_marking_and_the_site_status(rig: Rig)
     await rig.devices(dome="error")
     await rig.devices()
     await rig.send(SystemChanged(state="running", reason="dome opened"), "majordome")
+    rig.clock.advance(5.0)  # the tick writes the queued changes
+    await rig.settle()
     async with rig.client() as c:
         hist = (await c.get("/api/v1/devices/dome/history")).json()
         assert [h["state"] for h in hist["changes"]] == ["idle", "error", "idle"]

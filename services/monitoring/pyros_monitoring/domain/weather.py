@@ -270,22 +270,31 @@ class WeatherVote:
     def sources(self) -> list[str]:
         return sorted(self._sources)
 
-    def observe(self, source: str, at: datetime, values: Mapping[Quantity, Value]) -> None:
-        """A source's readings at ``at`` (an older reading than the last one is ignored)."""
+    def observe(self, source: str, at: datetime, values: Mapping[Quantity, Value]) -> bool:
+        """A source's readings at ``at`` (an older reading than the last one is ignored).
+
+        True when the verdict may change at once: a new source or quantity, an unsafe claim
+        that starts or ends. (Other changes of value reach the verdict at the next evaluation.)
+        """
         s = self._source(source)
         limits = self.config.limits
+        news = False
         for q, v in values.items():
             last = s.at.get(q)
             if last is not None and at < last:
                 continue
+            if last is None or (at - last).total_seconds() > self.config.max_age_s:  # back from silence
+                news = True
             s.values[q] = v
             s.at[q] = at
             if limits.unsafe(q, v) is None:
-                s.claim_since.pop(q, None)
-            else:
-                s.claim_since.setdefault(q, at)
-        if values:
-            self._seen_any = True
+                news = news or s.claim_since.pop(q, None) is not None
+            elif q not in s.claim_since:
+                s.claim_since[q] = at
+                news = True
+        if values and not self._seen_any:
+            self._seen_any = news = True
+        return news
 
     def exclude(self, source: str, excluded: bool = True) -> None:
         """An operator takes a source out of the vote (or puts it back)."""

@@ -1,0 +1,377 @@
+"""Device-status events per second through real Kafka into monitoring, and its memory over a soak.
+
+    .venv/bin/python benchmarks/status_throughput.py [--messages 200000] [--devices 50]
+        [--change-fraction 0.001] [--soak-s 600] [--soak-rate 20000] [--out ...]
+
+1. ``--messages`` DeviceStatus events of ``--devices`` devices (a ``--change-fraction`` of them a
+   change of state, written at once with a history row; the rest periodic, batched) are produced
+   to a fresh topic before any consumer starts.
+2. Three consumers read that same backlog in the same run: bare aiokafka (no decoding: the
+   broker and client ceiling), the PyROS Kafka bus with a handler that does nothing (decode,
+   retries, metrics, commits), and monitoring itself (bus + device health on PostgreSQL).
+3. The soak: another process produces at ``--soak-rate`` for ``--soak-s`` while monitoring
+   consumes; monitoring's resident memory (this process: it hosts only monitoring then) and its
+   lag are sampled every 5 s. Flat memory: the slope of a linear fit over the second half.
+
+Writes benchmarks/results/status_throughput.json (commit, arguments, machine, time).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import multiprocessing as mp
+import os
+import platform
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "benchmarks" / "results" / "status_throughput.json"
+PG_ADMIN = os.environ.get("PYROS_TEST_PG", "postgresql://pyros:pyros@127.0.0.1:5432/pyros")
+PARTITIONS = 3
+
+
+def machine() -> dict[str, object]:
+    cpu = ""
+    try:
+        cpu = next(
+            (
+                ln.split(":", 1)[1].strip()
+                for ln in Path("/proc/cpuinfo").read_text().splitlines()
+                if ln.startswith("model name")
+            ),
+            "",
+        )
+    except OSError:
+        pass
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": cpu,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+
+
+def commit() -> str:
+    r = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False)
+    return r.stdout.strip()
+
+
+def rss_mb() -> float:
+    pages = int(Path("/proc/self/statm").read_text().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def payloads(devices: int, change_fraction: float, n_variants: int = 4000) -> list[tuple[bytes, bytes]]:
+    """Encoded DeviceStatus events (value, key): periodic ones, and a fraction of state changes."""
+    from pyros_common.bus.port import encode
+    from pyros_common.contracts import DeviceStatus
+
+    rng = np.random.default_rng(0)
+    sent = dt.datetime(2026, 12, 16, 4, 0, tzinfo=dt.UTC)
+    kinds = ["telescope", "camera", "dome", "filterwheel", "focuser", "weather", "plc"]
+    out = []
+    state = {d: "idle" for d in range(devices)}
+    for i in range(n_variants):
+        d = int(rng.integers(devices))
+        if rng.random() < change_fraction:
+            state[d] = "busy" if state[d] == "idle" else "idle"
+        kind = kinds[d % len(kinds)]
+        values: dict[str, float | str | bool] = {"command": "status"}
+        if kind in ("weather", "plc"):
+            values = {
+                "rain": False,
+                "wind_ms": 4.0,
+                "humidity_pct": 40.0,
+                "sky_minus_ambient_c": -30.0,
+                "ambient_c": 8.0,
+            }
+        ev = DeviceStatus(
+            device_id=f"dev-{d:03d}",
+            kind=kind,
+            state=state[d],
+            temperature_c=-20.0,
+            values=values,  # type: ignore[arg-type]
+        ).stamped(producer="bench", sent_at=sent + dt.timedelta(seconds=i))
+        out.append((encode(ev), ev.key().encode()))
+    return out
+
+
+async def produce(
+    bootstrap: str, topic: str, data: list[tuple[bytes, bytes]], n: int, rate: float | None = None
+) -> float:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, max_batch_size=1 << 20, acks=1)
+    await producer.start()
+    t0 = time.perf_counter()
+    try:
+        pending = []
+        chunk = max(1, int(rate / 20)) if rate else 5000
+        for start in range(0, n, chunk):
+            for i in range(start, min(n, start + chunk)):
+                value, key = data[i % len(data)]
+                pending.append(await producer.send(topic, value, key=key))
+            await asyncio.gather(*pending)
+            pending.clear()
+            if rate:
+                ahead = (start + chunk) / rate - (time.perf_counter() - t0)
+                if ahead > 0:
+                    await asyncio.sleep(ahead)
+    finally:
+        await producer.stop()
+    return time.perf_counter() - t0
+
+
+def _soak_producer(
+    bootstrap: str, topic: str, devices: int, change_fraction: float, n: int, rate: float
+) -> None:
+    sys.path[:0] = [str(ROOT / "libs")]
+    asyncio.run(produce(bootstrap, topic, payloads(devices, change_fraction), n, rate))
+
+
+async def bare(bootstrap: str, topic: str, n: int) -> float:
+    c = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=f"bare-{uuid.uuid4().hex[:6]}",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+    await c.start()
+    got = 0
+    t0 = None
+    try:
+        while got < n:
+            batches = await c.getmany(timeout_ms=500, max_records=500)
+            if t0 is None and batches:
+                t0 = time.perf_counter()
+            for tp, records in batches.items():
+                got += len(records)
+                if records:
+                    await c.commit({tp: records[-1].offset + 1})
+    finally:
+        await c.stop()
+    assert t0 is not None
+    return n / (time.perf_counter() - t0)
+
+
+async def bus_noop(bootstrap: str, prefix: str, n: int) -> float:
+    from pyros_common.bus.kafka import KafkaBus
+    from pyros_common.contracts import DeviceStatus, Event
+
+    bus = KafkaBus(bootstrap=bootstrap, topic_prefix=prefix, partitions=PARTITIONS)
+    count = 0
+    first: list[float] = []
+    done = asyncio.Event()
+
+    async def handler(ev: Event) -> None:
+        nonlocal count
+        if not first:
+            first.append(time.perf_counter())
+        count += 1
+        if count >= n:
+            done.set()
+
+    bus.subscribe(DeviceStatus.topic, f"noop-{uuid.uuid4().hex[:6]}", handler)
+    await bus.start()
+    try:
+        await asyncio.wait_for(done.wait(), 3600)
+    finally:
+        end = time.perf_counter()
+        await bus.stop()
+    return n / (end - first[0])
+
+
+def make_db() -> tuple[str, Any]:
+    import psycopg
+
+    conn = psycopg.connect(PG_ADMIN, autocommit=True)
+    name = f"pyros_bench_{uuid.uuid4().hex[:8]}"
+    conn.execute(f'CREATE DATABASE "{name}"')
+    base = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
+    return f"{base}/{name}", (conn, name)
+
+
+class MonitoringRun:
+    """monitoring on the Kafka bus and PostgreSQL, as ``pyros run monitoring`` builds it."""
+
+    def __init__(self, bootstrap: str, prefix: str, db_url: str) -> None:
+        from prometheus_client import CollectorRegistry
+        from pyros_common.bus.kafka import KafkaBus
+        from pyros_common.bus.metrics import BusMetrics
+        from pyros_common.clock import SystemClock
+        from pyros_common.db import Database
+        from pyros_common.runtime.host import ServiceHost
+        from pyros_common.runtime.service import ServiceContext
+        from pyros_common.settings import Settings
+        from pyros_monitoring.app import MonitoringService
+
+        settings = Settings(kafka_bootstrap=bootstrap, topic_prefix=prefix, database_url=db_url)
+        self.registry = CollectorRegistry()
+        self.metrics = BusMetrics(self.registry)
+        bus = KafkaBus(
+            bootstrap=bootstrap,
+            topic_prefix=prefix,
+            partitions=PARTITIONS,
+            metrics=self.metrics,
+            producer="monitoring",
+        )
+        self.db = Database(db_url)
+        self.db.upgrade()
+        ctx = ServiceContext(
+            bus=bus,
+            clock=SystemClock(),
+            settings=settings,
+            db=self.db,
+            registry=self.registry,
+            bus_metrics=self.metrics,
+        )
+        self.svc = MonitoringService(ctx)
+        self.host = ServiceHost(ctx, [self.svc])
+
+    def handled(self) -> float:
+        return self.registry.get_sample_value("pyros_device_status_events_total") or 0.0
+
+    def lag(self) -> float:
+        v = self.registry.get_sample_value(
+            "pyros_consumer_lag_messages", {"service": "monitoring", "topic": "pyros.device.status"}
+        )
+        return v or 0.0
+
+
+async def monitoring_throughput(run: MonitoringRun, n: int) -> float:
+    await run.host.start()
+    t0 = None
+    while run.handled() < n:
+        if t0 is None and run.handled() > 0:
+            t0 = time.perf_counter()
+        await asyncio.sleep(0.01)
+    assert t0 is not None
+    return n / (time.perf_counter() - t0)
+
+
+async def soak(run: MonitoringRun, args: argparse.Namespace, topic: str) -> dict[str, Any]:
+    n = int(args.soak_s * args.soak_rate)
+    start_count = run.handled()
+    proc = mp.get_context("spawn").Process(
+        target=_soak_producer,
+        args=(args.bootstrap, topic, args.devices, args.change_fraction, n, args.soak_rate),
+    )
+    proc.start()
+    samples = []
+    t0 = time.perf_counter()
+    try:
+        while True:
+            await asyncio.sleep(5.0)
+            t = time.perf_counter() - t0
+            samples.append(
+                {
+                    "t_s": round(t, 1),
+                    "handled": run.handled() - start_count,
+                    "rss_mb": round(rss_mb(), 1),
+                    "lag": run.lag(),
+                }
+            )
+            if run.handled() - start_count >= n or t > args.soak_s * 3 + 60:
+                break
+    finally:
+        proc.join(timeout=60)
+    elapsed = time.perf_counter() - t0
+    half = [s for s in samples if s["t_s"] >= samples[-1]["t_s"] / 2]
+    slope = (
+        float(np.polyfit([s["t_s"] for s in half], [s["rss_mb"] for s in half], 1)[0]) * 60
+        if len(half) >= 2
+        else 0.0
+    )
+    return {
+        "events": n,
+        "handled": samples[-1]["handled"] if samples else 0,
+        "seconds": round(elapsed, 1),
+        "rate_per_s": round((samples[-1]["handled"] if samples else 0) / elapsed, 1),
+        "rss_mb_first": samples[0]["rss_mb"] if samples else None,
+        "rss_mb_last": samples[-1]["rss_mb"] if samples else None,
+        "rss_mb_max": max(s["rss_mb"] for s in samples) if samples else None,
+        "rss_slope_mb_per_min_second_half": round(slope, 3),
+        "max_lag": max(s["lag"] for s in samples) if samples else None,
+        "samples": samples,
+    }
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bootstrap", default="127.0.0.1:9092")
+    ap.add_argument("--messages", type=int, default=200_000, help="backlog read by each consumer")
+    ap.add_argument("--devices", type=int, default=50)
+    ap.add_argument("--change-fraction", type=float, default=0.001, help="statuses that change a state")
+    ap.add_argument("--soak-s", type=float, default=600.0, help="soak length [s] (the issue asks for 600)")
+    ap.add_argument("--soak-rate", type=float, default=20_000.0, help="events per second during the soak")
+    ap.add_argument("--out", type=Path, default=OUT)
+    args = ap.parse_args()
+
+    prefix = f"bench{uuid.uuid4().hex[:8]}."
+    topic = f"{prefix}pyros.device.status"
+    admin = AIOKafkaAdminClient(bootstrap_servers=args.bootstrap)
+    await admin.start()
+    await admin.create_topics([NewTopic(topic, num_partitions=PARTITIONS, replication_factor=1)])
+    await admin.close()
+    data = payloads(args.devices, args.change_fraction)
+    produce_s = await produce(args.bootstrap, topic, data, args.messages)
+    print(f"produced {args.messages} in {produce_s:.1f} s", flush=True)
+    bare_rate = await bare(args.bootstrap, topic, args.messages)
+    print(f"bare aiokafka: {bare_rate:,.0f}/s", flush=True)
+    noop_rate = await bus_noop(args.bootstrap, prefix, args.messages)
+    print(f"PyROS bus, no-op handler: {noop_rate:,.0f}/s", flush=True)
+    db_url, (conn, dbname) = make_db()
+    run = MonitoringRun(args.bootstrap, prefix, db_url)
+    try:
+        mon_rate = await monitoring_throughput(run, args.messages)
+        print(f"monitoring: {mon_rate:,.0f}/s", flush=True)
+        soaked = await soak(run, args, topic) if args.soak_s > 0 else None
+        if soaked:
+            print(
+                f"soak: {soaked['rate_per_s']:,.0f}/s over {soaked['seconds']} s, RSS {soaked['rss_mb_first']} -> "
+                f"{soaked['rss_mb_last']} MB (slope {soaked['rss_slope_mb_per_min_second_half']} MB/min)",
+                flush=True,
+            )
+    finally:
+        await run.host.stop()
+        run.db.dispose()
+        conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+        conn.close()
+    result = {
+        "benchmark": "status_throughput",
+        "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "commit": commit(),
+        "arguments": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "machine": machine(),
+        "target": {"events_per_s": 20_000, "memory": "flat over a 10-minute soak"},
+        "backlog": {
+            "messages": args.messages,
+            "produce_s": round(produce_s, 2),
+            "bare_aiokafka_per_s": round(bare_rate, 1),
+            "pyros_bus_noop_per_s": round(noop_rate, 1),
+            "monitoring_per_s": round(mon_rate, 1),
+            "monitoring_vs_bare": round(mon_rate / bare_rate, 3),
+            "monitoring_vs_bus_noop": round(mon_rate / noop_rate, 3),
+        },
+        "soak": soaked,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = args.out.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(result, indent=2) + "\n")
+    tmp.replace(args.out)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
