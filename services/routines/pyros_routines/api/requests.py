@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Path, Query, Response, status
+from pydantic import SkipValidation
 from pyros_common.domain.requests.document import RequestDocument
 from pyros_common.domain.requests.states import State
 from pyros_common.problem import ProblemRoute, problems
@@ -17,7 +18,11 @@ from pyros_routines.deps import CtxDep, DbDep, SiteDep, UserDep, in_session, pub
 router = APIRouter(prefix="/requests", tags=["requests"], route_class=ProblemRoute)
 
 RequestId = Annotated[str, Path(min_length=1, max_length=64, description="Request id.")]
-SUBMIT_PROBLEMS = problems(401, 403, 409, 422)
+SUBMIT_PROBLEMS = problems(401, 403, 409, 413, 422)
+# The document as sent (JSON already parsed): it is validated on the worker thread with the rest
+# of the submission, so that a large document never holds the event loop. The OpenAPI schema is
+# still RequestDocument's.
+RawDocument = Annotated[RequestDocument, SkipValidation]
 
 
 async def _submit(ctx: CtxDep, db: DbDep, site: SiteDep, user: UserDep, document: Any) -> m.RequestPublic:
@@ -41,9 +46,9 @@ async def _submit(ctx: CtxDep, db: DbDep, site: SiteDep, user: UserDep, document
     responses=SUBMIT_PROBLEMS,
 )
 async def submit(
-    ctx: CtxDep, db: DbDep, site: SiteDep, user: UserDep, document: RequestDocument
+    ctx: CtxDep, db: DbDep, site: SiteDep, user: UserDep, document: RawDocument
 ) -> m.RequestPublic:
-    return await _submit(ctx, db, site, user, document.model_dump(mode="json", by_alias=True))
+    return await _submit(ctx, db, site, user, document)
 
 
 @router.post(
@@ -52,10 +57,10 @@ async def submit(
     responses=SUBMIT_PROBLEMS,
 )
 async def validate(
-    ctx: CtxDep, db: DbDep, site: SiteDep, user: UserDep, document: RequestDocument
+    ctx: CtxDep, db: DbDep, site: SiteDep, user: UserDep, document: RawDocument
 ) -> m.ValidationReport:
     now = ctx.clock.now()
-    raw = document.model_dump(mode="json", by_alias=True)
+    raw: Any = document
 
     def work(session: Session) -> m.ValidationReport:
         request = requests.parse_document(document=raw, user=user)
