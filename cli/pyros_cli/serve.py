@@ -153,6 +153,12 @@ def run_embedded(
     services = [service_class(n)(ctx) for n in SERVICE_CLASSES]
     gw = GatewayService(ctx, ROUTES)  # the same router factories as ``pyros run gateway``
     app = gw.create_app([*services, gw])
+    from pyros_cli.night import _simulated_sky
+
+    sky = _simulated_sky(services)
+    for svc in services:  # simulated cameras: their sky is the analyzer's deep catalogue
+        if sky is not None and hasattr(svc, "use_sky"):
+            svc.use_sky(sky)
     for svc in services:  # the simulators' fault API lives with the simulators, in this process
         faults = getattr(svc, "faults_router", None)
         router = faults() if callable(faults) else None

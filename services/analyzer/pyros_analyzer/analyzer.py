@@ -130,6 +130,7 @@ class Analyzer:
                     max_rotation_deg=s.max_rotation_deg,
                     min_matches=s.min_matches,
                     saturation_adu=s.saturation_adu,
+                    use_astrometry_net=s.astrometry_net,
                 )
                 self.metrics.analysed.labels(outcome="failed" if res.failure else "solved").inc()
                 self.metrics.seconds.observe(res.seconds)

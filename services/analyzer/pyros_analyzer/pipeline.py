@@ -6,6 +6,7 @@ a reason in the result rather than an exception, so the service always has somet
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from pyros_analyzer import astrometry_net
 from pyros_analyzer.catalogue import Catalogue, CatalogueUnavailable, Stars
 from pyros_analyzer.domain.astrometry import Solution, SolveFailed, TanWcs, refine
 from pyros_analyzer.domain.calibration import CalibrationError, Master, calibrate
@@ -120,6 +122,7 @@ def analyse(
     max_rotation_deg: float = 1.0,
     min_matches: int = 3,
     saturation_adu: float = 60000.0,
+    use_astrometry_net: bool = True,
 ) -> ImageResult:
     """Calibrate, extract, solve and fit the zero point of one light frame (never raises)."""
     import time
@@ -169,23 +172,54 @@ def analyse(
         res.failure = f"solve failed: catalogue unavailable ({exc})"
         return res
     res.stars = stars
-    try:
-        sol = refine(
-            src.x,
-            src.y,
-            src.flux,
-            stars.ra_deg,
-            stars.dec_deg,
-            stars.mag,
-            guess,
-            res.shape,
-            max_offset_arcmin=max_offset_arcmin,
-            max_rotation_deg=max_rotation_deg,
-            min_votes=min_matches,
-        )
-    except SolveFailed as exc:
-        res.failure = f"solve failed: {exc} ({catalogue.name})"
-        return res
+    sol: Solution | None = None
+    if (
+        use_astrometry_net
+        and astrometry_net.solvable(res.shape, guess.scale_arcsec, stars.mag)
+        and astrometry_net.available()
+    ):
+        try:
+            found = astrometry_net.solve_field(src.x, src.y, src.flux, res.shape, guess, radius_deg=radius)
+        except SolveFailed as exc:
+            res.problems.append(f"solve-field: {exc}")
+        else:
+            try:  # the pairs for the zero point, and a last least-squares polish on them
+                sol = refine(
+                    src.x,
+                    src.y,
+                    src.flux,
+                    stars.ra_deg,
+                    stars.dec_deg,
+                    stars.mag,
+                    found,
+                    res.shape,
+                    max_offset_arcmin=0.5,
+                    max_rotation_deg=0.1,
+                    rotation_step_deg=0.05,
+                    min_votes=min_matches,
+                )
+            except SolveFailed:
+                e = np.empty(0, dtype=np.int64)
+                sol = Solution(found, "solve-field", 0, 1.0, e, e, 0, (0.0, 0.0), 0.0)  # 1": unmeasured
+            sol = dataclasses.replace(sol, method="solve-field")
+    if sol is None:
+        try:
+            sol = refine(
+                src.x,
+                src.y,
+                src.flux,
+                stars.ra_deg,
+                stars.dec_deg,
+                stars.mag,
+                guess,
+                res.shape,
+                max_offset_arcmin=max_offset_arcmin,
+                max_rotation_deg=max_rotation_deg,
+                min_votes=min_matches,
+            )
+        except SolveFailed as exc:
+            res.failure = f"solve failed: {exc} ({catalogue.name})"
+            return res
     res.solve_method = f"{sol.method}:{catalogue.name}"
     res.wcs, res.n_matched = sol.wcs, sol.n_matched
     res.wcs_rms_arcsec, res.wcs_error_arcsec = sol.rms_arcsec, sol.uncertainty_arcsec

@@ -20,6 +20,10 @@ class AnalyzerSettings(BaseSettings):
         "field, the deep catalogue of the simulated world; set by pyros night and pyros up --simulate).",
     )
     index_dir: str = Field("/usr/share/astrometry", description="Folder of the index-tycho2-*.fits files.")
+    astrometry_net: bool = Field(
+        True,
+        description="Try astrometry.net's solve-field first when the field is wide enough for the index files.",
+    )
     detect_sigma: float = Field(3.0, gt=0, description="Detection threshold above the background [sigma].")
     max_offset_arcmin: float = Field(8.0, gt=0, description="Largest pointing error searched [arcmin].")
     max_rotation_deg: float = Field(1.0, ge=0, description="Largest rotation error searched [deg].")
