@@ -317,7 +317,9 @@ async def main() -> None:
     ap.add_argument("--soak-rate", type=float, default=20_000.0, help="events per second during the soak")
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args()
+    from pyros_common.logs import configure_logging
 
+    configure_logging("WARNING", "console")  # a log line per device change would be measured too
     prefix = f"bench{uuid.uuid4().hex[:8]}."
     topic = f"{prefix}pyros.device.status"
     admin = AIOKafkaAdminClient(bootstrap_servers=args.bootstrap)

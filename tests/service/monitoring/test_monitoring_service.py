@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
+import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -195,3 +197,33 @@ async def test_metrics_show_devices_sources_and_the_verdict(rig: Rig) -> None:
     assert 'pyros_weather_source_value{quantity="rain",source="plc"} 0.0' in text
     assert 'pyros_device_up{device="telescope",kind="telescope"} 1.0' in text
     assert 'pyros_weather_source_suspect{source="cloud-sensor"} 0.0' in text
+
+
+async def test_a_site_station_file_is_a_source_of_its_own(tmp_path: Path) -> None:
+    clock = SimulatedClock(START)
+    bus = InProcessBus(clock=clock)
+    db = Database(f"sqlite:///{tmp_path / 'file.db'}")
+    db.upgrade()
+    station = tmp_path / "station.json"
+    ctx = ServiceContext(bus=bus, clock=clock, settings=Settings(data_dir=tmp_path), db=db)
+    svc = MonitoringService(ctx, settings=MonitoringSettings(weather_file=station, confirm_s=0))
+    for topic, handler in svc.subscriptions():
+        bus.subscribe(topic, svc.group, handler)
+    await bus.start()
+    await svc.on_start()
+    try:
+        station.write_text(
+            json.dumps({"rain": False, "sky_temp_c": -22.0, "ambient_c": 8.0, "time": START.isoformat()})
+        )
+        svc.monitor.read_weather_file(station)
+        await svc.monitor.evaluate()
+        v = svc.monitor.vote.evaluate(clock.now())
+        assert v.safe and [s.source for s in v.sources] == ["station-file"]
+        station.write_text("{not json")
+        os.utime(station, (1e9, 1e9))  # a new modification time: read again, refused, kept quiet
+        svc.monitor.read_weather_file(station)
+        assert svc.monitor.vote.evaluate(clock.now()).safe  # the last good reading still votes
+    finally:
+        await svc.on_stop()
+        await bus.stop()
+        db.dispose()
