@@ -451,3 +451,17 @@ async def test_the_night_shows_another_programs_running_sequence_as_busy_time(en
     assert seen.json()["last_dispatch"]["busy"] is True
     assert seen.json()["last_dispatch"]["planned_start"] == full.json()["last_dispatch"]["planned_start"]
     assert full.json()["last_dispatch"]["sequence_id"] == seq and full.json()["reason"] == f"dispatch {seq}"
+
+
+async def test_each_route_has_its_own_body_limit(env: Env, client: httpx.AsyncClient) -> None:
+    admin = env.auth(env.user("root", role="admin"))
+    xml = {"Content-Type": "application/xml"} | admin
+    two_mb = b"<VOEvent>" + b" " * 2_000_000 + b"</VOEvent>"
+    r = await client.post("/api/v1/alerts/voevents", content=two_mb, headers=xml)
+    assert r.status_code == 413 and "1048576 bytes" in r.json()["detail"]
+    # A request document may be larger than a VOEvent (then refused for what it says, not its size).
+    doc = m31() | {"padding": " " * 2_000_000}
+    r = await client.post("/api/v1/requests/validate", json=doc, headers=admin)
+    assert r.status_code == 422 and _fields(r) == ["padding"], r.text[:300]
+    r = await client.patch("/api/v1/programs/X", json={"name": "x" * 100_000}, headers=admin)
+    assert r.status_code == 413
