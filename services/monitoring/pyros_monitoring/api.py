@@ -13,7 +13,7 @@ from functools import lru_cache
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field
 from pyros_common.auth import current_user, require_role
 from pyros_common.clock import Clock
 from pyros_common.db import Database
@@ -169,12 +169,16 @@ def routes(
         }
 
     @r.get(
-        "/devices/{device_id}/history", summary="A device's changes of state, health and error, newest first"
+        "/devices/{device_id}/history",
+        responses=problems(404),
+        summary="A device's changes of state, health and error, newest first",
     )
     def device_history(
         device_id: str,
         limit: int = Query(100, ge=1, le=1000),
-        before: dt.datetime | None = Query(None, description="Only changes before this time (UTC)."),
+        before: AwareDatetime | None = Query(
+            None, description="Only changes before this time (with its zone)."
+        ),
     ) -> dict[str, Any]:
         s = store()
         rows = s.history(device_id, limit=limit, before=before)
@@ -187,7 +191,11 @@ def routes(
             ],
         }
 
-    @r.get("/conditions", summary="The site's weather verdict, per quantity and per source")
+    @r.get(
+        "/conditions",
+        responses=problems(404),
+        summary="The site's weather verdict, per quantity and per source",
+    )
     def conditions() -> dict[str, Any]:
         cond = store().conditions(site_id)
         if cond is None or not cond.verdict:
