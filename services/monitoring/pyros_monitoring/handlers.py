@@ -38,6 +38,7 @@ Publish = Callable[..., Awaitable[None]]
 WEATHER_KINDS = frozenset({"weather", "plc"})
 FILE_SOURCE = "station-file"
 FLUSH_AT = 200  # queued device changes that trigger a write before the tick
+EXCLUSIONS_POLL_S = 15.0  # how often the operators' exclusions are read from the database [s]
 
 
 def verdict_doc(v: Verdict) -> dict[str, Any]:
@@ -111,6 +112,8 @@ class Monitor:
         self._changes: list[tuple[DeviceReport, dict[str, Any]]] = []  # not yet in the database
         self._latest: dict[str, tuple[dt.datetime, DeviceStatus]] = {}  # since the last flush
         self._seen_at: dict[str, dt.datetime] = {}
+        self._persisted_at: dict[str, dt.datetime] = {}  # last_seen as the database has it
+        self._exclusions_read_at: dt.datetime | None = None
         self._published: tuple[Any, ...] | None = None
         self._published_at: dt.datetime | None = None
         self._verdict: Verdict | None = None
@@ -176,12 +179,25 @@ class Monitor:
         latest, self._latest = self._latest, {}
         if changes:
             self.store.record_changes(changes)
-        self.store.touch(
-            (replace(self.reports[d], last_seen=at, temperature_c=ev.temperature_c), ev.values)
-            for d, (at, ev) in sorted(latest.items())
-        )
+            for r, _ in changes:
+                self._persisted_at[r.device_id] = r.last_seen
         for d, (at, _) in latest.items():
             self._seen_at[d] = at
+        # last_seen only needs to be fresh enough for the readers' stale marking: a third of it
+        every = self.cfg.stale_after_s / 3
+        due = [
+            (d, at, ev)
+            for d, (at, ev) in sorted(latest.items())
+            if (at - self._persisted_at.get(d, dt.datetime.min.replace(tzinfo=dt.UTC))).total_seconds()
+            >= every
+        ]
+        if due:
+            self.store.touch(
+                (replace(self.reports[d], last_seen=at, temperature_c=ev.temperature_c), ev.values)
+                for d, at, ev in due
+            )
+            for d, at, _ in due:
+                self._persisted_at[d] = at
 
     async def on_system(self, event: Event) -> None:
         assert isinstance(event, SystemChanged)
@@ -292,7 +308,15 @@ class Monitor:
 
     async def tick(self) -> None:
         """Exclusions from the operators, staleness, confirmations, reopening, last_seen."""
-        excluded = self.store.excluded(self.site_id)
+        now = self.clock.now()
+        if (
+            self._exclusions_read_at is None
+            or (now - self._exclusions_read_at).total_seconds() >= EXCLUSIONS_POLL_S
+        ):
+            self._exclusions_read_at = now
+            excluded = self.store.excluded(self.site_id)
+        else:
+            excluded = None
         if excluded is not None:
             have = set(self.vote.memory.excluded)
             for name in set(excluded) - have:
