@@ -54,11 +54,22 @@ def kafka_context(settings: Settings, producer: str) -> ServiceContext:
     )
 
 
-def embedded_context(settings: Settings, clock: Clock | None = None) -> ServiceContext:
+def embedded_context(
+    settings: Settings, clock: Clock | None = None, *, journal: Path | None = None
+) -> ServiceContext:
+    """One process, the in-process bus; ``journal``: the file that keeps what was published until
+    every consumer handled it, so that a crash loses nothing acknowledged (``pyros up``)."""
     registry = CollectorRegistry()
     metrics = BusMetrics(registry)
     clock = clock or SystemClock()
-    bus = InProcessBus(metrics=metrics, clock=clock, retries=settings.bus_retries)
+    from pyros_common.bus.journal import BusJournal
+
+    bus = InProcessBus(
+        metrics=metrics,
+        clock=clock,
+        retries=settings.bus_retries,
+        journal=BusJournal(journal) if journal is not None else None,
+    )
     db = Database(settings.database_url)
     return ServiceContext(
         bus=bus, clock=clock, settings=settings, db=db, registry=registry, bus_metrics=metrics
@@ -145,7 +156,7 @@ def run_embedded(
         from pyros_cli.night import coming_dusk
 
         clock = SimulatedClock(coming_dusk(settings.site) - dt.timedelta(seconds=60), speed=simulate_speed)
-    ctx = embedded_context(settings, clock)
+    ctx = embedded_context(settings, clock, journal=data_dir / "bus-journal.sqlite3")
     assert ctx.db is not None
     ctx.db.upgrade()
     password = ensure_first_admin(ctx.db, ctx.clock.now())

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import structlog
 
+from pyros_common.bus.journal import BusJournal
 from pyros_common.bus.metrics import BusMetrics, reason_label
 from pyros_common.bus.port import (
     Handler,
@@ -36,6 +37,7 @@ class _Message:
     key: bytes | None
     value: bytes | None
     offset: int
+    seq: int | None = None  # position in the journal, if there is one
 
 
 class InProcessBus:
@@ -49,7 +51,11 @@ class InProcessBus:
         producer: str = "pyros",
         retries: int = 3,
         retry_backoff_s: float = 0.01,
+        journal: BusJournal | None = None,
     ) -> None:
+        self._journal = journal
+        # Journal entries older than this bus are replayed at start; newer ones are queued live.
+        self._boot_seq = journal.pending_high() if journal is not None else 0
         self._subs: list[Subscription] = []
         self._queues: dict[tuple[str, str], asyncio.Queue[_Message]] = {}
         self._handlers: dict[tuple[str, str], list[Handler]] = defaultdict(list)
@@ -77,6 +83,21 @@ class InProcessBus:
         if self._started:
             return
         self._started = True
+        if self._journal is not None:
+            replayed = 0
+            for (topic, group), q in self._queues.items():
+                for seq, key, value in self._journal.pending(topic, group):
+                    if seq > self._boot_seq:
+                        continue
+                    q.put_nowait(_Message(topic, key, value, self._offsets[topic], seq))
+                    self._offsets[topic] += 1
+                    replayed += 1
+            if replayed:
+                log.warning(
+                    "events not handled before the last stop are delivered again",
+                    events=replayed,
+                    journal=str(self._journal.path),
+                )
         for topic, group in self._queues:
             self._tasks.append(asyncio.create_task(self._consume(topic, group)))
 
@@ -111,9 +132,11 @@ class InProcessBus:
         self.log[topic].append(value or b"")
         offset = self._offsets[topic]
         self._offsets[topic] += 1
-        for (t, _group), q in self._queues.items():
-            if t == topic:
-                q.put_nowait(_Message(topic, key, value, offset))
+        readers = [q for (t, _group), q in self._queues.items() if t == topic]
+        # On disk before it is queued: a caller that acknowledges after publish acknowledged it durably.
+        seq = self._journal.append(topic, key, value) if self._journal is not None and readers else None
+        for q in readers:
+            q.put_nowait(_Message(topic, key, value, offset, seq))
 
     async def _consume(self, topic: str, group: str) -> None:
         q = self._queues[(topic, group)]
@@ -121,6 +144,10 @@ class InProcessBus:
             msg = await q.get()
             try:
                 await self._handle(msg, group)
+                if self._journal is not None and msg.seq is not None:  # after the effect, as Kafka commits
+                    self._journal.commit(topic, group, msg.seq)
+                    if self._journal.due_prune():
+                        self._journal.prune(self._queues)
             finally:
                 q.task_done()
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
@@ -94,6 +94,11 @@ class KafkaBus:
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
         self._assigned = asyncio.Event()
+        # Consumers that died and are being restarted: (group, topic) -> why. Never silent: the
+        # host turns an entry into FAULT for the service of that group (heartbeat, /readyz).
+        self.faults: dict[tuple[str, str], str] = {}
+        self.health_listeners: list[Callable[[str, str | None], None]] = []
+        self.restart_backoff_s = (1.0, 30.0)  # first and longest pause before a restart [s]
 
     def physical(self, topic: str) -> str:
         return f"{self.prefix}{topic}"
@@ -145,7 +150,9 @@ class KafkaBus:
             )
             await consumer.start()
             self._consumers.append(consumer)
-            self._tasks.append(asyncio.create_task(self._consume(consumer, sub), name=f"consume:{sub.topic}"))
+            self._tasks.append(
+                asyncio.create_task(self._supervise(consumer, sub), name=f"consume:{sub.topic}")
+            )
 
     async def wait_assigned(self, timeout_s: float = 30.0) -> None:
         """Wait until every consumer has partitions (tests)."""
@@ -182,7 +189,51 @@ class KafkaBus:
             raise RuntimeError("bus not started")
         await self._producer.send_and_wait(self.physical(topic), value=value, key=key)
 
-    async def _consume(self, consumer: AIOKafkaConsumer, sub: Subscription) -> None:
+    def _health(self, sub: Subscription, reason: str | None) -> None:
+        key = (sub.group, sub.topic)
+        if reason is None:
+            if self.faults.pop(key, None) is None:
+                return
+        else:
+            self.faults[key] = reason
+        group_faults = [f"{t}: {r}" for (g, t), r in self.faults.items() if g == sub.group]
+        for listener in self.health_listeners:
+            listener(sub.group, "; ".join(group_faults) if group_faults else None)
+
+    async def _supervise(self, consumer: AIOKafkaConsumer, sub: Subscription) -> None:
+        """Run the consumer; if it ends for any reason but a stop, say so and restart it with
+        back-off from the last committed offsets (nothing handled-but-uncommitted is lost)."""
+        first, longest = self.restart_backoff_s
+        delay = first
+        while not self._stopping.is_set():
+            try:
+                await self._consume(consumer, sub, on_progress=lambda: self._health(sub, None))
+                if self._stopping.is_set():
+                    return
+                why = "the consumer loop ended"
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                why = f"consumer failed: {exc!r}"
+            log.error(
+                "consumer down, restarting", topic=sub.topic, group=sub.group, reason=why, retry_in_s=delay
+            )
+            self._health(sub, why)
+            await self._clock.sleep(delay)
+            delay = min(delay * 2, longest)
+            try:
+                for tp in consumer.assignment():
+                    committed = await consumer.committed(tp)
+                    if committed is not None:
+                        consumer.seek(tp, committed)
+                    else:  # nothing committed yet: from the start, as a new member would
+                        await consumer.seek_to_beginning(tp)
+            except Exception as exc:  # the broker may still be away: the next round tells
+                log.warning("offsets not restored yet", topic=sub.topic, error=repr(exc))
+
+    async def _consume(
+        self, consumer: AIOKafkaConsumer, sub: Subscription, on_progress: Callable[[], None] | None = None
+    ) -> None:
         lags: dict[int, int] = {}  # partition -> messages behind, after the last batch
         while not self._stopping.is_set():
             try:
@@ -206,6 +257,8 @@ class KafkaBus:
                         lags[tp.partition] = max(0, high - (done + 1))
             if self._metrics and batches:
                 self._metrics.lag.labels(sub.group, sub.topic).set(sum(lags.values()))
+            if on_progress is not None:
+                on_progress()  # a whole round went through: a consumer that was down is back
 
     async def _handle(self, rec: ConsumerRecord[bytes, bytes], sub: Subscription) -> None:
         topic = sub.topic

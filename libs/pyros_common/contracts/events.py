@@ -28,8 +28,22 @@ class VoeventReceived(Event):
     ivorn: str = Field(description="IVORN of the packet (empty if it could not be read).")
     intake: Literal["vtp", "gcn-kafka", "http", "replay"] = Field(description="How the packet arrived.")
     received_at: AwareDatetime = Field(description="When the intake received the packet (UTC).")
-    xml: str = Field(description="The packet, verbatim (UTF-8).")
+    xml: str = Field(description="The packet as text (UTF-8; undecodable bytes replaced, see xml_base64).")
     size_bytes: int = Field(ge=0, description="Size of the packet in bytes.")
+    xml_base64: str | None = Field(
+        None,
+        description="The packet's exact bytes (base64), when they are not valid UTF-8 (another "
+        "encoding, or damaged): what the alerts handler parses, so that it judges the same bytes "
+        "as the intake that answered the sender.",
+    )
+
+    def raw_bytes(self) -> bytes:
+        """The packet's bytes as received."""
+        if self.xml_base64 is not None:
+            import base64
+
+            return base64.b64decode(self.xml_base64)
+        return self.xml.encode("utf-8")
 
 
 # --- pyros.alerts ---------------------------------------------------------------------

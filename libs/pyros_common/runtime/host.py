@@ -31,6 +31,7 @@ class ServiceHost:
         self.services = services
         self._tasks: list[asyncio.Task[None]] = []
         self._stopped = asyncio.Event()
+        self._consumer_faulted: set[str] = set()  # services FAULT because a consumer of theirs is down
         self.state_gauge = Gauge(
             "pyros_service_state",
             "1 for the current lifecycle state.",
@@ -96,11 +97,30 @@ class ServiceHost:
         for st in LifecycleState:
             self.state_gauge.labels(service.name, st.value).set(1 if st is state else 0)
 
+    def consumer_health(self, group: str, fault: str | None) -> None:
+        """The bus says a consumer of ``group`` is down (``fault``) or back (None): its service
+        turns FAULT with the reason, and ENABLED again once every consumer of it runs."""
+        for s in self.services:
+            if s.group != group:
+                continue
+            if fault is not None and s.state is not LifecycleState.STANDBY:
+                if s.state is not LifecycleState.FAULT:
+                    log.error("service fault", service=s.name, reason=fault)
+                self._set_state(s, LifecycleState.FAULT, f"consumer down: {fault}")
+                self._consumer_faulted.add(s.name)
+            elif fault is None and s.name in self._consumer_faulted:
+                self._consumer_faulted.discard(s.name)
+                self._set_state(s, LifecycleState.ENABLED, "")
+                log.info("service recovered", service=s.name)
+
     async def start(self) -> None:
         await self.wait_for_prerequisites()
         for s in self.services:
             for topic, handler in s.subscriptions():
                 self.ctx.bus.subscribe(topic, s.group, handler)
+        listeners = getattr(self.ctx.bus, "health_listeners", None)
+        if isinstance(listeners, list):
+            listeners.append(self.consumer_health)
         await self.ctx.bus.start()
         for s in self.services:
             try:

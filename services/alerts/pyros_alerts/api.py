@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -165,12 +166,17 @@ def publishing_receive(
             if on_too_large is not None:
                 on_too_large(intake, ivorn, reason)
             return None
+        try:
+            text, exact = raw.decode("utf-8"), None
+        except UnicodeDecodeError:  # kept exact, so that the handler parses these very bytes
+            text, exact = raw.decode("utf-8", errors="replace"), base64.b64encode(raw).decode("ascii")
         event = VoeventReceived(
             ivorn="" if ivorn == "unknown" else ivorn,
             intake=intake,
             received_at=clock.now(),
-            xml=raw.decode("utf-8", errors="replace"),
+            xml=text,
             size_bytes=len(raw),
+            xml_base64=exact,
         )
         await publish(event, ivorn)
         return event

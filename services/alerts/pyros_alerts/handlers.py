@@ -110,7 +110,7 @@ class VoeventHandler:
 
     async def _process(self, event: VoeventReceived) -> Outcome:
         now = self.clock.now()
-        raw = event.xml.encode("utf-8", errors="surrogateescape")
+        raw = event.raw_bytes()  # the very bytes the intake judged (one verdict per packet)
         # Events published for this input get ids derived from its id, so a redelivery after a
         # crash republishes the same ids and consumers stay idempotent.
         ids = (uuid.uuid5(event.event_id, str(n)) for n in range(100))
@@ -168,7 +168,8 @@ class VoeventHandler:
             )
             if result.action != "duplicate":
                 store.save_alert(s, result.alert, now=now)
-            outgoing = self._events(s, result, event)
+            # The request first: it is on the alert's path to the telescope; the alert event is not.
+            outgoing = sorted(self._events(s, result, event), key=lambda e: not isinstance(e, RequestChanged))
             for out in outgoing:
                 await self.publish(out.model_copy(update={"event_id": next(ids)}), result.alert_id)
         if result.action == "created":

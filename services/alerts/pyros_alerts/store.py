@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -154,9 +155,25 @@ def strategy_rows(session: Session) -> list[StrategyRow]:
     return list(session.scalars(select(StrategyRow).order_by(StrategyRow.name)))
 
 
+_VALIDATED: dict[str, Strategy] = {}  # canonical JSON of a stored body -> its validated strategy
+
+
+def _validated(body: dict[str, Any]) -> Strategy:
+    """``Strategy.model_validate(body)``, once per distinct body: every packet looks up the
+    strategies, and validating them all each time cost most of a packet's handling."""
+    key = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
+    found = _VALIDATED.get(key)
+    if found is None:
+        found = Strategy.model_validate(body)
+        if len(_VALIDATED) > 1024:
+            _VALIDATED.clear()
+        _VALIDATED[key] = found
+    return found
+
+
 def active_strategies(session: Session) -> dict[str, Strategy]:
     """The strategies the service may use (active rows), validated."""
-    return {r.name: Strategy.model_validate(r.body) for r in strategy_rows(session) if r.active}
+    return {r.name: _validated(r.body) for r in strategy_rows(session) if r.active}
 
 
 def set_default(session: Session, *, mission: str, packet_type: str, name: str) -> StrategyRow:

@@ -130,6 +130,18 @@ class CommandHandler:
                 f"unknown device {cmd.device_id!r}; known: {sorted(self.devices)}",
             )
             return
+        age_s = (self.clock.now() - cmd.sent_at).total_seconds()
+        if cmd.producer and cmd.command not in ("status", "abort") and abs(age_s) > cmd.timeout_s:
+            # A command delivered again after a restart (the bus is at-least-once) must not move
+            # hardware hours later: past its timeout it has failed for whoever sent it.
+            await self._reply_error(
+                cmd,
+                dev.driver.kind,
+                self._state(dev),
+                f"stale command: sent at {cmd.sent_at.isoformat()}, {age_s:.0f} s from now, "
+                f"beyond its {cmd.timeout_s:g} s timeout; not executed",
+            )
+            return
         try:
             params = parse_params(cmd.command, cmd.params)
         except InvalidParams as exc:

@@ -584,17 +584,25 @@ class Observer:
     async def _sequence(self, run: Run) -> None:
         try:
             self.filing.open_sequence(run.request_id, run.sequence_id, owner=run.owner, program=run.program)
-            await self._observation(run, "started")
-            for a in run.albums:
-                why = self.link.unhealthy(a.camera)
-                if why is not None:
-                    self._drop(run, a.album, a.detector, why)
-            if any(a.album not in run.dropped for a in run.albums):
-                try:
-                    await self._point(run)
-                except CommandFailed as exc:
-                    await self._end(run, "failed", f"pointing failed: {exc}")
-                    return
+            # "started" goes out while the slew command does: the slew is on an alert's path to
+            # the sky, the announcement is not. It is awaited before anything else is reported.
+            started = asyncio.create_task(self._observation(run, "started"))
+            try:
+                for a in run.albums:
+                    why = self.link.unhealthy(a.camera)
+                    if why is not None:
+                        self._drop(run, a.album, a.detector, why)
+                pointing: str | None = None
+                if any(a.album not in run.dropped for a in run.albums):
+                    try:
+                        await self._point(run)
+                    except CommandFailed as exc:
+                        pointing = f"pointing failed: {exc}"
+            finally:
+                await started
+            if pointing is not None:
+                await self._end(run, "failed", pointing)
+                return
             taken = self.taken.setdefault(run.sequence_id, set())
             run.album_tasks = {
                 a.album: asyncio.create_task(self._album(run, a, taken), name=f"album-{a.album}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 import httpx
@@ -242,3 +243,28 @@ async def test_book_is_rebuilt_from_the_database(db_url: str, voevents_dir: Path
     finally:
         await second.bus.stop()
         second.db.dispose()
+
+
+async def test_the_route_and_the_handler_judge_the_same_bytes(alerts: Harness, voevents_dir: Path) -> None:
+    """Issue 10, row 8: the route parsed the bytes, the event carried decode(errors="replace"):
+    a UTF-16 packet was answered 202 and then rejected, and a packet with a byte that is not
+    UTF-8 was answered 422 and then made an alert. One verdict per packet now."""
+    text = _svom(voevents_dir, "sb26051101_slewing.xml").decode("utf-8")
+    utf16 = text.replace('encoding="UTF-8"', 'encoding="UTF-16"', 1).encode("utf-16")
+    damaged = (
+        text.replace("sb26051101", "sb26051102")
+        .replace("data from ECLAIRs", "data from ECLAIRs \udcff", 1)
+        .encode("utf-8", errors="surrogateescape")
+    )  # one stray 0xFF byte in a packet that says it is UTF-8
+    async with _client(alerts.service) as client:
+        answers = [
+            (await client.post("/api/v1/alerts/voevents", content=raw)).status_code
+            for raw in (utf16, damaged)
+        ]
+        await alerts.bus.drain()
+        listed = {a["id"] for a in (await client.get("/api/v1/alerts")).json()["items"]}
+    made = ["svom-sb26051101" in listed, "svom-sb26051102" in listed]
+    assert [code == 202 for code in answers] == made, (answers, listed, alerts.dead_letters())
+    assert answers == [202, 422]  # lxml reads the declared UTF-16; the stray byte is an error
+    raw_events = alerts.published("pyros.voevents.raw")
+    assert base64.b64decode(raw_events[0]["xml_base64"]) == utf16  # the exact bytes travel

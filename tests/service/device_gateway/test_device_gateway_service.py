@@ -283,3 +283,22 @@ async def test_malformed_device_replies_are_rejected_with_a_reason(tmp_path: Pat
         assert not r_focus.ok and "malformed device reply rejected: values.position" in r_focus.error
     finally:
         await rig.bus.stop()
+
+
+async def test_a_command_delivered_again_hours_later_is_refused_as_stale(rig: Rig) -> None:
+    """The bus is at-least-once: after a restart a slew from hours ago may come again. It must not
+    move the mount; it failed for its sender when its timeout ran out."""
+    from datetime import timedelta
+
+    ra, dec = radec_at(60.0, 180.0)
+    old = DeviceCommand(
+        device_id="telescope", command="slew", params={"ra_deg": ra, "dec_deg": dec}, timeout_s=120
+    )
+    await rig.bus.publish(
+        DeviceCommand.topic, old.stamped(producer="observer", sent_at=START - timedelta(hours=2))
+    )
+    await rig.bus.drain()
+    [reply] = rig.replies(old.command_id)
+    assert not reply.ok and reply.error.startswith("stale command: sent at")
+    assert "beyond its 120 s timeout; not executed" in reply.error
+    assert rig.sims.telescope.commands_run == 0

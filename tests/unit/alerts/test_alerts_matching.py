@@ -192,3 +192,21 @@ def test_partial_retraction_keeps_a_merged_alert_alive() -> None:
 def test_angular_separation() -> None:
     assert angular_separation_deg(0, 0, 90, 0) == 90.0
     assert abs(angular_separation_deg(10, 89.9, 190, 89.9) - 0.2) < 1e-9
+
+
+def test_a_retraction_from_another_authority_is_recorded_and_ignored() -> None:
+    """Issue 10, row 9: any authority's packet citing an alert with cite="retraction" retracted it."""
+    book = AlertBook()
+    svom = book.ingest(parse_packet(synthetic_voevent(isotime="2030-01-01T01:02:03")), RECEIVED)
+    cite = '<EventIVORN cite="retraction">ivo://org.svom/fsc#sb30010101_eclairs-wakeup</EventIVORN>'
+    foreign = synthetic_voevent(ivorn="ivo://org.example/prank#x1", citations=cite)
+    r = book.ingest(parse_packet(foreign), RECEIVED + timedelta(seconds=5))
+    assert r.alert_id == svom.alert_id
+    assert r.action == "ignored" and r.alert.status == "active"
+    assert "only SVOM" in r.reason and "org.example/prank" in r.reason
+    assert r.alert.packets[-1].ivorn == "ivo://org.example/prank#x1"  # recorded, not lost
+    # the issuing authority still can; and a trusted one when the policy says so
+    trusting = AlertBook(policy=MatchPolicy(trusted_retractors={"SVOM": frozenset({"org.example/prank"})}))
+    trusting.ingest(parse_packet(synthetic_voevent(isotime="2030-01-01T01:02:03")), RECEIVED)
+    t = trusting.ingest(parse_packet(foreign), RECEIVED + timedelta(seconds=5))
+    assert t.action == "retracted" and t.alert.status == "retracted"

@@ -1,5 +1,7 @@
+import asyncio
 import base64
 import json
+from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -119,3 +121,42 @@ async def test_decode_refuses_garbage(raw: bytes | None) -> None:
 
     with pytest.raises(PoisonMessage):
         decode(DeviceStatus.topic, raw)
+
+
+async def test_the_journal_gives_a_restarted_bus_what_was_published_but_not_handled(tmp_path: Path) -> None:
+    """``pyros up`` without a broker: a published event survives the process (issue 10, row 1)."""
+    from pyros_common.bus.journal import BusJournal
+
+    path = tmp_path / "bus-journal.sqlite3"
+    seen: list[str] = []
+
+    async def handler(event: Event) -> None:
+        assert isinstance(event, DeviceStatus)
+        seen.append(event.device_id)
+
+    first = InProcessBus(journal=BusJournal(path))
+    first.subscribe(DeviceStatus.topic, "g", handler)
+    await first.start()
+    await first.publish(DeviceStatus.topic, DeviceStatus(device_id="a", kind="camera", state="idle"))
+    await first.drain()
+    assert seen == ["a"]
+    # the process dies with two events published (acknowledged) and not yet handled
+    first._tasks[0].cancel()
+    await asyncio.sleep(0)
+    for name in ("b", "c"):
+        await first.publish(DeviceStatus.topic, DeviceStatus(device_id=name, kind="camera", state="idle"))
+
+    second = InProcessBus(journal=BusJournal(path))
+    second.subscribe(DeviceStatus.topic, "g", handler)
+    other: list[str] = []
+
+    async def late(event: Event) -> None:
+        assert isinstance(event, DeviceStatus)
+        other.append(event.device_id)
+
+    second.subscribe(DeviceStatus.topic, "h", late)  # a group that never committed: it gets all
+    await second.start()
+    await second.drain()
+    assert seen == ["a", "b", "c"]  # only what "g" had not committed, once
+    assert other == ["a", "b", "c"]
+    await second.stop()

@@ -79,6 +79,12 @@ class MatchPolicy:
     systematics_deg: Mapping[tuple[str, str], float] = field(
         default_factory=lambda: dict(DEFAULT_SYSTEMATICS_DEG)
     )
+    # Who may retract another mission's event: mission -> missions trusted to retract it. By
+    # default a retraction counts only from the mission that issued the event it withdraws.
+    trusted_retractors: Mapping[str, frozenset[str]] = field(default_factory=dict)
+
+    def may_retract(self, retractor: str, issuer: str) -> bool:
+        return retractor == issuer or retractor in self.trusted_retractors.get(issuer, frozenset())
 
     def __post_init__(self) -> None:
         if self.window_s < 0 or self.time_only_window_s < 0 or self.n_sigma <= 0:
@@ -257,12 +263,25 @@ class AlertBook:
     ) -> IngestResult:
         before_status, before_best = alert.status, alert.best
         retracted = alert.retracted_events
+        if packet.is_retraction and not any(
+            self.policy.may_retract(packet.mission, m) for m in alert.missions
+        ):
+            # Only the issuing authority (or one trusted for it) withdraws an event: a packet of
+            # another mission citing the alert with cite="retraction" is recorded and ignored.
+            record = PacketRecord.from_packet(packet, received_at=received_at, action="ignored")
+            kept = replace(alert, packets=(*alert.packets, record))
+            self._store(kept)
+            reason = (
+                f"retraction from {packet.mission} ignored: only {', '.join(sorted(alert.missions))} "
+                f"(the issuing authority) may retract this alert ({how})"
+            )
+            return IngestResult("ignored", kept, False, reason, packet)
         if packet.is_retraction:
             retracted = retracted | {(packet.mission, packet.event_key)}
             for cited in packet.citations:
                 if cited.cite == "retraction":
                     rec = next((p for p in alert.packets if p.ivorn == cited.ivorn), None)
-                    if rec is not None:
+                    if rec is not None and self.policy.may_retract(packet.mission, rec.mission):
                         retracted = retracted | {(rec.mission, rec.event_key)}
         # Decide the action on the would-be state, then record it with that action.
         trial = replace(alert, retracted_events=retracted)
