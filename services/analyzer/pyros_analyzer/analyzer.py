@@ -98,7 +98,7 @@ class Analyzer:
     # --- images --------------------------------------------------------------------------
 
     async def on_image(self, e: ImageWritten, correlation_id: str | None) -> None:
-        path = self.data_dir / e.path
+        path = locate(self.data_dir, e.path)
         async with self._lock:
             if e.image_type != "light":
                 await self._calibration_frame(e, path, correlation_id)
@@ -345,6 +345,16 @@ class Analyzer:
             ),
             cid,
         )
+
+
+def locate(data_dir: Path, rel: str) -> Path:
+    """Where the image is now: the observer renames ``<x>_active`` folders once they are complete,
+    so an event read after that names a folder that has since lost its suffix."""
+    path = data_dir / rel
+    if path.exists():
+        return path
+    settled = Path(*[part.removesuffix("_active") for part in Path(rel).parts])
+    return data_dir / settled if (data_dir / settled).exists() else path
 
 
 def _image_summary(e: ImageWritten, res: ImageResult) -> dict[str, Any]:

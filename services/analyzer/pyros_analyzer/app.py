@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +14,7 @@ from pyros_common.runtime.service import Service, ServiceContext
 from pyros_analyzer.analyzer import Analyzer
 from pyros_analyzer.api import routes
 from pyros_analyzer.catalogue import Catalogue, SimulatedSkyCatalogue, make_catalogue
+from pyros_analyzer.fsc import FscInbox, http_forward
 from pyros_analyzer.handlers import AnalyzerHandlers
 from pyros_analyzer.metrics import AnalyzerMetrics
 from pyros_analyzer.settings import AnalyzerSettings
@@ -48,6 +50,14 @@ class AnalyzerService(Service):
             telescope=ctx.settings.telescope_id,
         )
         self.handlers = AnalyzerHandlers(self.analyzer)
+        token = cfg.alerts_api_token.get_secret_value()
+        self.fsc = FscInbox(
+            ctx.settings.data_dir / "EXTERNAL_ENTITIES" / "FSC" / "FROM",
+            forward=http_forward(cfg.alerts_api_url, token) if cfg.alerts_api_url and token else None,
+            clock=ctx.clock,
+            poll_s=cfg.fsc_poll_s,
+        )
+        self._tasks: list[asyncio.Task[None]] = []
         self._auth = auth_dependency if auth_dependency is not None else current_user
 
     def use_sky(self, sky: Any) -> None:
@@ -56,6 +66,15 @@ class AnalyzerService(Service):
 
     async def _publish(self, event: Event, correlation_id: str | None) -> None:
         await self.publish(event, correlation_id=correlation_id)
+
+    async def on_start(self) -> None:
+        self._tasks.append(asyncio.create_task(self.fsc.run(), name="analyzer-fsc-inbox"))
+
+    async def on_stop(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
 
     def subscriptions(self) -> Iterable[tuple[str, Handler]]:
         h = self.handlers

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -48,4 +48,8 @@ class AnalyzerSettings(BaseSettings):
     vtp_port: int = Field(8098, gt=0, description="Its receiver port.")
     vtp_timeout_s: float = Field(10.0, gt=0, description="How long a submission may take [s].")
     master_min_frames: int = Field(3, ge=1, description="Frames of one kind before a master is built.")
-    fsc_poll_s: float = Field(5.0, gt=0, description="How often EXTERNAL_ENTITIES/FSC/FROM is read [s].")
+    alerts_api_url: str = Field(
+        "", description="REST API (…/api/v1) that FSC strategy instructions are forwarded to; empty: none."
+    )
+    alerts_api_token: SecretStr = Field(SecretStr(""), description="Bearer token (admin) for that API.")
+    fsc_poll_s: float = Field(30.0, gt=0, description="How often EXTERNAL_ENTITIES/FSC/FROM is read [s].")

@@ -53,7 +53,12 @@ class Rig:
 
     def frame(self, when: datetime, image_type: Any = "light", exposure_s: float = 30.0) -> ImageWritten:
         self.n += 1
-        rel = Path("PRODUCED_DATA") / "req-1" / f"img{self.n:03d}.fits"
+        # names as long as the observer's (a long RAWFILE once broke the calibrated header)
+        rel = (
+            Path("PRODUCED_DATA")
+            / "req-1"
+            / f"r-2a963f8fc52d4e95_r-2a963f8fc52d4e95-s1_VIS_p3_r_{self.n:04d}.fits"
+        )
         p = self.data / rel
         p.parent.mkdir(parents=True, exist_ok=True)
         exp = self.cam.observe(

@@ -78,3 +78,15 @@ def test_store_builds_versions_and_serves_the_latest(rig: Rig, tmp_path: Path) -
     assert h["MASTERTY"] == "bias" and h["NCOMBINE"] == 3 and h["SRC1"].endswith(".fits")
     with pytest.raises(CalibrationError, match="no master bias"):
         store.build("dark", "NIR", "2026-02-28", [(built_path, 10.0) for built_path in [s.path]])
+
+
+def test_an_image_is_found_after_its_active_folder_settled(tmp_path: Path) -> None:
+    from pyros_analyzer.analyzer import locate
+
+    settled = tmp_path / "PRODUCED_DATA" / "r-1" / "r-1-s1" / "VIS" / "a.fits"
+    settled.parent.mkdir(parents=True)
+    settled.write_bytes(b"x")
+    assert locate(tmp_path, "PRODUCED_DATA/r-1_active/r-1-s1_active/VIS/a.fits") == settled
+    assert locate(tmp_path, "PRODUCED_DATA/r-1/r-1-s1/VIS/a.fits") == settled
+    gone = locate(tmp_path, "PRODUCED_DATA/r-2_active/b.fits")
+    assert not gone.exists() and gone.name == "b.fits"
