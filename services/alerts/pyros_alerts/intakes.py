@@ -11,6 +11,7 @@ import contextlib
 import re
 from collections.abc import Awaitable, Callable
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 import structlog
@@ -202,7 +203,8 @@ def topic_regex(topics: list[str], prefix: str = "") -> str:
 
 
 class GcnKafkaIntake:
-    """GCN Kafka: ``gcn_kafka.Consumer`` with credentials, or a plain broker (``gcn_bootstrap``)."""
+    """GCN Kafka through ``gcn_kafka.Consumer``: with credentials on GCN, or on a plain broker
+    (``gcn_bootstrap``), the same code either way."""
 
     def __init__(
         self,
@@ -215,8 +217,12 @@ class GcnKafkaIntake:
         client_id: str | None = None,
         client_secret: str | None = None,
         domain: str | None = None,
+        config: dict[str, Any] | None = None,
     ) -> None:
         self.submit = submit
+        # Extra librdkafka settings for gcn_kafka.Consumer; with "bootstrap.servers" among them it
+        # reads that broker without GCN credentials (how the tests run the production path).
+        self.config = dict(config or {})
         self.topics = topics
         self.group = group
         self.bootstrap = bootstrap
@@ -226,65 +232,47 @@ class GcnKafkaIntake:
         self.messages = 0
 
     async def run(self) -> None:
+        """The production path (gcn_kafka.Consumer, confluent-kafka) whatever the broker: with
+        ``bootstrap`` it reads that plain broker (our own, or the tests'), else GCN itself."""
         if self.bootstrap:
-            await self._run_plain()
-        else:
-            await self._run_gcn()
-
-    async def _run_plain(self) -> None:
-        from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
-
-        intake = self
-
-        class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
-            async def on_partitions_revoked(self, revoked: Any) -> None:
-                return None
-
-            async def on_partitions_assigned(self, assigned: Any) -> None:
-                if assigned:
-                    intake.assigned.set()
-
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap,
-            group_id=self.topic_prefix + self.group,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            metadata_max_age_ms=2000,  # see new GCN topics quickly
-        )
-        await consumer.start()
-        try:
-            consumer.subscribe(pattern=topic_regex(self.topics, self.topic_prefix), listener=_Listener())
-            async for rec in consumer:
-                if rec.value is not None:
-                    await self.submit(rec.value, "gcn-kafka")
-                    self.messages += 1
-                await consumer.commit()
-        finally:
-            await consumer.stop()
+            self.config = {
+                "bootstrap.servers": self.bootstrap,
+                "security.protocol": "plaintext",
+                "auto.offset.reset": "earliest",  # our broker: nothing is missed before assignment
+                "topic.metadata.refresh.interval.ms": 2000,  # see new GCN topics quickly
+                **self.config,
+            }
+        await self._run_gcn()
 
     async def _run_gcn(self) -> None:
-        if not (self.client_id and self.client_secret):
+        own_broker = "bootstrap.servers" in self.config
+        if not own_broker and not (self.client_id and self.client_secret):
             log.warning("GCN Kafka intake disabled: PYROS_GCN_CLIENT_ID/PYROS_GCN_CLIENT_SECRET are not set")
             return
         from gcn_kafka import Consumer
 
-        config = {"group.id": self.group, "enable.auto.commit": False, "auto.offset.reset": "latest"}
-        kwargs: dict[str, Any] = {
-            "config": config,
-            "client_id": self.client_id,
-            "client_secret": self.client_secret,
+        config: dict[str, Any] = {
+            "group.id": self.topic_prefix + self.group,
+            "enable.auto.commit": False,
+            "auto.offset.reset": "latest",
+            **self.config,
         }
+        kwargs: dict[str, Any] = {"config": config}
+        if self.client_id and self.client_secret:
+            kwargs |= {"client_id": self.client_id, "client_secret": self.client_secret}
         if self.domain:
             kwargs["domain"] = self.domain
         consumer = Consumer(**kwargs)
-        consumer.subscribe([topic_regex([t], "") for t in self.topics])
+        consumer.subscribe([topic_regex([t], self.topic_prefix) for t in self.topics])
         loop = asyncio.get_running_loop()
         try:
             while True:
-                # confluent-kafka blocks: poll in a thread with a short timeout.
+                # confluent-kafka blocks: poll, commit and close in a thread, never on the loop.
                 messages = await loop.run_in_executor(
                     None, lambda: consumer.consume(num_messages=10, timeout=1.0)
                 )
+                if messages and consumer.assignment():
+                    self.assigned.set()
                 for msg in messages:
                     if msg.error():
                         log.warning("GCN Kafka error", error=str(msg.error()))
@@ -293,6 +281,8 @@ class GcnKafkaIntake:
                     if value is not None:
                         await self.submit(bytes(value), "gcn-kafka")
                         self.messages += 1
-                    consumer.commit(message=msg, asynchronous=False)
+                    await loop.run_in_executor(
+                        None, partial(consumer.commit, message=msg, asynchronous=False)
+                    )
         finally:
             await loop.run_in_executor(None, consumer.close)

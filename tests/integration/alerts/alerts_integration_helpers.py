@@ -128,7 +128,13 @@ class RunningAlerts:
 
 @contextlib.asynccontextmanager
 async def alerts_on_kafka(
-    *, bootstrap: str, prefix: str, db_url: str, vtp_port: int | None = None, gcn: bool = False
+    *,
+    bootstrap: str,
+    prefix: str,
+    db_url: str,
+    vtp_port: int | None = None,
+    gcn: bool = False,
+    gcn_topics: list[str] | None = None,
 ) -> AsyncIterator[RunningAlerts]:
     """The alerts service on real Kafka (topics under ``prefix``) and the given database."""
     db = Database(db_url)
@@ -147,7 +153,10 @@ async def alerts_on_kafka(
     )
     bus = KafkaBus(bootstrap=bootstrap, topic_prefix=prefix, clock=clock, producer="alerts")
     ctx = ServiceContext(bus=bus, clock=clock, settings=settings, db=db, registry=CollectorRegistry())
-    svc = AlertsService(ctx, alerts_settings=AlertsSettings(gcn_topic_prefix=prefix, gcn_group="gcn"))
+    extra = {"gcn_topics": gcn_topics} if gcn_topics is not None else {}
+    svc = AlertsService(
+        ctx, alerts_settings=AlertsSettings(gcn_topic_prefix=prefix, gcn_group="gcn", **extra)
+    )
     host = ServiceHost(ctx, [svc])
     await host.start()
     await bus.wait_assigned()

@@ -73,26 +73,38 @@ async def test_gcn_kafka_intake_gives_one_alert_and_one_request(
 ) -> None:
     from aiokafka import AIOKafkaProducer
 
+    """The production path: gcn_kafka.Consumer (confluent-kafka) on our broker, GCN's topic names,
+    VOEvent notices and one JSON notice (not a VOEvent: refused with its reason, to the DLQ)."""
     # GCN topic names as on gcn.nasa.gov, under this test's prefix, created by producing to them.
     topics = {
         "svom": topic_prefix + "gcn.notices.svom.voevent.eclairs",
         "fermi": topic_prefix + "gcn.classic.voevent.FERMI_GBM_FLT_POS",
+        "json": topic_prefix + "gcn.notices.swift.bat.guano",
     }
+    notice = b'{"$schema": "https://gcn.nasa.gov/schema/main/gcn/notices/swift/bat/guano.schema.json"}'
     producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
     await producer.start()
     try:
         async with alerts_on_kafka(
-            bootstrap=kafka_bootstrap, prefix=topic_prefix, db_url=pg_url, gcn=True
+            bootstrap=kafka_bootstrap,
+            prefix=topic_prefix,
+            db_url=pg_url,
+            gcn=True,
+            gcn_topics=["gcn.classic.voevent.*", "gcn.notices.svom.voevent.*", "gcn.notices.swift.bat.guano"],
         ) as running:
             for name in (*SVOM_EVENT, *FERMI_EVENT):
                 topic = topics["svom" if name.startswith("svom") else "fermi"]
                 await producer.send_and_wait(topic, (voevents_dir / name).read_bytes())
+            await producer.send_and_wait(topics["json"], notice)
             gcn = running.service.gcn
             assert gcn is not None
-            raw = await read_topic(kafka_bootstrap, topic_prefix + "pyros.voevents.raw", until=_done(7))
+            raw = await read_topic(kafka_bootstrap, topic_prefix + "pyros.voevents.raw", until=_done(8))
             alerts = await read_topic(kafka_bootstrap, topic_prefix + "pyros.alerts", until=_done(7))
             requests = await read_topic(kafka_bootstrap, topic_prefix + "pyros.requests", until=_done(1))
+            dlq = await read_topic(kafka_bootstrap, topic_prefix + "pyros.dlq", until=_done(1))
     finally:
         await producer.stop()
-    assert sorted(r["intake"] for r in raw) == ["gcn-kafka"] * 7
+    assert sorted(r["intake"] for r in raw) == ["gcn-kafka"] * 8
     _check_one_alert_one_request(alerts, requests)
+    [refused] = dlq
+    assert refused["original_topic"] == "pyros.voevents.raw" and refused["reason"], refused
