@@ -30,6 +30,11 @@ BODY_LIMITS: Mapping[str, int] = {
 }
 
 
+# After a 413, what the client still sends is read and dropped, at most this much for this long.
+LINGER_BYTES = 64 * MIB
+LINGER_S = 5.0
+
+
 class BodyTooLarge(Exception):
     """Raised into the application when a body passes its limit while being read."""
 
@@ -65,13 +70,15 @@ class BodyLimit:
         declared = self._content_length(scope)
         if declared is not None and declared > limit:
             await self._refuse(send, limit, declared)
+            await self._linger(receive, send)
             return
         received = 0
         refused = False
+        answered = False
         started = False
 
         async def counting_receive() -> Message:
-            nonlocal received, refused
+            nonlocal received, refused, answered
             if refused:
                 return {"type": "http.disconnect"}
             message = await receive()
@@ -81,6 +88,7 @@ class BodyLimit:
                     refused = True
                     if not started:
                         await self._refuse(send, limit, None)
+                        answered = True
                     raise BodyTooLarge(f"body over {limit} bytes")
             return message
 
@@ -94,13 +102,32 @@ class BodyLimit:
 
         try:
             await self.app(scope, counting_receive, guarded_send)
-        except BodyTooLarge:
-            if not refused:
-                raise
         except Exception:
             if not refused:
                 raise
-            # The app stumbled over the cut-off body (e.g. a disconnect while reading); answered.
+            # BodyTooLarge, or the app stumbling over the cut-off body: the 413 is the answer.
+        if answered:
+            await self._linger(receive, send)
+
+    @staticmethod
+    async def _linger(receive: Receive, send: Send) -> None:
+        """Discard what the client still sends (bounded), then end the answer and the connection.
+
+        The 413 is complete for the client already (it has a Content-Length); closing a socket
+        with unread bytes would reset it, and the client could lose the answer with the reset.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + LINGER_S
+        drained = 0
+        with contextlib.suppress(TimeoutError, OSError):
+            while drained < LINGER_BYTES:
+                message = await asyncio.wait_for(receive(), timeout=max(0.0, deadline - loop.time()))
+                if message["type"] != "http.request":
+                    break
+                drained += len(message.get("body", b""))
+                if not message.get("more_body", False):
+                    break
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
 
     @staticmethod
     def _content_length(scope: Scope) -> int | None:
@@ -135,7 +162,8 @@ class BodyLimit:
                 ],
             }
         )
-        await send({"type": "http.response.body", "body": body})
+        # more_body: the answer is whole (Content-Length) but the exchange stays open for _linger.
+        await send({"type": "http.response.body", "body": body, "more_body": True})
 
 
 def limit_bodies(app: FastAPI, limits: Mapping[str, int] | None = None) -> FastAPI:
