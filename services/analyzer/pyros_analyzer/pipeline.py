@@ -25,6 +25,8 @@ from pyros_analyzer.domain.photometry import NoZeroPoint, ZeroPoint, fit_zero_po
 from pyros_analyzer.domain.sources import Sources, extract
 
 F64 = NDArray[np.float64]
+# what a fit on exact simulated positions cannot see: catalogue errors, field distortion, refraction
+ASTROMETRIC_FLOOR_ARCSEC = 0.05
 
 
 class BadImage(ValueError):
@@ -257,7 +259,7 @@ def _world(src: Sources, sol: Solution, zp: ZeroPoint | None, exposure_s: float)
     snr = src.snr
     fwhm_arcsec = 2.0 * np.clip(src.hlr_px, 0.5, 20.0) * sol.wcs.scale_arcsec
     centroid = fwhm_arcsec / (2.3548 * np.maximum(snr, 1.0)) * math.sqrt(2.0)
-    pos_err = np.hypot(centroid, sol.uncertainty_arcsec)
+    pos_err = np.hypot(np.hypot(centroid, sol.uncertainty_arcsec), ASTROMETRIC_FLOOR_ARCSEC)
     if zp is not None:
         mag, mag_err = zp.magnitude(src.flux, src.flux_err, max(exposure_s, 1e-6))
     else:

@@ -119,3 +119,19 @@ def test_one_detection_stays_below_the_threshold() -> None:
     d = cand.Detection("a", START, 1.0, 1.0, 0.1, 15.0, 0.01, "r", 100.0)
     tr = cand.Track([d], 1)
     assert tr.confidence(START - timedelta(seconds=60)) == pytest.approx(cand.SINGLE_DETECTION_MAX)
+
+
+def test_a_colour_is_not_a_fading() -> None:
+    t0 = START - timedelta(seconds=60)
+    # VIS r and NIR J at (nearly) the same time: 1.5 mag apart, no fading information
+    r = cand.Detection("a", START, 1.0, 1.0, 0.1, 15.0, 0.01, "r", 100.0)
+    j = cand.Detection("b", START + timedelta(seconds=1), 1.0, 1.0, 0.1, 16.5, 0.01, "J", 100.0)
+    tr = cand.Track([r, j], 2)
+    assert tr.fading(t0) == (0.0, float("inf"))
+    assert tr.confidence(t0) < 0.65
+    later = cand.Detection("c", START + timedelta(seconds=60), 1.0, 1.0, 0.1, 15.75, 0.01, "r", 100.0)
+    tr.detections.append(later)
+    tr.covering_images = 3
+    slope, err = tr.fading(t0)
+    assert slope == pytest.approx(2.5, abs=0.01) and slope > 3 * err
+    assert tr.confidence(t0) > 0.65

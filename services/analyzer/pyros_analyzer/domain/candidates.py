@@ -4,7 +4,8 @@ A detection is a source inside the error circle that the catalogue does not expl
 within ``match_arcsec``, or a star fainter than the source by more than ``brighter_mag`` (plus
 three errors). Detections of successive images within ``link_arcsec`` form one track; its
 position is the error-weighted mean, its fading the slope of magnitude against log time since
-the trigger (an afterglow fades as t^-alpha: slope 2.5 alpha > 0). The confidence grows with
+the trigger (an afterglow fades as t^-alpha: slope 2.5 alpha > 0), fitted across filters with one
+level per filter, so that a colour is never taken for a fading. The confidence grows with
 the signal-to-noise, the fraction of covering images that detect it, and the fading's
 significance; one detection alone never exceeds ``SINGLE_DETECTION_MAX``.
 """
@@ -130,20 +131,23 @@ class Track:
         return mra, mdec, err
 
     def fading(self, trigger: datetime) -> tuple[float, float]:
-        """(slope of mag vs log10 t since trigger, its 1-sigma error); (0, inf) below two epochs."""
-        pts = [(x, (x.taken_at - trigger).total_seconds()) for x in self.detections]
-        pts = [(x, t) for x, t in pts if t > 0]
-        if len({round(t, 3) for _, t in pts}) < 2:
-            return 0.0, math.inf
-        lt = np.log10([t for _, t in pts])
-        m = np.array([x.mag for x, _ in pts])
-        w = 1.0 / np.square([max(x.mag_err, 0.01) for x, _ in pts])
-        lt_mean = float(np.sum(w * lt) / np.sum(w))
-        sxx = float(np.sum(w * (lt - lt_mean) ** 2))
+        """(slope of mag vs log10 t since trigger, its 1-sigma error), one slope for every filter,
+        each filter its own level (colours differ); (0, inf) without two epochs in one filter."""
+        sxy = sxx = 0.0
+        for f in {x.filter for x in self.detections}:
+            pts = [(x, (x.taken_at - trigger).total_seconds()) for x in self.detections if x.filter == f]
+            pts = [(x, t) for x, t in pts if t > 0]
+            if len(pts) < 2:
+                continue
+            lt = np.log10([t for _, t in pts])
+            m = np.array([x.mag for x, _ in pts])
+            w = 1.0 / np.square([max(x.mag_err, 0.01) for x, _ in pts])
+            dl = lt - float(np.sum(w * lt) / np.sum(w))
+            sxx += float(np.sum(w * dl**2))
+            sxy += float(np.sum(w * dl * (m - float(np.sum(w * m) / np.sum(w)))))
         if sxx <= 0:
             return 0.0, math.inf
-        slope = float(np.sum(w * (lt - lt_mean) * (m - np.sum(w * m) / np.sum(w))) / sxx)
-        return slope, 1.0 / math.sqrt(sxx)
+        return sxy / sxx, 1.0 / math.sqrt(sxx)
 
     def confidence(self, trigger: datetime) -> float:
         """In [0, 1]: signal-to-noise x persistence x (0.6 + 0.4 fading significance)."""
