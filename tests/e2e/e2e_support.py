@@ -359,15 +359,19 @@ def check_reason_is_human(reason: str, *, what: str) -> None:
         assert marker not in low, f"{what}: the reason is a schema error, not a sentence: {reason!r}"
 
 
+ADMITTED = ("accepted", "scheduled", "executing")  # states of a request routines accepted
+
+
 def wait_request_decided(api: Api, request_id: str, *, report: Callable[[], str]) -> dict[str, Any]:
-    """Poll GET /requests/{id} until it answers 200 in accepted, scheduled or rejected."""
+    """Poll GET /requests/{id} until it answers 200 in accepted, scheduled (or already executing,
+    when a running night starts it at once) or rejected."""
 
     def probe() -> dict[str, Any] | None:
         r = api.get(f"/requests/{request_id}")
         if r.status_code != 200:
             return None
         body: dict[str, Any] = r.json()
-        return body if body.get("state") in ("accepted", "scheduled", "rejected") else None
+        return body if body.get("state") in (*ADMITTED, "rejected") else None
 
     req = poll(
         f"GET /api/v1/requests/{request_id} to answer 200 with state accepted/scheduled/rejected",
@@ -474,7 +478,7 @@ def try_candidates(
         packets = retime_event(list(paths), when=event_time(), tag=fresh_tag())
         alert, req = accepted_request(api, packets[0])
         tried.append(f"{paths[0]}: {req['state']} {req.get('reason')!r}")
-        if req["state"] in ("accepted", "scheduled"):
+        if req["state"] in ADMITTED:
             break
     return packets, alert, req, tried
 
@@ -484,7 +488,7 @@ def first_accepted(
 ) -> tuple[list[Retimed], dict[str, Any], dict[str, Any]]:
     """``try_candidates``, and one of them must be accepted."""
     packets, alert, req, tried = try_candidates(api, candidates)
-    assert req["state"] in ("accepted", "scheduled"), "no candidate event was accepted:\n" + "\n".join(tried)
+    assert req["state"] in ADMITTED, "no candidate event was accepted:\n" + "\n".join(tried)
     return packets, alert, req
 
 
