@@ -40,7 +40,7 @@ from pyros_common.domain.sky.sites import Site
 from pyros_common.domain.sky.visibility import explain_invisible, visibility_windows
 from pyros_common.domain.sky.windows import WINDOW_STEP_S
 from pyros_common.problem import ProblemError, validation_problem
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.orm import Session, defer, selectinload
 
 from pyros_routines import models as m
@@ -403,17 +403,7 @@ def list_requests(
     offset: int = 0,
 ) -> tuple[list[RequestRow], int]:
     """The requests the user may see, filtered, newest first, and how many match in all."""
-    q = select(RequestRow)
-    if not user.sees_all:
-        q = q.where(RequestRow.program_code.in_(sorted(user.programs)))
-    if program is not None:
-        q = q.where(RequestRow.program_code == program)
-    if state is not None:
-        q = q.where(RequestRow.state == state)
-    if kind is not None:
-        q = q.where(RequestRow.kind == kind)
-    if owner is not None:
-        q = q.where(RequestRow.owner == owner)
+    q = select(RequestRow).where(*_listing_filters(user, program, state, kind, owner))
     total = session.scalar(select(func.count()).select_from(q.subquery())) or 0
     # Two queries whatever the page size; the stored documents and constraints, which the public
     # view does not show, are not read (nor JSON-decoded) for every row.
@@ -427,6 +417,86 @@ def list_requests(
         )
     ).all()
     return list(rows), int(total)
+
+
+def _listing_filters(
+    user: CurrentUser, program: str | None, state: str | None, kind: str | None, owner: str | None
+) -> list[ColumnElement[bool]]:
+    out: list[ColumnElement[bool]] = []
+    if not user.sees_all:
+        out.append(RequestRow.program_code.in_(sorted(user.programs)))
+    if program is not None:
+        out.append(RequestRow.program_code == program)
+    if state is not None:
+        out.append(RequestRow.state == state)
+    if kind is not None:
+        out.append(RequestRow.kind == kind)
+    if owner is not None:
+        out.append(RequestRow.owner == owner)
+    return out
+
+
+_HEAD = (
+    RequestRow.id,
+    RequestRow.name,
+    RequestRow.program_code,
+    RequestRow.owner,
+    RequestRow.kind,
+    RequestRow.strategy,
+    RequestRow.state,
+    RequestRow.reason,
+    RequestRow.alert_id,
+    RequestRow.created_at,
+    RequestRow.updated_at,
+)
+_SEQUENCE = (
+    SequenceRow.request_id,
+    SequenceRow.id,
+    SequenceRow.name,
+    SequenceRow.state,
+    SequenceRow.target_name,
+    SequenceRow.ra_deg,
+    SequenceRow.dec_deg,
+    SequenceRow.night,
+    SequenceRow.duration_s,
+    SequenceRow.priority_offset,
+    SequenceRow.mandatory,
+    SequenceRow.carry_over_nights,
+    SequenceRow.windows,
+    SequenceRow.chosen_window,
+)
+
+
+def list_public(
+    *,
+    session: Session,
+    user: CurrentUser,
+    program: str | None = None,
+    state: str | None = None,
+    kind: str | None = None,
+    owner: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> m.RequestsPublic:
+    """A page of the requests the user may see, newest first: three indexed queries (count, page,
+    its sequences) whatever the page size, reading only the columns the public view shows."""
+    where = _listing_filters(user, program, state, kind, owner)
+    total = session.scalar(select(func.count()).select_from(RequestRow).where(*where)) or 0
+    heads = session.execute(
+        select(*_HEAD)
+        .where(*where)
+        .order_by(RequestRow.created_at.desc(), RequestRow.id.desc())
+        .limit(limit)
+        .offset(offset)
+    ).all()
+    by_request: dict[str, list[Any]] = {h.id: [] for h in heads}
+    if by_request:
+        for srow in session.execute(
+            select(*_SEQUENCE).where(SequenceRow.request_id.in_(list(by_request))).order_by(SequenceRow.id)
+        ):
+            by_request[srow.request_id].append(srow)
+    items = [_request_public(h, h.program_code, by_request[h.id]) for h in heads]
+    return m.RequestsPublic(items=items, total=int(total), limit=limit, offset=offset)
 
 
 def give_back(*, session: Session, sequence_ids: list[str], used: bool = False) -> None:
@@ -470,11 +540,15 @@ def cancel_row(*, session: Session, row: RequestRow, now: dt.datetime) -> None:
 
 def request_public(*, row: RequestRow) -> m.RequestPublic:
     """The public view of a request row."""
-    seqs = sorted(row.sequences, key=lambda s: s.id)
+    return _request_public(row, row.program_code, sorted(row.sequences, key=lambda s: s.id))
+
+
+def _request_public(row: Any, program: str, seqs: list[Any]) -> m.RequestPublic:
+    # ``row`` and ``seqs``: ORM rows or selected columns, with the same attribute names.
     return m.RequestPublic(
         id=row.id,
         name=row.name,
-        program=row.program_code,
+        program=program,
         owner=row.owner,
         kind=row.kind,
         strategy=row.strategy,

@@ -108,7 +108,7 @@ async def list_requests(
 ) -> Response:
     # Built and serialised on the worker thread: the loop only sends the bytes.
     def work(session: Session) -> bytes:
-        rows, total = requests.list_requests(
+        page = requests.list_public(
             session=session,
             user=user,
             program=program,
@@ -117,9 +117,6 @@ async def list_requests(
             owner=owner,
             limit=limit,
             offset=offset,
-        )
-        page = m.RequestsPublic(
-            items=[requests.request_public(row=r) for r in rows], total=total, limit=limit, offset=offset
         )
         return page.model_dump_json().encode()
 
