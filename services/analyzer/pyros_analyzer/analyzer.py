@@ -42,6 +42,7 @@ class AlertInfo:
     circle: cand.ErrorCircle | None
     trigger_time: datetime
     is_grb: bool
+    retracted: bool = False
 
 
 @dataclass
@@ -86,7 +87,14 @@ class Analyzer:
         circle = None
         if e.ra_deg is not None and e.dec_deg is not None and e.error_deg is not None:
             circle = cand.ErrorCircle(e.ra_deg, e.dec_deg, e.error_deg)
-        self.alerts[e.alert_id] = AlertInfo(e.alert_id, e.ivorn, circle, e.trigger_time, e.is_grb)
+        self.alerts[e.alert_id] = AlertInfo(
+            e.alert_id,
+            e.ivorn,
+            circle,
+            e.trigger_time,
+            e.is_grb,
+            retracted=e.retracted or e.action == "retracted",
+        )
         if e.request_id:
             self.request_alert[e.request_id] = e.alert_id
 
@@ -240,7 +248,7 @@ class Analyzer:
                 "alert_ivorn": alert.ivorn,
             }
         )
-        if conf >= self.settings.candidate_threshold:
+        if conf >= self.settings.candidate_threshold and not alert.retracted:  # a retracted burst: no packet
             ivorn = await self._report(e.request_id, k, alert, summary, last.taken_at)
             if ivorn is not None:
                 done = done.model_copy(

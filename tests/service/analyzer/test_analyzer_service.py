@@ -162,6 +162,10 @@ async def test_a_corrupt_fits_goes_to_the_dlq_and_the_service_goes_on(rig: Rig) 
     assert len(done) == 1 and done[0].failure and "corrupt FITS" in done[0].failure
     await rig.send(rig.frame(TRIGGER + timedelta(seconds=120)), "observer")
     assert rig.events(AnalysisDone)[-1].failure is None
+    reg = rig.service.ctx.registry
+    assert reg.get_sample_value("pyros_analyzer_images_total", {"outcome": "failed"}) == 1
+    assert reg.get_sample_value("pyros_analyzer_images_total", {"outcome": "solved"}) == 1
+    assert reg.get_sample_value("pyros_analyzer_solve_failures_total", {"reason": "corrupt FITS"}) == 1
 
 
 async def test_masters_from_the_nights_frames_then_calibrated_images(rig: Rig) -> None:
@@ -196,3 +200,17 @@ async def test_the_analysis_route_reads_the_request_file(rig: Rig) -> None:
         assert body["request_id"] == "req-1" and len(body["images"]) == 1
         assert body["images"][0]["zero_point"] is not None and body["images"][0]["solve_method"]
         assert (await client.get("/api/v1/requests/nope/analysis")).status_code == 404
+
+
+async def test_a_retracted_alert_gets_no_voevent(rig: Rig) -> None:
+    await rig.send(alert(), "alerts")
+    retraction = alert().model_copy(
+        update={"action": "retracted", "retracted": True, "ivorn": "ivo://org.svom/fsc#sb26030408_retraction"}
+    )
+    await rig.send(retraction, "alerts")
+    for k in range(3):
+        await rig.send(rig.frame(TRIGGER + timedelta(seconds=90 + 45 * k)), "observer")
+    done = rig.events(AnalysisDone)
+    assert len(done) == 3 and any(d.candidate for d in done)  # still measured and shown
+    assert not any(d.voevent_path for d in done)
+    assert not list((rig.data / "EXTERNAL_ENTITIES" / "FSC" / "TO").glob("*.xml"))
