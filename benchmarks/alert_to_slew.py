@@ -24,7 +24,6 @@ import asyncio
 import datetime as dt
 import json
 import os
-import platform
 import signal
 import socket
 import subprocess
@@ -41,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from alert_intake import KAFKA, PG_ADMIN, _summary, bare_hop  # noqa: E402
 from alerts_integration_helpers import comet_broker  # noqa: E402
+from machine import commit, machine  # noqa: E402
 from pyros_common.clock import SystemClock  # noqa: E402
 
 PACKET = ROOT / "tests" / "data" / "voevents" / "swift" / "bat_grb_pos_1125809.xml"
@@ -53,6 +53,7 @@ STAGE_TOPICS = (
     "pyros.system",
     "pyros.device.commands",
 )
+WARM_UP = 2  # packets sent first and not measured (the mount starts parked; caches fill)
 KAFKA_HOPS = 6  # voevents.raw, requests (alerts), requests (routines), schedule, system, device.commands
 PYROS = Path(sys.executable).parent / "pyros"
 
@@ -141,7 +142,7 @@ async def measure(
         else:
             raise RuntimeError(f"the night does not run: {night}")
         with tempfile.TemporaryDirectory() as tmp:
-            for k in range(n):
+            for k in range(-WARM_UP, n):  # the first ones also unpark the mount: not measured
                 pkt = retime(PACKET.name, raw, when=dt.datetime.now(dt.UTC), tag=uuid.uuid4().hex)
                 path = Path(tmp) / f"p{k}.xml"
                 path.write_bytes(pkt.xml)
@@ -151,7 +152,7 @@ async def measure(
                 while (pkt.ivorn not in received or len(slews) == before) and time.monotonic() < deadline:
                     await asyncio.sleep(0.005)
                 rid = f"swift-{pkt.event_key}-req"
-                if pkt.ivorn in received and len(slews) > before:
+                if k >= 0 and pkt.ivorn in received and len(slews) > before:
                     out.append((slews[before] - received[pkt.ivorn]).total_seconds() * 1000)
                     t0 = received[pkt.ivorn]
                     marks = {**stages.get(rid, {}), "slew": slews[before]}
@@ -289,15 +290,9 @@ def main() -> None:
     result = {
         "benchmark": "alert_to_slew",
         "time": dt.datetime.now(dt.UTC).isoformat(),
-        "commit": subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True
-        ).stdout.strip(),
-        "arguments": {"n": args.n},
-        "machine": {
-            "nproc": os.cpu_count(),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-        },
+        "commit": commit(),
+        "arguments": {"n": args.n, "warm_up": WARM_UP},
+        "machine": machine(),
         "path": "Comet -> VTP -> alerts -> routines -> scheduler -> majordome -> observer -> pyros.device.commands (slew)",
         "measured": len(lat),
         "alert_to_slew": a2s,
