@@ -54,6 +54,7 @@ import astropy.units as u
 import numpy as np
 from astropy.coordinates import AltAz, EarthLocation, SkyCoord, get_body
 from astropy.time import Time
+from machine import commit, machine
 from pyros_common._iers import configure_offline_iers
 from pyros_common.domain.sky.constraints import Constraints
 from pyros_common.domain.sky.night import night_bounds
@@ -69,7 +70,6 @@ from pyros_scheduler.kernel import (
     schedule_exact,
     validate,
 )
-from scheduler_alert import commit, machine
 
 configure_offline_iers()  # offline IERS tables before any astropy time transform
 

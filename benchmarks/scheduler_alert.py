@@ -22,16 +22,14 @@ import argparse
 import asyncio
 import datetime as dt
 import json
-import platform
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from machine import commit, machine
 from pyros_common.bus import InProcessBus
 from pyros_common.clock import SimulatedClock
 from pyros_common.contracts import Event, RequestChanged, ScheduleChanged
@@ -42,43 +40,6 @@ from pyros_scheduler.app import SchedulerService
 
 ROOT = Path(__file__).resolve().parent
 NOW = dt.datetime(2026, 12, 16, 6, 0, tzinfo=dt.UTC)
-
-
-def machine() -> dict[str, Any]:
-    """nproc, CPU model, Python and platform."""
-    cpu = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    import os
-
-    return {
-        "nproc": os.cpu_count(),
-        "cpu": cpu,
-        "python": sys.version.split()[0],
-        "platform": platform.platform(),
-    }
-
-
-def commit() -> str:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
-        )
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--", "services/scheduler"],
-            cwd=ROOT.parent,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        return out.stdout.strip() + ("+dirty" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def document(name: str, ra: float, dec: float, *, alert: bool = False) -> dict[str, Any]:
