@@ -128,10 +128,10 @@ def test_a_colour_is_not_a_fading() -> None:
     j = cand.Detection("b", START + timedelta(seconds=1), 1.0, 1.0, 0.1, 16.5, 0.01, "J", 100.0)
     tr = cand.Track([r, j], 2)
     assert tr.fading(t0) == (0.0, float("inf"))
-    assert tr.confidence(t0) < 0.65
+    assert tr.confidence(t0) == pytest.approx(0.7)  # seen twice, not (yet) seen fading
     later = cand.Detection("c", START + timedelta(seconds=60), 1.0, 1.0, 0.1, 15.75, 0.01, "r", 100.0)
     tr.detections.append(later)
     tr.covering_images = 3
     slope, err = tr.fading(t0)
     assert slope == pytest.approx(2.5, abs=0.01) and slope > 3 * err
-    assert tr.confidence(t0) > 0.65
+    assert tr.confidence(t0) > 0.95

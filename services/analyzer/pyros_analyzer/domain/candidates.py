@@ -7,7 +7,8 @@ position is the error-weighted mean, its fading the slope of magnitude against l
 the trigger (an afterglow fades as t^-alpha: slope 2.5 alpha > 0), fitted across filters with one
 level per filter, so that a colour is never taken for a fading. The confidence grows with
 the signal-to-noise, the fraction of covering images that detect it, and the fading's
-significance; one detection alone never exceeds ``SINGLE_DETECTION_MAX``.
+significance; one detection alone never exceeds ``SINGLE_DETECTION_MAX``, two independent ones
+(two images) are enough to report.
 """
 
 from __future__ import annotations
@@ -150,7 +151,11 @@ class Track:
         return sxy / sxx, 1.0 / math.sqrt(sxx)
 
     def confidence(self, trigger: datetime) -> float:
-        """In [0, 1]: signal-to-noise x persistence x (0.6 + 0.4 fading significance)."""
+        """In [0, 1]: signal-to-noise x persistence x (0.7 + 0.3 fading significance).
+
+        Two images that both see a source the deep catalogue lacks (VIS and NIR at once, or two
+        epochs) reach 0.7, above the default threshold: the first packet goes out on that; a
+        significant fading raises it to 1. One image alone stays at ``SINGLE_DETECTION_MAX``."""
         if not self.detections:
             return 0.0
         snr = max(x.snr for x in self.detections)
@@ -160,7 +165,7 @@ class Track:
         )
         slope, err = self.fading(trigger)
         fade = min(1.0, max(0.0, slope / err / 3.0)) if math.isfinite(err) else 0.0
-        c = snr_term * persistence * (0.6 + 0.4 * fade)
+        c = snr_term * persistence * (0.7 + 0.3 * fade)
         return min(c, SINGLE_DETECTION_MAX) if len(self.detections) < 2 else c
 
     def latest(self) -> Detection:
