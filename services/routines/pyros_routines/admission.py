@@ -67,9 +67,10 @@ def admit_foreign_request(
         cancel_row(session=session, row=row, now=now)
         return changed_event_with_grade(session=session, row=row, action="cancelled")
     if row is None:
-        row, _ = store_request(session=session, checked=checked, now=now)
+        row, accepted = store_request(session=session, checked=checked, now=now)
         row.reason = event.reason
-        return changed_event_with_grade(session=session, row=row, action="accepted")
+        # the event store_request built, with the reason: not built (and validated) twice
+        return accepted.model_copy(update={"reason": event.reason})
     keep = {q.name: q.id for q in row.sequences}
     give_back(session=session, sequence_ids=list(keep.values()))
     row.sequences.clear()
