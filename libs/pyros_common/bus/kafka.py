@@ -242,6 +242,7 @@ class KafkaBus:
                 log.warning("kafka connection lost, retrying", error=str(exc))
                 await asyncio.sleep(1.0)
                 continue
+            offsets: dict[TopicPartition, int] = {}
             for tp, records in batches.items():
                 done: int | None = None
                 for rec in records:
@@ -251,10 +252,12 @@ class KafkaBus:
                     await self._handle(rec, sub)
                     done = rec.offset
                 if done is not None:
-                    await consumer.commit({TopicPartition(tp.topic, tp.partition): done + 1})
+                    offsets[TopicPartition(tp.topic, tp.partition)] = done + 1
                     high = consumer.highwater(tp)
                     if high is not None:
                         lags[tp.partition] = max(0, high - (done + 1))
+            if offsets:  # one commit for the whole round (one broker round trip, every partition)
+                await consumer.commit(offsets)
             if self._metrics and batches:
                 self._metrics.lag.labels(sub.group, sub.topic).set(sum(lags.values()))
             if on_progress is not None:

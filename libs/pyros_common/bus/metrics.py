@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 
@@ -41,6 +43,20 @@ class BusMetrics:
             ["service", "topic"],
             registry=registry,
         )
+
+        self._children: dict[tuple[str, str], tuple[Any, Any]] = {}
+
+    def handled(self, service: str, topic: str) -> tuple[Any, Any]:
+        """The (consumed counter, latency histogram) series of one consumer, looked up once:
+        ``labels()`` on every event cost more than the rest of the bookkeeping together."""
+        key = (service, topic)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = (
+                self.consumed.labels(service, topic),
+                self.latency.labels(service, topic),
+            )
+        return found
 
     def declare(self, service: str, topic: str) -> None:
         """Export a consumer's error and dead-letter series at zero from its subscription on

@@ -118,11 +118,13 @@ async def run_with_retries(
     while True:
         attempt += 1
         t0 = clock.monotonic()
+        # The handler's logs carry the event's ids (bind then reset: cheaper than
+        # bound_contextvars, which first reads the whole context to restore it).
+        tokens = structlog.contextvars.bind_contextvars(
+            correlation_id=event.correlation_id, event_id=str(event.event_id)
+        )
         try:
-            with structlog.contextvars.bound_contextvars(
-                correlation_id=event.correlation_id, event_id=str(event.event_id)
-            ):
-                await handler(event)
+            await handler(event)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -140,7 +142,10 @@ async def run_with_retries(
                 return f"handler failed after {attempt} attempts: {exc!r}", attempt
             await asyncio.sleep(backoff_s * 2 ** (attempt - 1))
             continue
+        finally:
+            structlog.contextvars.reset_contextvars(**tokens)
         if metrics:
-            metrics.consumed.labels(group, topic).inc()
-            metrics.latency.labels(group, topic).observe(clock.monotonic() - t0)
+            consumed, latency = metrics.handled(group, topic)
+            consumed.inc()
+            latency.observe(clock.monotonic() - t0)
         return None
