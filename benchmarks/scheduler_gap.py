@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from machine import commit, machine
 from pyros_scheduler.kernel import (
     EXACT_MAX_SEQUENCES,
     GreatCircleTransition,
@@ -38,7 +39,6 @@ from pyros_scheduler.kernel import (
     schedule_exact,
     validate,
 )
-from scheduler_alert import commit, machine
 
 ROOT = Path(__file__).resolve().parent
 SERVICE_EXACT_S = 0.5  # book.EXACT_MAX_TIME_S
@@ -78,8 +78,9 @@ def one(n: int, seed: int, limit_s: float) -> dict[str, Any]:
     e_s = time.perf_counter() - t
     assert not validate(inp, h) and not validate(inp, e) and not validate(inp, service)
     proved = bool(e.stats.get("exact_optimal", 0.0))
-    bound = float(e.stats.get("exact_bound", e.objective))
-    ref = e.objective if proved else max(bound, e.objective)
+    # No "exact_bound": CP-SAT found no solution in its time (the heuristic came back): no gap.
+    bound = float(e.stats["exact_bound"]) if "exact_bound" in e.stats else None
+    ref = None if bound is None else e.objective if proved else max(bound, e.objective)
     return {
         "seed": seed,
         "telescopes": inp.n_telescopes,
@@ -91,9 +92,9 @@ def one(n: int, seed: int, limit_s: float) -> dict[str, Any]:
         "cp_sat_proved_optimal": proved,
         "cp_sat_seconds": e_s,
         "reference": ref,
-        "gap_heuristic": 1.0 - h.objective / ref if ref else 0.0,
-        "gap_service": 1.0 - service.objective / ref if ref else 0.0,
-        "gap_cp_sat_best": 1.0 - e.objective / ref if ref else 0.0,
+        "gap_heuristic": None if ref is None else 1.0 - h.objective / ref if ref else 0.0,
+        "gap_service": None if ref is None else 1.0 - service.objective / ref if ref else 0.0,
+        "gap_cp_sat_best": None if ref is None else 1.0 - e.objective / ref if ref else 0.0,
     }
 
 
@@ -115,18 +116,20 @@ def main() -> None:
     table = []
     for n, count, limit in zip(sizes, counts, limits, strict=True):
         rows = [one(n, 1000 * n + i, limit) for i in range(count)]
-        gh = np.array([r["gap_heuristic"] for r in rows])
-        gs = np.array([r["gap_service"] for r in rows])
+        known = [r for r in rows if r["reference"] is not None]
+        gh = np.array([r["gap_heuristic"] for r in known] or [np.nan])
+        gs = np.array([r["gap_service"] for r in known] or [np.nan])
         summary = {
             "n": n,
             "instances": count,
             "cp_sat_limit_s": limit,
             "proved_optimal": sum(r["cp_sat_proved_optimal"] for r in rows),
+            "no_cp_sat_solution": len(rows) - len(known),
             "heuristic_gap_mean": float(gh.mean()),
             "heuristic_gap_max": float(gh.max()),
             "service_gap_mean": float(gs.mean()),
             "service_gap_max": float(gs.max()),
-            "cp_sat_best_gap_mean": float(np.mean([r["gap_cp_sat_best"] for r in rows])),
+            "cp_sat_best_gap_mean": float(np.mean([r["gap_cp_sat_best"] for r in known] or [np.nan])),
             "heuristic_seconds_median": float(np.median([r["heuristic_seconds"] for r in rows])),
             "cp_sat_seconds_median": float(np.median([r["cp_sat_seconds"] for r in rows])),
             "rows": rows,
@@ -153,8 +156,9 @@ def main() -> None:
     gaps_mean = [t["heuristic_gap_mean"] for t in table]
     gaps_max = [t["heuristic_gap_max"] for t in table]
     report["targets"] = {
-        "mean_gap_at_most_2pct": all(g <= 0.02 for g in gaps_mean),
-        "max_gap_at_most_5pct": all(g <= 0.05 for g in gaps_max),
+        "mean_gap_at_most_2pct": all(g <= 0.02 for g in gaps_mean if g == g),
+        "max_gap_at_most_5pct": all(g <= 0.05 for g in gaps_max if g == g),
+        "sizes_without_any_bound": [t["n"] for t in table if t["no_cp_sat_solution"] == t["instances"]],
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     tmp = args.out.with_suffix(".json.tmp")
