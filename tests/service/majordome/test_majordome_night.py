@@ -122,6 +122,8 @@ async def test_dusk_opens_asks_for_the_plan_and_dispatches_at_the_planned_starts
     states = [(e.state, e.replan) for e in rig.system()]
     assert states[:2] == [("dusk", True), ("running", False)]
     assert any(c.device_id == "dome" and c.params == {"action": "open"} for c in rig.commands())
+    # and the mount is unparked at once: an alert's first command is then its slew
+    assert any(c.device_id == "telescope" and c.command == "unpark" for c in rig.commands())
     await rig.at(t1 - dt.timedelta(seconds=5))
     assert rig.dispatched() == []  # not before its start
     await rig.at(t1)
