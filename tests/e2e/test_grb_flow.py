@@ -16,6 +16,7 @@ import pytest
 from e2e_support import (
     ADMIN_PASSWORD,
     ADMIN_USER,
+    ADMITTED,
     PyrosUp,
     dumps,
     first_accepted,
@@ -64,7 +65,7 @@ def test_grb_packet_becomes_an_accepted_request_in_the_schedule(pyros_up: PyrosU
     assert packet.mission == mission and packet.ra_deg is not None
     if req["state"] == "rejected":
         return  # every candidate rejected with a reason for humans (checked): nothing to schedule
-    assert req["state"] in ("accepted", "scheduled"), dumps(req)
+    assert req["state"] in ADMITTED, dumps(req)
     in_schedule(pyros_up.api, req)
     ACCEPTED.append(req)
 
@@ -93,7 +94,7 @@ def test_better_position_revises_the_request_and_the_schedule(pyros_up: PyrosUp)
         on_target = seqs and all(
             abs(s["ra_deg"] - ra) < 1e-4 and abs(s["dec_deg"] - dec) < 1e-4 for s in seqs
         )
-        return body if on_target and body.get("state") in ("accepted", "scheduled") else None
+        return body if on_target and body.get("state") in ADMITTED else None
 
     revised = poll(
         f"the request's sequences to point at the refined position ({ra}, {dec}) and be accepted",
@@ -123,7 +124,7 @@ def test_routine_request_placed_in_the_plan_reads_scheduled(pyros_up: PyrosUp) -
     assert r.status_code == 201, api.last
     req_id = r.json()["id"]
     req = wait_request_decided(api, req_id, report=last_answer(api))
-    assert req["state"] in ("accepted", "scheduled"), f"an observable routine request: {dumps(req)}"
+    assert req["state"] in ADMITTED, f"an observable routine request: {dumps(req)}"
 
     sch, where = wait_in_schedule(api, req, report=last_answer(api))
     placed = [name for name, (state, _) in where.items() if state == "scheduled"]
@@ -177,5 +178,5 @@ def test_restart_keeps_the_accepted_alert_requests_in_the_schedule(pyros_up: Pyr
     for before in accepted:
         got = pyros_up.api.get(f"/requests/{before['id']}")
         assert got.status_code == 200, pyros_up.api.last
-        assert got.json()["state"] in ("accepted", "scheduled"), json.dumps(got.json())[:2000]
+        assert got.json()["state"] in ADMITTED, json.dumps(got.json())[:2000]
         in_schedule(pyros_up.api, got.json())

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from e2e_support import (
+    ADMITTED,
     PYROS,
     STARTED,
     Api,
@@ -103,5 +104,5 @@ def test_svom_and_swift_packets_become_accepted_requests_in_the_schedule(
 
     _, swift = accepted_request(api, retime(SWIFT_PACKET, when=event_time(), tag=fresh_tag()))
     if swift["state"] != "rejected":  # rejected only with a reason for humans (checked)
-        assert swift["state"] in ("accepted", "scheduled"), dumps(swift)
+        assert swift["state"] in ADMITTED, dumps(swift)
         in_schedule(api, swift)
