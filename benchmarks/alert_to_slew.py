@@ -83,6 +83,7 @@ async def measure(
     token: str,
     comet: Any,
     breakdown: list[dict[str, float]],
+    cancel_failures: list[str],
 ) -> list[float]:
     import httpx
     from aiokafka import AIOKafkaConsumer
@@ -162,7 +163,9 @@ async def measure(
                             for k, v in sorted(marks.items(), key=lambda kv: kv[1])
                         }
                     )
-                await api.post(f"/api/v1/requests/{rid}/cancel", json={"reason": "benchmark: next alert"})
+                r = await api.post(f"/api/v1/requests/{rid}/cancel", json={"reason": "benchmark: next alert"})
+                if r.status_code != 200:  # the next alert would queue behind this one: say so
+                    cancel_failures.append(f"{rid}: {r.status_code} {r.text[:200]}")
                 await asyncio.sleep(0.5)  # let the cancellation's replan settle
     task.cancel()
     await consumer.stop()
@@ -272,7 +275,10 @@ def main() -> None:
                     time.sleep(1)
             time.sleep(10)  # every consumer group joined
             breakdown: list[dict[str, float]] = []
-            lat = asyncio.run(measure(args.n, base, prefix, gw_port, token, comet, breakdown))
+            cancel_failures: list[str] = []
+            lat = asyncio.run(
+                measure(args.n, base, prefix, gw_port, token, comet, breakdown, cancel_failures)
+            )
             handlers = handler_times(ports)
     finally:
         for p in procs:
@@ -295,6 +301,7 @@ def main() -> None:
         "machine": machine(),
         "path": "Comet -> VTP -> alerts -> routines -> scheduler -> majordome -> observer -> pyros.device.commands (slew)",
         "measured": len(lat),
+        "cancel_failures": cancel_failures,
         "alert_to_slew": a2s,
         "bare_kafka_hop": hop_s,
         "handler_mean_ms": handlers,

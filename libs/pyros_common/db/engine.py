@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event, insert, inspect, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from pyros_common.db.models import ProcessedEvent
+
+T = TypeVar("T")
+
+
+def _is_transient(exc: OperationalError) -> bool:
+    code = getattr(exc.orig, "sqlstate", None)
+    return code in ("40P01", "40001") or "database is locked" in str(exc.orig)
+
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -57,6 +66,22 @@ class Database:
         """A transaction: committed on success, rolled back on error."""
         with self._sessions() as s, s.begin():
             yield s
+
+    def transaction(self, fn: Callable[[Session], T], *, attempts: int = 4) -> T:
+        """``fn(session)`` in one transaction, run again from the start when the database chose
+        it as the victim of a deadlock or a serialization conflict (PostgreSQL 40P01 / 40001,
+        SQLite "database is locked"): what concurrent writers meet now and then, and what a
+        caller must not see as a 500. ``fn`` must be safe to run again (it only touches the
+        session)."""
+        for attempt in range(1, attempts + 1):
+            try:
+                with self.session() as s:
+                    return fn(s)
+            except OperationalError as exc:
+                if attempt == attempts or not _is_transient(exc):
+                    raise
+                time.sleep(0.01 * 2**attempt)
+        raise AssertionError("unreachable")
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -51,8 +51,7 @@ async def publish(ctx: ServiceContext, event: Event) -> None:
 async def in_session(db: Database, fn: Callable[..., T], /, **kwargs: Any) -> T:
     """Run ``fn(session=..., **kwargs)`` in one transaction on a worker thread (SQL and astropy block)."""
 
-    def work() -> T:
-        with db.session() as s:
-            return fn(session=s, **kwargs)
+    def work() -> T:  # again from the start if PostgreSQL picked it as a deadlock's victim
+        return db.transaction(lambda s: fn(session=s, **kwargs))
 
     return await run_in_threadpool(work)

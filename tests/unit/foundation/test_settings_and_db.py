@@ -74,3 +74,30 @@ def test_naive_datetimes_are_refused(tmp_path: Path) -> None:
             )
         )
     db.dispose()
+
+
+def test_a_transaction_chosen_as_a_deadlock_victim_runs_again(tmp_path: Path) -> None:
+    """Seen in benchmarks/alert_to_slew.py on PostgreSQL: a cancellation through the API met the
+    routines consumer in a deadlock and the user got a 500. A transient conflict runs again."""
+    from sqlalchemy.exc import OperationalError
+
+    class Deadlock(Exception):
+        sqlstate = "40P01"
+
+    db = Database(f"sqlite:///{tmp_path / 'x.db'}")
+    calls: list[int] = []
+
+    def work(session: object) -> str:
+        calls.append(1)
+        if len(calls) < 3:
+            raise OperationalError("UPDATE requests ...", {}, Deadlock("deadlock detected"))
+        return "done"
+
+    assert db.transaction(work) == "done" and len(calls) == 3
+
+    def broken(session: object) -> str:
+        raise OperationalError("SELECT 1", {}, Exception("no such table: x"))
+
+    with pytest.raises(OperationalError, match="no such table"):
+        db.transaction(broken)
+    db.dispose()
