@@ -236,7 +236,11 @@ async def simulate(
         echo(
             f"  alert {a['alert_id']}: received {a['received_at']}, slew command {a['slew_command_at']} "
             f"(+{a['alert_to_slew_s']} s), first image {a['first_image_at']}"
-            + (f", our VOEvent {a['voevent_at']} (+{a['alert_to_voevent_s']} s)" if a.get("voevent_at") else "")
+            + (
+                f", our VOEvent {a['voevent_at']} (+{a['alert_to_voevent_s']} s)"
+                if a.get("voevent_at")
+                else ""
+            )
         )
     return report
 
