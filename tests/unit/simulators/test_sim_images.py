@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import math
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -201,20 +200,17 @@ async def test_expose_records_what_it_injected(tycho2: Tycho2, tmp_path: Path) -
     assert inj.mag == pytest.approx(15.0 + 2.5 * math.log10(300.5 / 60.0), abs=1e-6)
 
 
-def test_a_2048_frame_renders_well_under_a_second(tycho2: Tycho2) -> None:
+def test_a_2048_frame_is_a_full_uint16_picture(tycho2: Tycho2) -> None:
+    """The GFT's VIS frame at full size (how fast it renders is benchmarks/night.py's business,
+    not a test's)."""
     clock = SimulatedClock(START)
     cam = Camera(clock, VIS, sky=Sky(site=SITE, catalogue=tycho2))
     assert VIS.shape == (2048, 2048) and VIS.field_arcmin[0] == pytest.approx(12.97, abs=0.01)
     ra, dec = altaz_to_radec(60.0, 90.0, lat_deg=SITE.lat_deg, lon_deg=SITE.lon_deg, when=START)
     exp = cam.observe(ExposureRequest(30.0, Path("s.fits"), ra_deg=ra, dec_deg=dec), START, 1)
-    cam.render(exp)  # warm the field cache and the flat
-    best = math.inf
-    for _ in range(3):
-        t0 = time.perf_counter()
-        data, _ = cam.render(exp)
-        best = min(best, time.perf_counter() - t0)
+    data, _ = cam.render(exp)
     assert data.shape == (2048, 2048) and data.dtype == np.uint16
-    assert best < 1.0, f"a 2048 x 2048 frame took {best:.2f} s"
+    assert int(data.max()) > int(np.median(data))  # stars above the sky, not a flat frame
 
 
 def test_a_config_is_a_camera(tmp_path: Path) -> None:
