@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import Rig
+from analyzer_factories import Rig
 from pyros_analyzer.catalogue import SimulatedSkyCatalogue, Tycho2Index
 from pyros_analyzer.domain.astrometry import SolveFailed, TanWcs, deproject, project, refine
 from pyros_analyzer.domain.calibration import calibrate

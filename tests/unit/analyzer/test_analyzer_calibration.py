@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import Rig
+from analyzer_factories import START, Rig
 from pyros_analyzer.domain.calibration import (
     CalibrationError,
     calibrate,
@@ -63,7 +63,6 @@ def test_calibrate_is_the_textbook_expression() -> None:
 
 def test_store_builds_versions_and_serves_the_latest(rig: Rig, tmp_path: Path) -> None:
     from astropy.io import fits
-    from conftest import START
 
     store = MasterStore(tmp_path / "MASTERS", min_frames=3)
     built = []

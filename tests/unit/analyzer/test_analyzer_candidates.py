@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import START, Rig
+from analyzer_factories import START, Rig
 from pyros_analyzer.catalogue import SimulatedSkyCatalogue
 from pyros_analyzer.domain import candidates as cand
 from pyros_analyzer.pipeline import analyse

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import START
+from analyzer_factories import START
 from pyros_analyzer.domain.instructions import ApiCall, BadInstruction, parse
 from pyros_analyzer.fsc import FscInbox
 from pyros_common.clock import SimulatedClock
