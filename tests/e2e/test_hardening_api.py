@@ -26,13 +26,25 @@ def _kib(pid: int, field: str) -> int:
     raise AssertionError(f"no {field} in /proc/{pid}/status")
 
 
+async def _read_response(reader: asyncio.StreamReader) -> bytes:
+    """One whole HTTP response: the head, then exactly its Content-Length (one read() may stop
+    after the head, and the body would then look empty)."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n"):
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value.strip())
+    return head + await reader.readexactly(length)
+
+
 async def _send_big(port: int, path: str, *, chunked: bool) -> tuple[int, str, int]:
     """POST a 50 MB JSON-looking body; stop sending once the server answers. (status, body, sent)."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     head = f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
     head += "Transfer-Encoding: chunked\r\n" if chunked else f"Content-Length: {BODY_BYTES}\r\n"
     writer.write((head + "\r\n").encode())
-    answer = asyncio.create_task(reader.read(65536))
+    answer = asyncio.create_task(_read_response(reader))
     sent = 0
     block = b'{"username": "' + b"x" * (CHUNK - 14)
     try:
