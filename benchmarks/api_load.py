@@ -22,9 +22,7 @@ import asyncio
 import copy
 import json
 import os
-import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,6 +33,10 @@ from typing import Any
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from machine import commit, machine  # noqa: E402
+
 OUT = Path(__file__).parent / "results" / "api_load.json"
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))
 
@@ -42,34 +44,6 @@ from e2e_support import ROUTINE_PROGRAM, start_pyros_up  # noqa: E402
 
 USER, PASSWORD = "bench-user", "bench-user-password"
 CONCURRENCY = (1, 20)
-
-
-def machine() -> dict[str, Any]:
-    """nproc, CPU model, Python and platform."""
-    cpu = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "nproc": os.cpu_count(),
-        "cpu": cpu,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-    }
-
-
-def commit() -> str:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
-        )
-        return out.stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def cpu_s(pid: int) -> float:

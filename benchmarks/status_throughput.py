@@ -24,8 +24,6 @@ import datetime as dt
 import json
 import multiprocessing as mp
 import os
-import platform
-import subprocess
 import sys
 import time
 import uuid
@@ -37,35 +35,13 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from machine import commit, machine  # noqa: E402
+
 OUT = ROOT / "benchmarks" / "results" / "status_throughput.json"
 PG_ADMIN = os.environ.get("PYROS_TEST_PG", "postgresql://pyros:pyros@127.0.0.1:5432/pyros")
 PARTITIONS = 3
-
-
-def machine() -> dict[str, object]:
-    cpu = ""
-    try:
-        cpu = next(
-            (
-                ln.split(":", 1)[1].strip()
-                for ln in Path("/proc/cpuinfo").read_text().splitlines()
-                if ln.startswith("model name")
-            ),
-            "",
-        )
-    except OSError:
-        pass
-    return {
-        "nproc": os.cpu_count(),
-        "cpu": cpu,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-    }
-
-
-def commit() -> str:
-    r = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False)
-    return r.stdout.strip()
 
 
 def rss_mb() -> float:

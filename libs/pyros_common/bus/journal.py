@@ -101,11 +101,10 @@ class BusJournal:
             removed += self._db.execute(
                 "DELETE FROM events WHERE topic = ? AND seq <= ?", (topic, low)
             ).rowcount
-        placeholders = ",".join("?" for _ in by_topic) or "''"
-        removed += self._db.execute(
-            f"DELETE FROM events WHERE topic NOT IN ({placeholders})",
-            tuple(by_topic),
-        ).rowcount
+        read = set(by_topic)
+        unread = [t for (t,) in self._db.execute("SELECT DISTINCT topic FROM events") if t not in read]
+        for topic in unread:
+            removed += self._db.execute("DELETE FROM events WHERE topic = ?", (topic,)).rowcount
         return removed
 
     def count(self) -> int:
