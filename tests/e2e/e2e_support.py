@@ -5,17 +5,19 @@ Nothing here imports a service to drive the flow; the processes are the system u
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import math
 import os
+import secrets
 import signal
 import socket
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -299,6 +301,58 @@ def start_pyros_up(root: Path) -> PyrosUp:
     up.start()
     bootstrap(up.api, db_url=up.db_url, env=up.cli_env())
     return up
+
+
+@contextlib.contextmanager
+def services_on_kafka(
+    services: Sequence[str], *, kafka: str, prefix: str, pg_url: str, root: Path, **extra_env: str
+) -> Iterator[tuple[Api, dict[str, str]]]:
+    """``services`` and the gateway, each its own ``pyros run`` on real Kafka and PostgreSQL (a
+    fresh database, migrated), an admin logged in; yields (api, env) and stops them with SIGINT."""
+    env = base_env(
+        PYROS_KAFKA_BOOTSTRAP=kafka,
+        PYROS_TOPIC_PREFIX=prefix,
+        PYROS_TOPIC_PARTITIONS="1",
+        PYROS_DATABASE_URL=pg_url,
+        PYROS_DATA_DIR=str(root / "data"),
+        PYROS_JWT_SECRET=secrets.token_hex(32),
+        XDG_CONFIG_HOME=str(root / "home"),
+        **extra_env,
+    )
+    run_cli(["db", "upgrade"], env=env)
+    gateway_port = free_port()
+    procs = [
+        Proc(
+            name=f"pyros run {name}",
+            argv=[str(PYROS), "run", name],
+            env={
+                **env,
+                "PYROS_HTTP_PORT": str(gateway_port if name == "gateway" else free_port()),
+                "PYROS_HTTP_HOST": "127.0.0.1",
+            },
+            log_path=root / f"{name}.log",
+        )
+        for name in (*services, "gateway")
+    ]
+    api = Api(f"http://127.0.0.1:{gateway_port}")
+    try:
+        for p in procs:
+            p.start()
+        wait_healthy(api, procs, services=services)
+        bootstrap(api, db_url=pg_url, env=env)
+        yield api, env
+    finally:
+        api.close()
+        errors = []
+        for p in reversed(procs):
+            try:
+                p.stop()
+            except AssertionError as exc:
+                errors.append(str(exc))
+        for p in procs:
+            if p in STARTED:
+                STARTED.remove(p)
+        assert not errors, "\n".join(errors)
 
 
 # --- packets -------------------------------------------------------------------------------------

@@ -14,25 +14,17 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from e2e_support import (
-    PYROS,
-    STARTED,
     Api,
-    Proc,
-    base_env,
-    bootstrap,
     dumps,
     first_accepted,
-    free_port,
     poll,
-    run_cli,
-    wait_healthy,
+    services_on_kafka,
 )
 
 pytestmark = pytest.mark.integration
@@ -60,50 +52,15 @@ def night_on_kafka(
 ) -> Iterator[tuple[Api, str]]:
     site = tmp_path / "site.toml"
     midnight_site(site)
-    env = base_env(
-        PYROS_KAFKA_BOOTSTRAP=kafka_bootstrap,
-        PYROS_TOPIC_PREFIX=topic_prefix,
-        PYROS_TOPIC_PARTITIONS="1",
-        PYROS_DATABASE_URL=pg_url,
-        PYROS_DATA_DIR=str(tmp_path / "data"),
+    with services_on_kafka(
+        SERVICES,
+        kafka=kafka_bootstrap,
+        prefix=topic_prefix,
+        pg_url=pg_url,
+        root=tmp_path,
         PYROS_SITE=str(site),
-        PYROS_JWT_SECRET=secrets.token_hex(32),
-        XDG_CONFIG_HOME=str(tmp_path / "home"),
-    )
-    run_cli(["db", "upgrade"], env=env)
-    gateway_port = free_port()
-    procs = [
-        Proc(
-            name=f"pyros run {name}",
-            argv=[str(PYROS), "run", name],
-            env={
-                **env,
-                "PYROS_HTTP_PORT": str(gateway_port if name == "gateway" else free_port()),
-                "PYROS_HTTP_HOST": "127.0.0.1",
-            },
-            log_path=tmp_path / f"{name}.log",
-        )
-        for name in (*SERVICES, "gateway")
-    ]
-    api = Api(f"http://127.0.0.1:{gateway_port}")
-    try:
-        for p in procs:
-            p.start()
-        wait_healthy(api, procs, services=SERVICES)
-        bootstrap(api, db_url=pg_url, env=env)
+    ) as (api, _env):
         yield api, topic_prefix
-    finally:
-        api.close()
-        errors = []
-        for p in reversed(procs):
-            try:
-                p.stop()
-            except AssertionError as exc:
-                errors.append(str(exc))
-        for p in procs:
-            if p in STARTED:
-                STARTED.remove(p)
-        assert not errors, "\n".join(errors)
 
 
 def read_topics(bootstrap: str, topics: list[str]) -> list[tuple[str, dict[str, Any]]]:

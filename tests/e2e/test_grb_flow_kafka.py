@@ -10,28 +10,20 @@ accepted). With CI=true a missing broker or database fails (the shared fixtures)
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from e2e_support import (
     ADMITTED,
-    PYROS,
-    STARTED,
     Api,
-    Proc,
     accepted_request,
-    base_env,
-    bootstrap,
     dumps,
     event_time,
     first_accepted,
-    free_port,
     fresh_tag,
     in_schedule,
-    run_cli,
-    wait_healthy,
+    services_on_kafka,
 )
 from retime import retime
 
@@ -52,47 +44,10 @@ def kafka_gateway(
     kafka_bootstrap: str, topic_prefix: str, pg_url: str, tmp_path: Path
 ) -> Iterator[tuple[Api, dict[str, str]]]:
     """alerts, routines, scheduler and the gateway, each its own ``pyros run``; yields (api, env)."""
-    env = base_env(
-        PYROS_KAFKA_BOOTSTRAP=kafka_bootstrap,
-        PYROS_TOPIC_PREFIX=topic_prefix,
-        PYROS_TOPIC_PARTITIONS="1",
-        PYROS_DATABASE_URL=pg_url,
-        PYROS_DATA_DIR=str(tmp_path / "data"),
-        PYROS_JWT_SECRET=secrets.token_hex(32),
-        XDG_CONFIG_HOME=str(tmp_path / "home"),
-    )
-    run_cli(["db", "upgrade"], env=env)
-    procs: list[Proc] = []
-    gateway_port = free_port()
-    for name in (*SERVICES, "gateway"):
-        port = gateway_port if name == "gateway" else free_port()
-        procs.append(
-            Proc(
-                name=f"pyros run {name}",
-                argv=[str(PYROS), "run", name],
-                env={**env, "PYROS_HTTP_PORT": str(port), "PYROS_HTTP_HOST": "127.0.0.1"},
-                log_path=tmp_path / f"{name}.log",
-            )
-        )
-    api = Api(f"http://127.0.0.1:{gateway_port}")
-    try:
-        for p in procs:
-            p.start()
-        wait_healthy(api, procs, services=SERVICES)
-        bootstrap(api, db_url=pg_url, env=env)
-        yield api, env
-    finally:
-        api.close()
-        errors = []
-        for p in reversed(procs):
-            try:
-                p.stop()
-            except AssertionError as exc:
-                errors.append(str(exc))
-        for p in procs:
-            if p in STARTED:
-                STARTED.remove(p)
-        assert not errors, "\n".join(errors)
+    with services_on_kafka(
+        SERVICES, kafka=kafka_bootstrap, prefix=topic_prefix, pg_url=pg_url, root=tmp_path
+    ) as running:
+        yield running
 
 
 def test_svom_and_swift_packets_become_accepted_requests_in_the_schedule(
