@@ -130,24 +130,42 @@ class _Row:
 
 
 @dataclass
+class _Mapped:
+    """The previous call's output, per request in order (for a pool that only grew)."""
+
+    key: tuple[Any, ...]
+    requests: list[Request]
+    ends: list[int]  # after request j, its sequences end at ends[j] in the lists below
+    seqs: list[KSequence]
+    ras: list[float]
+    decs: list[float]
+    filters: list[str]
+    info: list[SequenceInfo]
+
+
+@dataclass
 class MappingCache:
     """The service's cache between replans: rows and windows of unchanged requests
-    (the same objects, the same night and site), and the kernel sequences built from them."""
+    (the same objects, the same night and site), the kernel sequences built from them, and
+    the last call's output, whose longest unchanged prefix of requests is reused as is."""
 
     rows: dict[str, tuple[Any, Any, _Row]] = field(default_factory=dict)
     windows: dict[str, tuple[Any, Any, list[tuple[float, float]]]] = field(default_factory=dict)
     final: dict[str, tuple[Any, KSequence]] = field(default_factory=dict)
+    last: _Mapped | None = None
 
     def clear(self) -> None:
         self.rows.clear()
         self.windows.clear()
         self.final.clear()
+        self.last = None
 
     def forget(self, ids: Iterable[str]) -> None:
         for k in ids:
             self.rows.pop(k, None)
             self.windows.pop(k, None)
             self.final.pop(k, None)
+        self.last = None
 
 
 def _row(
@@ -237,6 +255,20 @@ def kernel_input(
     """
     oh = overheads if overheads is not None else OVERHEADS[DEFAULT_PROFILE]
     dusk, dawn = night_bounds(site, night)
+    # The longest prefix of requests that are the same objects as in the last call (same
+    # night, site, grades, overheads and skipped ids) maps to the same output: reused as is.
+    key: tuple[Any, ...] | None = None
+    if cache is not None and isinstance(skip, (set, frozenset)):
+        key = (night, site, oh, dict(grades), frozenset(skip))
+    cut = 0
+    last = cache.last if cache is not None else None
+    if last is not None and key is not None and last.key == key:
+        for a, b in zip(requests, last.requests, strict=False):
+            if a is not b:
+                break
+            cut += 1
+    head_end = last.ends[cut - 1] if last is not None and cut else 0
+    tail_requests = requests[cut:]
     seqs: list[KSequence] = []
     ras: list[float] = []
     decs: list[float] = []
@@ -247,7 +279,8 @@ def kernel_input(
     owner: list[Request] = []
     info: list[SequenceInfo] = []
     night_s = (dawn - dusk).total_seconds()
-    for req in requests:
+    ends: list[int] = []
+    for req in tail_requests:
         rid = req.id or req.name
         alert = req.kind is RequestKind.ALERT
         lo = (req.valid_from - dusk).total_seconds() if req.valid_from else 0.0
@@ -274,6 +307,7 @@ def kernel_input(
             owner.append(req)
             decay.append(r.decay)
             info.append(r.info)
+        ends.append(head_end + len(seqs))
     # Windows: from the cache for requests unchanged since the last call (same object, same
     # night, same site), else computed for the others in one vectorised call.
     wins: list[list[tuple[float, float]] | None] = [None] * len(seqs)
@@ -327,6 +361,15 @@ def kernel_input(
         )
         if cache is not None:
             cache.final[sq.id] = (same, out[-1])
+    if last is not None and cut:
+        out = last.seqs[:head_end] + out
+        ras = last.ras[:head_end] + ras
+        decs = last.decs[:head_end] + decs
+        filters = last.filters[:head_end] + filters
+        info = last.info[:head_end] + info
+        ends = last.ends[:cut] + ends
+    if cache is not None and key is not None:
+        cache.last = _Mapped(key, list(requests), ends, out, ras, decs, filters, info)
     tr = GreatCircleTransition(
         ras,
         decs,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 
 from pyros_common.domain.programs.priority import effective_priority, weight
 from pyros_common.domain.programs.quotas import Grade
@@ -54,3 +55,45 @@ def test_requests_map_to_a_schedulable_night() -> None:
     assert validate(ni.kernel, res) == []
     assert [p.id for p in res.placements] == ["M1/s1"]
     assert str(res.unscheduled["south/s1"]) == "never visible"
+
+
+def _mapped(reqs: list[Request], cache: object = None, **kw: object) -> list[tuple[object, ...]]:
+    from pyros_scheduler.mapping import MappingCache
+
+    assert cache is None or isinstance(cache, MappingCache)
+    ni = kernel_input(reqs, site=SITES["gft-spm"], night=NIGHT, grades={"P1": Grade.A}, cache=cache, **kw)  # type: ignore[arg-type]
+    tr = ni.kernel.transition
+    n = len(ni.kernel.sequences)
+    costs = tuple(tr.cost(i, j) for i in range(n) for j in range(n))
+    # Windows computed alone or in a batch may differ in the last bits (vectorised sums).
+    return [
+        (replace(s, windows=tuple((round(a, 6), round(b, 6)) for a, b in s.windows)), i.request, i.target)
+        for s, i in zip(ni.kernel.sequences, ni.info, strict=True)
+    ] + [tuple(round(c, 6) for c in costs)]
+
+
+def test_the_cache_reuses_an_unchanged_prefix_and_maps_like_a_fresh_call() -> None:
+    """The service's cache reuses the last call's output for the requests that are the same
+    objects, in the same order; anything else (a request replaced in the middle, one added,
+    a skipped id, other grades) maps exactly as an uncached call does."""
+    from pyros_scheduler.mapping import MappingCache
+
+    cache = MappingCache()
+    reqs = [_request(f"T{k}", 20.0 * k, 10.0 + k) for k in range(6)]
+    first = kernel_input(reqs, site=SITES["gft-spm"], night=NIGHT, grades={"P1": Grade.A}, cache=cache)
+    assert _mapped(reqs, cache) == _mapped(reqs)
+    grown = [*reqs, _request("new", 100.0, 30.0)]
+    again = kernel_input(grown, site=SITES["gft-spm"], night=NIGHT, grades={"P1": Grade.A}, cache=cache)
+    assert all(a is b for a, b in zip(first.kernel.sequences, again.kernel.sequences, strict=False))
+    assert _mapped(grown, cache) == _mapped(grown)
+    revised = [*grown[:2], _request("T2", 200.0, 40.0), *grown[3:]]
+    assert _mapped(revised, cache) == _mapped(revised)
+    assert _mapped(grown, cache, skip={"T4/s1"}) == _mapped(grown, skip={"T4/s1"})
+    assert _mapped(grown, cache) == _mapped(grown)
+    ni = kernel_input(grown, site=SITES["gft-spm"], night=NIGHT, grades={"P1": Grade.B}, cache=cache)
+    assert (
+        ni.kernel.sequences[0].weight
+        == kernel_input(grown, site=SITES["gft-spm"], night=NIGHT, grades={"P1": Grade.B})
+        .kernel.sequences[0]
+        .weight
+    )
