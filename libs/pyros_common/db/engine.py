@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event, insert, inspect, text
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DisconnectionError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from pyros_common.db.models import ProcessedEvent
@@ -19,8 +19,20 @@ T = TypeVar("T")
 
 
 def _is_transient(exc: OperationalError) -> bool:
+    """A deadlock victim, a serialization conflict, a busy SQLite file, or a connection the
+    server dropped (a restart): the next attempt, on a fresh connection, can succeed."""
     code = getattr(exc.orig, "sqlstate", None)
-    return code in ("40P01", "40001") or "database is locked" in str(exc.orig)
+    return (
+        code in ("40P01", "40001")
+        or "database is locked" in str(exc.orig)
+        or bool(getattr(exc, "connection_invalidated", False))
+    )
+
+
+# A pooled connection idle for longer than this is pinged before use (a server restart or an
+# idle timeout may have closed it). A ping on every checkout, SQLAlchemy's pool_pre_ping, costs
+# one more round trip in each transaction: on the alert path, one per service.
+PING_AFTER_IDLE_S = 5.0
 
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -42,12 +54,19 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+_MARKS: dict[str, Any] = {}  # dialect name -> the compiled-once INSERT ... ON CONFLICT DO NOTHING
+
+
+def _idle_from_now(_dbapi_conn: Any, record: Any) -> None:
+    record.info["idle_since"] = time.monotonic()
+
+
 class Database:
     """One engine per process; sessions are short-lived and per unit of work."""
 
     def __init__(self, url: str, *, echo: bool = False) -> None:
         self.url = url
-        kwargs: dict[str, Any] = {"echo": echo, "pool_pre_ping": True}
+        kwargs: dict[str, Any] = {"echo": echo}
         if url.startswith("sqlite"):
             if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
                 Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
@@ -55,7 +74,20 @@ class Database:
         self.engine: Engine = create_engine(url, **kwargs)
         if url.startswith("sqlite"):
             event.listen(self.engine, "connect", _sqlite_pragmas)
+        event.listen(self.engine, "checkin", _idle_from_now)
+        event.listen(self.engine, "checkout", self._ping_if_idle)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    def _ping_if_idle(self, dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        """Ping a connection that sat idle in the pool; a dead one is replaced (the pool takes
+        DisconnectionError as "discard it and check out another")."""
+        since = record.info.get("idle_since")
+        if since is None or time.monotonic() - since < PING_AFTER_IDLE_S:
+            return
+        try:
+            self.engine.dialect.do_ping(dbapi_conn)
+        except Exception as exc:
+            raise DisconnectionError(f"pooled connection lost: {exc}") from exc
 
     @property
     def is_sqlite(self) -> bool:
@@ -144,11 +176,34 @@ class Database:
         Call it in the same transaction as the handler's effect, so that the effect and the
         mark commit together.
         """
-        try:
-            with session.begin_nested():
-                session.execute(
-                    insert(ProcessedEvent).values(consumer_group=group, event_id=event_id, processed_at=when)
+        conn = session.connection()
+        name = conn.dialect.name
+        if name not in ("postgresql", "sqlite"):  # no ON CONFLICT: a savepoint instead
+            try:
+                with session.begin_nested():
+                    session.execute(
+                        insert(ProcessedEvent).values(
+                            consumer_group=group, event_id=event_id, processed_at=when
+                        )
+                    )
+            except IntegrityError:
+                return False
+            return True
+        # One statement (one round trip), where a savepoint took three.
+        stmt = _MARKS.get(name)
+        if stmt is None:
+            from sqlalchemy.dialects import postgresql, sqlite
+
+            if name == "postgresql":
+                stmt = (
+                    postgresql.insert(ProcessedEvent)
+                    .on_conflict_do_nothing()
+                    .returning(ProcessedEvent.event_id)
                 )
-        except IntegrityError:
-            return False
-        return True
+            else:
+                stmt = (
+                    sqlite.insert(ProcessedEvent).on_conflict_do_nothing().returning(ProcessedEvent.event_id)
+                )
+            _MARKS[name] = stmt
+        res = conn.execute(stmt, {"consumer_group": group, "event_id": event_id, "processed_at": when})
+        return res.first() is not None  # no row back: the conflict, already handled
