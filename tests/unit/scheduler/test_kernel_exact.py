@@ -13,6 +13,7 @@ from pyros_scheduler.kernel import (
     KernelInput,
     KSequence,
     MatrixTransition,
+    improve_windows,
     schedule,
     schedule_exact,
     validate,
@@ -104,8 +105,15 @@ def test_exact_matches_brute_force_on_tiny_instances(seed: int) -> None:
     np.fill_diagonal(m, 0.0)
     inp = KernelInput(seqs, (0.0, 9000.0), 1, {}, MatrixTransition(m))
     exact = schedule_exact(inp)
+    best = brute_force(inp)
     assert exact.stats["exact_optimal"] == 1.0
-    assert exact.objective == brute_force(inp)
+    assert exact.objective == best
+    # The bound with the redundant (energy, no-overlap) constraints, and the relaxation
+    # without the circuit, stay upper bounds of the optimum.
+    assert exact.stats["exact_bound"] >= best - 1e-3
+    relaxed = schedule_exact(inp, circuit=False)
+    assert relaxed.stats["exact_bound"] >= best - 1e-3
+    assert validate(inp, relaxed) == []
 
 
 def test_exact_beats_a_greedy_trap() -> None:
@@ -140,3 +148,33 @@ def test_ctrl_c_still_reaches_python_after_an_exact_solve() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=120)
     assert done.returncode == 0, done.stderr.decode()[-1000:]
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(small_instances())
+def test_the_bound_holds_and_the_window_search_keeps_plans_valid(inp: KernelInput) -> None:
+    """The CP-SAT bound (with or without the circuit) is at least the optimum found; the
+    window LNS returns a valid plan never below its seed."""
+    heuristic = schedule(inp)
+    exact = schedule_exact(inp, hint=heuristic)
+    if "exact_bound" in exact.stats:
+        assert exact.stats["exact_bound"] >= exact.objective - 1e-3
+        relaxed = schedule_exact(inp, hint=heuristic, circuit=False)
+        assert relaxed.stats["exact_bound"] >= exact.objective - 1e-3
+    better = improve_windows(inp, heuristic, budget_s=5.0, window_s=5000.0, step_time_s=0.2)
+    assert validate(inp, better) == []
+    assert better.objective >= heuristic.objective - 1e-6
+    placed = {p.id for p in better.placements}
+    assert placed | set(better.unscheduled) == {s.id for s in inp.sequences}
+
+
+def test_the_window_search_escapes_the_greedy_trap() -> None:
+    seqs = [
+        KSequence("heavy", 600.0, 3.0, ((200.0, 1000.0),)),
+        KSequence("early", 500.0, 2.0, ((0.0, 500.0),)),
+        KSequence("late", 500.0, 2.0, ((500.0, 1000.0),)),
+    ]
+    inp = KernelInput(seqs, (0.0, 1000.0))
+    better = improve_windows(inp, schedule(inp), window_s=1000.0)
+    assert {p.id for p in better.placements} == {"early", "late"}
+    assert validate(inp, better) == []

@@ -44,7 +44,7 @@ the alert start earlier), repairs locally and fills the freed gaps.
 """
 
 from pyros_scheduler.kernel.check import objective, validate
-from pyros_scheduler.kernel.exact import EXACT_MAX_SEQUENCES, schedule_exact
+from pyros_scheduler.kernel.exact import EXACT_MAX_SEQUENCES, improve_windows, schedule_exact
 from pyros_scheduler.kernel.model import (
     KernelInput,
     KernelResult,
@@ -75,6 +75,7 @@ __all__ = [
     "Unscheduled",
     "Window",
     "ZeroTransition",
+    "improve_windows",
     "objective",
     "reschedule",
     "schedule",

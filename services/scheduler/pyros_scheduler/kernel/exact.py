@@ -1,8 +1,8 @@
-"""schedule_exact(): the same problem solved exactly with OR-Tools CP-SAT (small instances).
+"""schedule_exact() and improve_windows(): the same problem solved with OR-Tools CP-SAT.
 
 The model works on a 1 s grid, rounding every window inwards, every duration and transition
-upwards, so an optimal grid plan is feasible for the float problem too (and validate()
-accepts it). Per telescope t and sequence i:
+upwards, so a grid plan is feasible for the float problem too (and validate() accepts it).
+Per telescope t and sequence i:
 
 - ``on[i, t]``: i runs on t; for each usable window w a literal ``in[i, w, t]`` (exactly
   one when ``on``) bounds the start ``s[i, t]`` to the window;
@@ -13,144 +13,281 @@ accepts it). Per telescope t and sequence i:
   whenever any member is);
 - objective: maximise the sum of weight × duration (weights scaled to integers).
 
+Redundant constraints tighten the linear relaxation (the circuit's big-M arcs alone give a
+loose bound): a per-telescope ``AddNoOverlap`` over the optional intervals, and energy
+constraints over time intervals [a, b] built from the windows' ends: every placed sequence
+occupies at least its compulsory part m_i(a, b) of [a, b] (left/right shift), and between two
+such sequences on one telescope lies at least the smaller incoming transition, so
+Σ (m_i + min transition into i) × placed_i ≤ T × (b − a + the largest of those transitions).
+They hold for every feasible plan, so the bound stays an upper bound of the same problem.
+Above ``CIRCUIT_MAX_SEQUENCES`` the circuit (n² arcs) is left out: the model is then a
+relaxation (no-overlap of intervals lengthened by each sequence's smallest outgoing
+transition, plus the energy constraints) and gives the bound only.
+
 The heuristic plan (``schedule``) is given as a hint (a warm start). A deterministic-time
 limit keeps the result reproducible; ``stats["exact_optimal"]`` is 1.0 when CP-SAT proved
 optimality, and ``stats["exact_bound"]`` is its upper bound on the objective.
+
+``improve_windows``: a large-neighbourhood search seeded by a plan: CP-SAT re-optimises one
+time window of the night at a time (the sequences whose windows touch it, everything else
+fixed), sliding over the night until a time budget is spent.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
+import time
+from collections.abc import Callable, Container, Mapping
 
+import numpy as np
 from ortools.sat.python import cp_model
 
 from pyros_scheduler.kernel._state import EPS, Prep, State
+from pyros_scheduler.kernel.check import validate
 from pyros_scheduler.kernel.model import KernelInput, KernelResult
 from pyros_scheduler.kernel.solver import _critical, _placements, schedule
 
 # Above this many schedulable sequences the circuit model grows as n² per telescope:
 # the planner then keeps the heuristic.
 EXACT_MAX_SEQUENCES = 24
+# Above this many, schedule_exact builds the relaxation without the circuit (bound only).
+CIRCUIT_MAX_SEQUENCES = 120
 WEIGHT_SCALE = 1000
+# Energy constraints: interval ends taken from at most this many window ends.
+ENERGY_POINTS = 48
+# improve_windows: a window holds about this many placements.
+WINDOW_PLACEMENTS = 8
 
 
-def schedule_exact(
-    inp: KernelInput,
-    *,
-    max_time_s: float = 5.0,
-    hint: KernelResult | None = None,
-    workers: int = 1,
-) -> KernelResult:
-    """Solve ``inp`` with CP-SAT; never worse than ``hint`` (default: the heuristic plan)."""
-    heuristic = hint if hint is not None else schedule(inp)
-    p = Prep.of(inp)
-    tels = range(inp.n_telescopes)
-    live = [i for i in range(p.n) if i not in p.static and p.ptr[i + 1] > p.ptr[i]]
-    critical = _critical(p)
-    if not live:
-        return heuristic
-    m = cp_model.CpModel()
-    horizon_lo = math.ceil(p.night[0])
-    horizon_hi = math.floor(p.night[1])
-    dur = {i: math.ceil(p.dur[i] - EPS) for i in live}
-    on: dict[tuple[int, int], cp_model.IntVar] = {}
-    start: dict[tuple[int, int], cp_model.IntVar] = {}
-    placed: dict[int, cp_model.IntVar] = {}
-    for i in live:
-        wins = [
-            (math.ceil(lo - EPS), math.floor(hi + EPS) - dur[i])
-            for lo, hi in p.windows(i)
-            if math.floor(hi + EPS) - dur[i] >= math.ceil(lo - EPS)
-        ]
-        placed[i] = m.new_bool_var(f"placed_{i}")
-        if not wins:
-            m.add(placed[i] == 0)
-            continue
-        for t in tels:
-            on[i, t] = m.new_bool_var(f"on_{i}_{t}")
-            start[i, t] = m.new_int_var(horizon_lo, horizon_hi, f"s_{i}_{t}")
-            ins = [m.new_bool_var(f"in_{i}_{w}_{t}") for w in range(len(wins))]
-            m.add(sum(ins) == on[i, t])
-            for lit, (a, b) in zip(ins, wins, strict=True):
-                m.add(start[i, t] >= a).only_enforce_if(lit)
-                m.add(start[i, t] <= b).only_enforce_if(lit)
-        m.add(sum(on[i, t] for t in tels) == placed[i])
-    # Order on each telescope: a circuit through a depot (node 0) and the sequences.
-    for t in tels:
-        nodes = [i for i in live if (i, t) in on]
-        if not nodes:
-            continue
-        arcs: list[tuple[int, int, cp_model.LiteralT]] = [(0, 0, m.new_bool_var(f"empty_{t}"))]
-        for a, i in enumerate(nodes, 1):
-            arcs.append((a, a, ~on[i, t]))
-            arcs.append((0, a, m.new_bool_var(f"first_{i}_{t}")))
-            arcs.append((a, 0, m.new_bool_var(f"last_{i}_{t}")))
-            for b, j in enumerate(nodes, 1):
-                if i == j:
-                    continue
-                lit = m.new_bool_var(f"next_{i}_{j}_{t}")
-                gap = dur[i] + math.ceil(inp.transition.cost(i, j) - EPS)
-                m.add(start[j, t] >= start[i, t] + gap).only_enforce_if(lit)
-                arcs.append((a, b, lit))
-        m.add_circuit(arcs)
-    # Quotas (placed seconds per program, as State.quota_ok counts them).
-    for prog, cap in inp.quotas_s.items():
-        members = [i for i in live if p.prog[i] == prog]
-        if members:
-            m.add(sum(math.ceil(p.dur[i] - EPS) * placed[i] for i in members) <= math.floor(cap + EPS))
-    # Requests standing or falling together.
-    for group in p.groups:
-        g = [i for i in group if i in placed]
-        for k in group:
-            if not p.essential[k]:
-                continue
-            for j in g:
-                if k in placed:
-                    m.add_implication(placed[j], placed[k])
-                else:
-                    m.add(placed[j] == 0)
-    # Time-critical sequences (alerts) keep the heuristic's placement, their earliest start:
-    # CP-SAT arranges the routine work around them and never trades an alert's minutes.
-    where_h = {pl.id: pl for pl in heuristic.placements}
-    for i in critical:
-        if i not in placed:
-            continue
-        pl = where_h.get(p.ids[i])
-        if pl is None or (i, pl.telescope) not in on:
-            m.add(placed[i] == 0)
-            continue
-        m.add(on[i, pl.telescope] == 1)
-        m.add(start[i, pl.telescope] == math.ceil(pl.start_s - EPS))
-    m.maximize(sum(round(WEIGHT_SCALE * p.w[i] * p.dur[i]) * placed[i] for i in live))
-    # Warm start from the heuristic plan.
-    where = {pl.id: pl for pl in heuristic.placements}
-    for i in live:
-        pl = where.get(p.ids[i])
-        m.add_hint(placed[i], pl is not None)
-        for t in tels:
-            if (i, t) in on:
-                here = pl is not None and pl.telescope == t
-                m.add_hint(on[i, t], here)
-                if pl is not None and here:
-                    m.add_hint(start[i, t], math.ceil(pl.start_s - EPS))
-    solver = cp_model.CpSolver()
+def _params(solver: cp_model.CpSolver, max_time_s: float, workers: int) -> None:
     solver.parameters.max_deterministic_time = max_time_s
     solver.parameters.num_workers = workers
     solver.parameters.random_seed = 0
     # CP-SAT would otherwise install its own SIGINT handler, and a service or `pyros up`
     # would no longer stop cleanly on Ctrl-C.
     solver.parameters.catch_sigint_signal = False
-    status = solver.solve(m)
-    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        return heuristic
+
+
+class _Model:
+    """A CP-SAT model of the free sequences around fixed placements (see the module docstring).
+
+    ``free``: sequence -> usable start ranges (integers); ``fixed``: sequence -> (telescope,
+    start, end) as floats, forced; ``caps``: program -> seconds the free sequences may add;
+    ``present``: sequences outside the model that are placed (for the request groups).
+    """
+
+    def __init__(
+        self,
+        p: Prep,
+        inp: KernelInput,
+        free: Mapping[int, list[tuple[int, int]]],
+        fixed: Mapping[int, tuple[int, float, float]],
+        caps: Mapping[str, float],
+        groups: list[list[int]],
+        present: Container[int] = (),
+        *,
+        circuit: bool = True,
+        cuts: bool = True,
+    ) -> None:
+        self.p, self.inp = p, inp
+        m = self.m = cp_model.CpModel()
+        cost = inp.transition.cost
+        tels = range(inp.n_telescopes)
+        lo_h = math.floor(p.night[0])
+        hi_h = math.ceil(p.night[1]) + 1
+        self.dur = dur = {i: math.ceil(p.dur[i] - EPS) for i in free}
+        self.on: dict[tuple[int, int], cp_model.IntVar] = {}
+        self.start: dict[tuple[int, int], cp_model.IntVar] = {}
+        self.placed: dict[int, cp_model.IntVar] = {}
+        on, start, placed = self.on, self.start, self.placed
+        nodes = list(free)
+        # Smallest transitions into / out of each free sequence (over all model nodes).
+        everyone = nodes + list(fixed)
+        mt_in = {i: min((cost(k, i) for k in everyone if k != i), default=0.0) for i in nodes}
+        mt_out = {i: min((cost(i, k) for k in everyone if k != i), default=0.0) for i in nodes}
+        for i, wins in free.items():
+            placed[i] = m.new_bool_var(f"placed_{i}")
+            if not wins:
+                m.add(placed[i] == 0)
+                continue
+            for t in tels:
+                on[i, t] = m.new_bool_var(f"on_{i}_{t}")
+                start[i, t] = m.new_int_var(min(a for a, _ in wins), max(b for _, b in wins), f"s_{i}_{t}")
+                if len(wins) == 1:
+                    continue
+                ins = [m.new_bool_var(f"in_{i}_{w}_{t}") for w in range(len(wins))]
+                m.add(sum(ins) == on[i, t])
+                for lit, (a, b) in zip(ins, wins, strict=True):
+                    m.add(start[i, t] >= a).only_enforce_if(lit)
+                    m.add(start[i, t] <= b).only_enforce_if(lit)
+            m.add(sum(on[i, t] for t in tels) == placed[i])
+        for t in tels:
+            here = [i for i in nodes if (i, t) in on]
+            fx = sorted((f for f, (ft, _, _) in fixed.items() if ft == t), key=lambda f: fixed[f][1])
+            if circuit and (here or fx):
+                self._circuit(t, here, fx, fixed, cost)
+            # Optional intervals (no-overlap): with the circuit, redundant (its propagation
+            # and cuts help the bound); without it, lengthened by the smallest outgoing
+            # transition, a relaxation of the transitions.
+            ivs = []
+            for i in here:
+                size = dur[i] if circuit else dur[i] + math.floor(mt_out[i] + EPS)
+                end = m.new_int_var(lo_h, hi_h + 4000 + size, f"e_{i}_{t}")
+                ivs.append(m.new_optional_interval_var(start[i, t], size, end, on[i, t], f"iv_{i}_{t}"))
+            for f in fx:
+                _, s0, e0 = fixed[f]
+                a, b = math.floor(s0 + EPS), math.ceil(e0 - EPS)
+                if not circuit:
+                    # the fixed block also keeps the transitions out of its neighbours
+                    ivs.append(m.new_fixed_size_interval_var(a, max(0, b - a), f"fx_{f}_{t}"))
+            if ivs:
+                m.add_no_overlap(ivs)
+            if not circuit:
+                for f in fx:
+                    _, s0, e0 = fixed[f]
+                    for i in here:
+                        # a free sequence is before or after each fixed block, transitions included
+                        after = m.new_bool_var(f"after_{i}_{f}_{t}")
+                        m.add(start[i, t] >= math.ceil(e0 + cost(f, i) - EPS)).only_enforce_if(
+                            after, on[i, t]
+                        )
+                        m.add(
+                            start[i, t] + dur[i] + math.ceil(cost(i, f) - EPS) <= math.floor(s0 + EPS)
+                        ).only_enforce_if(~after, on[i, t])
+        for prog, cap in caps.items():
+            members = [i for i in nodes if p.prog[i] == prog]
+            if members:
+                m.add(sum(dur[i] * placed[i] for i in members) <= math.floor(cap + EPS))
+        # A request stands or falls as one: an essential member is placed whenever any member
+        # is. Members outside the model are placed (``present``: fixed or kept) or not.
+        for group in groups:
+            inside = [j for j in group if j in placed]
+            for k in group:
+                if not p.essential[k]:
+                    continue
+                if k in placed:
+                    for j in group:
+                        if j in placed and j != k:
+                            m.add_implication(placed[j], placed[k])
+                        elif j in present:
+                            m.add(placed[k] == 1)
+                elif k not in present:
+                    for j in inside:
+                        m.add(placed[j] == 0)
+        if cuts and nodes:
+            self._energy(free, mt_in)
+        m.maximize(sum(round(WEIGHT_SCALE * p.w[i] * p.dur[i]) * placed[i] for i in nodes))
+
+    def _circuit(
+        self,
+        t: int,
+        here: list[int],
+        fx: list[int],
+        fixed: Mapping[int, tuple[int, float, float]],
+        cost: Callable[[int, int], float],
+    ) -> None:
+        m, on, start, dur = self.m, self.on, self.start, self.dur
+        arcs: list[tuple[int, int, cp_model.LiteralT]] = [(0, 0, m.new_bool_var(f"empty_{t}"))]
+        node = {i: a for a, i in enumerate([*here, *fx], 1)}
+        for i in here:
+            a = node[i]
+            arcs.append((a, a, ~on[i, t]))
+            arcs.append((0, a, m.new_bool_var(f"first_{i}_{t}")))
+            arcs.append((a, 0, m.new_bool_var(f"last_{i}_{t}")))
+        # Fixed placements are always visited, in their own order.
+        for k, f in enumerate(fx):
+            a = node[f]
+            if k == 0:
+                arcs.append((0, a, m.new_bool_var(f"first_{f}_{t}")))
+            if k == len(fx) - 1:
+                arcs.append((a, 0, m.new_bool_var(f"last_{f}_{t}")))
+            if k + 1 < len(fx):
+                arcs.append((a, node[fx[k + 1]], m.new_bool_var(f"next_{f}_{fx[k + 1]}_{t}")))
+        for i in here:
+            for j in here:
+                if i == j:
+                    continue
+                lit = m.new_bool_var(f"next_{i}_{j}_{t}")
+                gap = dur[i] + math.ceil(cost(i, j) - EPS)
+                m.add(start[j, t] >= start[i, t] + gap).only_enforce_if(lit)
+                arcs.append((node[i], node[j], lit))
+            for f in fx:
+                _, s0, e0 = fixed[f]
+                # i just after f: it starts after f ends and the transition
+                lit = m.new_bool_var(f"next_{f}_{i}_{t}")
+                m.add(start[i, t] >= math.ceil(e0 + cost(f, i) - EPS)).only_enforce_if(lit)
+                arcs.append((node[f], node[i], lit))
+                # i just before f
+                lit = m.new_bool_var(f"next_{i}_{f}_{t}")
+                m.add(
+                    start[i, t] + dur[i] + math.ceil(cost(i, f) - EPS) <= math.floor(s0 + EPS)
+                ).only_enforce_if(lit)
+                arcs.append((node[i], node[f], lit))
+        m.add_circuit(arcs)
+
+    def _energy(self, free: Mapping[int, list[tuple[int, int]]], mt_in: Mapping[int, float]) -> None:
+        """Energy constraints over intervals between window ends (see the module docstring)."""
+        nodes = [i for i, w in free.items() if w]
+        if not nodes:
+            return
+        n_tel = self.inp.n_telescopes
+        r = np.array([min(a for a, _ in free[i]) for i in nodes], dtype=np.float64)
+        dl = np.array([max(b for _, b in free[i]) + self.dur[i] for i in nodes], dtype=np.float64)
+        d = np.array([self.dur[i] for i in nodes], dtype=np.float64)
+        mt = np.array([math.floor(mt_in[i] + EPS) for i in nodes], dtype=np.float64)
+        pts = np.unique(np.concatenate([r, dl]))
+        if pts.size > ENERGY_POINTS:
+            pts = np.unique(np.quantile(pts, np.linspace(0.0, 1.0, ENERGY_POINTS)).round())
+        for ia, a in enumerate(pts.tolist()):
+            for b in pts[ia + 1 :].tolist():
+                # the least overlap with [a, b] over the start range, at one of its ends
+                early = np.minimum(r + d, b) - np.maximum(r, a)
+                late = np.minimum(dl, b) - np.maximum(dl - d, a)
+                comp = np.minimum(early, late)
+                sel = np.flatnonzero(comp > 0)
+                if sel.size < 2:
+                    continue
+                need = comp[sel] + mt[sel]
+                cap = n_tel * (b - a + mt[sel].max())
+                if need.sum() <= cap:
+                    continue  # the constraint cannot bind
+                self.m.add(
+                    sum(int(need[k]) * self.placed[nodes[int(s)]] for k, s in enumerate(sel.tolist()))
+                    <= int(cap)
+                )
+
+    def hint(self, where: Mapping[int, tuple[int, float]]) -> None:
+        for i, v in self.placed.items():
+            pl = where.get(i)
+            self.m.add_hint(v, pl is not None)
+            for t in range(self.inp.n_telescopes):
+                if (i, t) in self.on:
+                    here = pl is not None and pl[0] == t
+                    self.m.add_hint(self.on[i, t], here)
+                    if pl is not None and here:
+                        self.m.add_hint(self.start[i, t], math.ceil(pl[1] - EPS))
+
+
+def _start_ranges(p: Prep, i: int, lo: float, hi: float) -> list[tuple[int, int]]:
+    d = math.ceil(p.dur[i] - EPS)
+    out = []
+    for a, b in p.windows(i):
+        s0, s1 = math.ceil(max(a, lo) - EPS), math.floor(min(b, hi) + EPS) - d
+        if s1 >= s0:
+            out.append((s0, s1))
+    return out
+
+
+def _result(
+    p: Prep, inp: KernelInput, keep: list[tuple[int, int, float, float]], chosen: list[tuple[int, int, int]]
+) -> tuple[State, KernelResult]:
+    """A plan of the kept placements (as they were) and the chosen ones (telescope, start, i)."""
     st = State(p, inp)
-    chosen = sorted(
-        (t, int(solver.value(start[i, t])), i) for (i, t), lit in on.items() if solver.boolean_value(lit)
-    )
+    for i, t, s0, e0 in keep:
+        st.put_back(i, t, s0, end=e0)
     for t, begin, i in chosen:
         st.put_back(i, t, float(begin))
-    if st.value < heuristic.objective - EPS:
-        return heuristic
     sibling: dict[int, str] = {}
     for group in p.groups:
         failed = [k for k in group if p.essential[k] and not st.placed[k]]
@@ -159,17 +296,230 @@ def schedule_exact(
                 if k != failed[0] and not st.placed[k]:
                     sibling[k] = p.ids[failed[0]]
     unplaced = [i for i in range(p.n) if not st.placed[i]]
-    placements = _placements(st)
-    optimal = status == cp_model.OPTIMAL
+    return st, KernelResult(_placements(st), st.reasons(unplaced, sibling), st.value, (), {}, p)
+
+
+def schedule_exact(
+    inp: KernelInput,
+    *,
+    max_time_s: float = 5.0,
+    hint: KernelResult | None = None,
+    workers: int = 1,
+    circuit: bool | None = None,
+) -> KernelResult:
+    """Solve ``inp`` with CP-SAT; never worse than ``hint`` (default: the heuristic plan).
+
+    ``circuit`` (default: at most ``CIRCUIT_MAX_SEQUENCES`` visible): False builds the
+    relaxation without transitions' order, which only gives the bound (``exact_bound``).
+    """
+    heuristic = hint if hint is not None else schedule(inp)
+    p = Prep.of(inp)
+    live = [i for i in range(p.n) if i not in p.static and p.ptr[i + 1] > p.ptr[i]]
+    if not live:
+        return heuristic
+    if circuit is None:
+        circuit = len(live) <= CIRCUIT_MAX_SEQUENCES
+    critical = _critical(p)
+    where_h = {pl.id: pl for pl in heuristic.placements}
+    # Time-critical sequences (alerts) keep the heuristic's placement, their earliest start:
+    # CP-SAT arranges the routine work around them and never trades an alert's minutes.
+    fixed: dict[int, tuple[int, float, float]] = {}
+    free: dict[int, list[tuple[int, int]]] = {}
+    for i in live:
+        pl = where_h.get(p.ids[i])
+        if i in critical:
+            if pl is not None:
+                fixed[i] = (pl.telescope, pl.start_s, pl.end_s)
+        else:
+            free[i] = _start_ranges(p, i, p.night[0], p.night[1])
+    caps = dict(inp.quotas_s)
+    for f, (_, s0, e0) in fixed.items():
+        if p.prog[f] in caps:
+            caps[p.prog[f]] -= e0 - s0
+    model = _Model(p, inp, free, fixed, caps, p.groups, set(fixed), circuit=circuit)
+    model.hint(
+        {i: (where_h[p.ids[i]].telescope, where_h[p.ids[i]].start_s) for i in free if p.ids[i] in where_h}
+    )
+    solver = cp_model.CpSolver()
+    _params(solver, max_time_s, workers)
+    status = solver.solve(model.m)
+    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        return heuristic
+    fixed_value = sum(heuristic_gain(p, f, s0, e0) for f, (_, s0, e0) in fixed.items())
+    bound = solver.best_objective_bound / WEIGHT_SCALE + fixed_value
+    optimal = status == cp_model.OPTIMAL and circuit
     stats = {
         "sequences": float(p.n),
-        "placed": float(len(placements)),
         "exact_optimal": 1.0 if optimal else 0.0,
-        "exact_bound": solver.best_objective_bound / WEIGHT_SCALE,
+        "exact_bound": bound,
         "exact_wall_s": solver.wall_time,
+        "exact_circuit": 1.0 if circuit else 0.0,
         "heuristic_objective": heuristic.objective,
     }
-    return KernelResult(placements, st.reasons(unplaced, sibling), st.value, (), stats, p)
+    best = heuristic
+    if circuit:
+        chosen = sorted(
+            (t, int(solver.value(model.start[i, t])), i)
+            for (i, t), lit in model.on.items()
+            if solver.boolean_value(lit)
+        )
+        keep = [(f, t, s0, e0) for f, (t, s0, e0) in fixed.items()]
+        _, res = _result(p, inp, keep, chosen)
+        if res.objective >= heuristic.objective - EPS:
+            best = res
+    return KernelResult(
+        best.placements,
+        best.unscheduled,
+        best.objective,
+        best.interrupted,
+        {**best.stats, **stats, "placed": float(len(best.placements))},
+        best.prepared if best.prepared is not None else p,
+    )
 
 
-__all__ = ["EXACT_MAX_SEQUENCES", "schedule_exact"]
+def heuristic_gain(p: Prep, i: int, s0: float, e0: float) -> float:
+    """What a placement of ``i`` over [s0, e0] brings to the objective."""
+    return p.w[i] * (e0 - s0) * p.factor(i, s0)
+
+
+def improve_windows(
+    inp: KernelInput,
+    plan: KernelResult,
+    *,
+    budget_s: float = 2.0,
+    window_s: float | None = None,
+    step_time_s: float = 0.3,
+    clock: Callable[[], float] = time.perf_counter,
+    lo_s: float | None = None,
+    max_rounds: int = 6,
+) -> KernelResult:
+    """Large-neighbourhood search seeded by ``plan``: CP-SAT re-optimises one window of time.
+
+    Windows of ``window_s`` (default: about eight placements' worth) slide over the night from
+    ``lo_s`` (default: its start) with half-window overlaps, for up to ``max_rounds`` sweeps
+    or until ``budget_s`` of wall time is spent (each window at most ``step_time_s`` of
+    CP-SAT deterministic time). In each window the free sequences are the
+    movable ones (not time-critical, not in a request group reaching outside) placed inside
+    it and the unplaced ones whose windows touch it; the placements around stay fixed. A
+    window's solution is kept only when it raises the objective. The result is checked with
+    ``validate()``; a plan it rejects is never returned (``plan`` comes back instead).
+    """
+    t_end = clock() + budget_s
+    p = (
+        plan.prepared
+        if isinstance(plan.prepared, Prep) and plan.prepared.seqs is inp.sequences
+        else Prep.of(inp)
+    )
+    n0, n1 = p.night
+    lo0 = n0 if lo_s is None else max(n0, lo_s)
+    critical = _critical(p)
+    cur = {p.index[pl.id]: (pl.telescope, pl.start_s, pl.end_s) for pl in plan.placements}
+    value = plan.objective
+    if window_s is None:
+        placed_d = [e - s for _, s, e in cur.values()]
+        mean_d = float(np.mean(placed_d)) if placed_d else float(np.mean(p.dur) if p.n else 3600.0)
+        window_s = max(3600.0, WINDOW_PLACEMENTS * mean_d / max(1, inp.n_telescopes))
+    # Request groups: movable only when all their members are free in the window.
+    stats = {"windows": 0.0, "windows_improved": 0.0}
+    interrupted = set(plan.interrupted)
+    for rnd in range(max_rounds):
+        gained = False
+        # each sweep starts a third of a window later: the windows' edges move
+        x = lo0 - (rnd % 3) * window_s / 3
+        while x < n1 - EPS and clock() < t_end:
+            a, b = max(x, lo0), min(n1, x + window_s)
+            wall = max(0.05, t_end - clock())
+            got = _one_window(p, inp, cur, critical, interrupted, a, b, step_time_s, wall)
+            stats["windows"] += 1
+            if got is not None and got[1] > value + 1e-6:
+                cur, value = got[0], got[1]
+                stats["windows_improved"] += 1
+                gained = True
+            x += window_s / 2
+        if (not gained and rnd >= 2) or clock() >= t_end:
+            break
+    if value <= plan.objective + 1e-6:
+        return plan
+    keep = [(i, t, s0, e0) for i, (t, s0, e0) in cur.items()]
+    _, res = _result(p, inp, keep, [])
+    res = KernelResult(
+        res.placements, res.unscheduled, res.objective, plan.interrupted, {**plan.stats, **stats}, p
+    )
+    if validate(inp, res) or res.objective < plan.objective:
+        return plan
+    return res
+
+
+def _one_window(
+    p: Prep,
+    inp: KernelInput,
+    cur: dict[int, tuple[int, float, float]],
+    critical: set[int],
+    interrupted: set[str],
+    a: float,
+    b: float,
+    max_time_s: float,
+    wall_s: float,
+) -> tuple[dict[int, tuple[int, float, float]], float] | None:
+    cost = inp.transition.cost
+    inside = {i for i, (_, s0, e0) in cur.items() if s0 >= a - EPS and e0 <= b + EPS}
+    cand: set[int] = set()
+    for i in range(p.n):
+        if i in critical or i in p.static or p.ids[i] in interrupted:
+            continue
+        if i in cur:
+            if i in inside:
+                cand.add(i)
+        elif any(lo < b and hi > a for lo, hi in p.windows(i)):
+            cand.add(i)
+    ranges = {i: _start_ranges(p, i, a, b) for i in cand}
+    # What cannot move on the grid inside the window stays as it is (or out).
+    cand = {i for i in cand if ranges[i]}
+    groups = [g for g in p.groups if all(k in cand for k in g)]
+    for g in p.groups:
+        if not all(k in cand for k in g):
+            cand.difference_update(g)
+    free = {i: ranges[i] for i in cand}
+    if not free:
+        return None
+    # Fixed: the other placements on each telescope that meet [a, b], and the neighbours
+    # just before and just after.
+    fixed: dict[int, tuple[int, float, float]] = {}
+    for t in range(inp.n_telescopes):
+        row = sorted((s0, e0, i) for i, (tt, s0, e0) in cur.items() if tt == t and i not in free)
+        before = [x for x in row if x[1] <= a + EPS]
+        after = [x for x in row if x[0] >= b - EPS]
+        mid = [x for x in row if x[1] > a + EPS and x[0] < b - EPS]
+        for s0, e0, i in ([before[-1]] if before else []) + mid + ([after[0]] if after else []):
+            fixed[i] = (t, s0, e0)
+    caps = dict(inp.quotas_s)
+    for i, (_, s0, e0) in cur.items():
+        if i not in free and p.prog[i] in caps:
+            caps[p.prog[i]] -= e0 - s0
+    if any(c < -EPS for c in caps.values()):
+        return None
+    present = {i for i in cur if i not in free}
+    model = _Model(p, inp, free, fixed, caps, groups, present, circuit=True, cuts=False)
+    model.hint({i: (cur[i][0], cur[i][1]) for i in free if i in cur})
+    solver = cp_model.CpSolver()
+    _params(solver, max_time_s, 1)
+    solver.parameters.max_time_in_seconds = wall_s  # the search's budget is wall time
+    status = solver.solve(model.m)
+    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        return None
+    new = {i: v for i, v in cur.items() if i not in free}
+    for (i, t), lit in model.on.items():
+        if solver.boolean_value(lit):
+            s = float(solver.value(model.start[i, t]))
+            new[i] = (t, s, s + p.dur[i])
+    # Check the window's neighbourhood with the float transitions (the grid is conservative).
+    for t in range(inp.n_telescopes):
+        row = sorted((s0, e0, i) for i, (tt, s0, e0) in new.items() if tt == t)
+        for (_, e_a, i_a), (s_b, _, i_b) in itertools.pairwise(row):
+            if s_b < e_a + cost(i_a, i_b) - 1e-3:
+                return None
+    value = sum(heuristic_gain(p, i, s0, e0) for i, (_, s0, e0) in new.items())
+    return new, value
+
+
+__all__ = ["CIRCUIT_MAX_SEQUENCES", "EXACT_MAX_SEQUENCES", "improve_windows", "schedule_exact"]
