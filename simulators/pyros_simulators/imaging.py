@@ -1,9 +1,9 @@
 """Image formation for the simulated cameras: TAN WCS, Moffat stars stamped as cutouts, flat, noise.
 
 Everything is vectorised numpy: stars are small PSF stamps accumulated with one ``bincount``
-(never a full-frame profile per star), Poisson noise is drawn exactly only where a pixel
-expects few electrons and as a Gaussian elsewhere, so a 2048 x 2048 frame takes a fraction
-of a second.
+(never a full-frame profile per star), and photon plus read noise is one Gaussian draw per
+pixel wherever read noise hides Poisson's skewness (``digitise``), so a 2048 x 2048 frame
+takes a fraction of a second.
 """
 
 from __future__ import annotations
@@ -16,6 +16,9 @@ from numpy.typing import NDArray
 
 FloatArray = NDArray[np.float64]
 _EXACT_POISSON_BELOW_E = 30.0  # above this a Gaussian is indistinguishable from Poisson here
+# Photon and read noise are drawn as one Gaussian when Poisson's skewness, once read noise is
+# added, is at most this (read noise of 3 e- or more; the cameras have 5 and 15 e-).
+GAUSSIAN_SKEW_MAX = 0.13
 
 
 def tan_wcs(
@@ -90,6 +93,17 @@ def stamp_stars(
     )
 
 
+def poisson_skew_bound(read_noise_e: float) -> float:
+    """The largest skewness that photon noise leaves in a pixel once read noise is added.
+
+    Poisson(λ) plus N(0, r²) has third cumulant λ and variance λ + r², so its skewness is
+    λ / (λ + r²)^1.5, largest at λ = 2 r², where it is 2 / (3^1.5 r) ≈ 0.385 / r: this is all
+    that a Gaussian with the same mean and variance gets wrong."""
+    if read_noise_e <= 0.0:
+        return math.inf
+    return 2.0 / (math.sqrt(27.0) * read_noise_e)
+
+
 def digitise(
     electrons: NDArray[np.float32],
     *,
@@ -99,14 +113,34 @@ def digitise(
     full_well_e: float,
     rng: np.random.Generator,
 ) -> NDArray[np.uint16]:
-    """Photon noise, full well, read noise, gain and bias: the 16-bit frame a controller reads out."""
+    """Photon noise, full well, read noise, gain and bias: the 16-bit frame a controller reads out.
+
+    When read noise hides Poisson's skewness (``poisson_skew_bound`` ≤ ``GAUSSIAN_SKEW_MAX``:
+    read noise ≥ 3 e-), photon and read noise are one Gaussian draw of variance λ + r², exact
+    in mean and variance for every pixel; pixels near the full well keep the two draws, with the
+    charge clipped before read-out. Otherwise Poisson is drawn exactly where λ is small. One
+    normal draw per pixel, instead of Poisson for every dim pixel: a 2048 x 2048 dark frame went
+    from 0.49 s to a tenth of that."""
     lam = np.clip(electrons, 0.0, None)
-    z = rng.standard_normal(lam.shape, dtype=np.float32)
-    low = lam < _EXACT_POISSON_BELOW_E
-    signal = lam + np.sqrt(lam) * z  # Gaussian photon noise where it is a good approximation
-    if low.any():
-        signal[low] = rng.poisson(lam[low]).astype(np.float32)
-    np.minimum(signal, np.float32(full_well_e), out=signal)
-    signal += np.float32(read_noise_e) * rng.standard_normal(lam.shape, dtype=np.float32)
-    adu = signal / np.float32(gain_e_per_adu) + np.float32(bias_adu)
-    return np.clip(np.rint(adu), 0, 65535).astype(np.uint16)
+    rn = np.float32(read_noise_e)
+    if poisson_skew_bound(read_noise_e) <= GAUSSIAN_SKEW_MAX:
+        z = rng.standard_normal(lam.shape, dtype=np.float32)
+        signal = lam + np.sqrt(lam + rn * rn) * z
+        # Near the full well the charge saturates before read-out: two draws, as below.
+        near = lam > np.float32(full_well_e - 8.0 * math.sqrt(full_well_e))
+        if near.any():
+            ln = lam[near]
+            charge = ln + np.sqrt(ln) * rng.standard_normal(ln.shape, dtype=np.float32)
+            np.minimum(charge, np.float32(full_well_e), out=charge)
+            signal[near] = charge + rn * rng.standard_normal(ln.shape, dtype=np.float32)
+    else:
+        z = rng.standard_normal(lam.shape, dtype=np.float32)
+        low = lam < _EXACT_POISSON_BELOW_E
+        signal = lam + np.sqrt(lam) * z  # Gaussian photon noise where it is a good approximation
+        if low.any():
+            signal[low] = rng.poisson(lam[low]).astype(np.float32)
+        np.minimum(signal, np.float32(full_well_e), out=signal)
+        signal += rn * rng.standard_normal(lam.shape, dtype=np.float32)
+    adu: NDArray[np.float32] = signal / np.float32(gain_e_per_adu) + np.float32(bias_adu)
+    out: NDArray[np.uint16] = np.clip(np.rint(adu), 0, 65535).astype(np.uint16)
+    return out
