@@ -41,18 +41,44 @@ class Master:
         return f"{self.kind}-{self.camera}" + (f"-{self.filter}" if self.filter else "")
 
 
+_NETWORK_MAX_FRAMES = 9  # up to this many frames a sorting network beats np.median's partition
+
+
+def median_of_frames(stack: F32) -> F32:
+    """``np.median(stack, axis=0)``, exactly, for a (n, ny, nx) stack.
+
+    np.median partitions along the frame axis, across the memory layout: 0.66 s for five
+    2048 x 2048 frames. Up to ``_NETWORK_MAX_FRAMES`` frames an odd-even transposition network
+    (whole-frame minimum and maximum, n passes) sorts each pixel's values in 0.12 s. A stack
+    with a NaN or an infinity goes to np.median, whose NaN rules the network does not follow."""
+    n = stack.shape[0]
+    if n > _NETWORK_MAX_FRAMES or not np.isfinite(stack).all():
+        return np.asarray(np.median(stack, axis=0), dtype=np.float32)
+    rows: list[F32] = [stack[i].copy() for i in range(n)]
+    for p in range(n):
+        for i in range(p % 2, n - 1, 2):
+            lo = np.minimum(rows[i], rows[i + 1])
+            np.maximum(rows[i], rows[i + 1], out=rows[i + 1])
+            rows[i] = lo
+    if n % 2:
+        return rows[n // 2]
+    out: F32 = (rows[n // 2 - 1] + rows[n // 2]) * np.float32(0.5)
+    return out
+
+
 def sigma_clipped_mean(stack: F32, *, sigma: float = 3.0) -> F32:
     """Mean along axis 0 of the values within ``sigma`` robust deviations of the median."""
     if stack.ndim != 3 or stack.shape[0] == 0:
         raise CalibrationError(f"need a (n, ny, nx) stack of at least one frame, got shape {stack.shape}")
     if stack.shape[0] < 3:
         return np.asarray(stack.mean(axis=0, dtype=np.float32), dtype=np.float32)
-    med = np.median(stack, axis=0)
-    mad = np.median(np.abs(stack - med), axis=0) * np.float32(_MAD_TO_SIGMA)
+    med = median_of_frames(stack)
+    dev = np.abs(stack - med)
+    mad = median_of_frames(dev) * np.float32(_MAD_TO_SIGMA)
     # a pixel with no scatter at all (MAD 0) keeps every value
     limit = np.where(mad > 0, np.float32(sigma) * mad, np.float32(np.inf))
-    keep = np.abs(stack - med) <= limit
-    n = keep.sum(axis=0)
+    keep = dev <= limit
+    n = np.count_nonzero(keep, axis=0)
     total = np.where(keep, stack, np.float32(0)).sum(axis=0, dtype=np.float32)
     return np.where(n > 0, total / np.maximum(n, 1), med).astype(np.float32)
 
