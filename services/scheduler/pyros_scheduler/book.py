@@ -27,7 +27,14 @@ from pyros_common.domain.sky.night import tonight
 from pyros_common.domain.sky.overheads import Overheads
 from pyros_common.domain.sky.sites import Site, Telescope
 
-from pyros_scheduler.kernel import EXACT_MAX_SEQUENCES, KernelResult, reschedule, schedule_exact
+from pyros_scheduler.kernel import (
+    EXACT_MAX_SEQUENCES,
+    KernelInput,
+    KernelResult,
+    improve_windows,
+    reschedule,
+    schedule_exact,
+)
 from pyros_scheduler.mapping import MappingCache, kernel_id
 from pyros_scheduler.planner import NO_LONGER_VISIBLE, NightPlan, Program, build_input, iso, solve, to_plan
 
@@ -47,6 +54,24 @@ class Version:
 
 
 EXACT_MAX_TIME_S = 0.5  # CP-SAT deterministic time per full replan of a small pool
+# The window LNS (kernel.improve_windows) on a full plan, in the worker thread after the plan
+# is out: CP-SAT deterministic time, a wall-time cap, and the largest pool it is run on.
+LNS_DET_S = 5.0
+LNS_WALL_S = 20.0
+LNS_MAX_SEQUENCES = 2000
+
+
+def polish(kin: KernelInput, result: KernelResult, *, exact: bool) -> KernelResult:
+    """What the service makes of a full plan off the event loop: CP-SAT on a small pool
+    (``exact``: when the inline solve did not run it), then, unless optimality is proved,
+    the window LNS within ``LNS_DET_S`` / ``LNS_WALL_S``. Never below ``result``."""
+    visible = sum(1 for s in kin.sequences if s.windows)
+    res = result
+    if exact and 0 < visible <= EXACT_MAX_SEQUENCES:
+        res = schedule_exact(kin, hint=res, max_time_s=EXACT_MAX_TIME_S)
+    if not res.stats.get("exact_optimal") and 0 < visible <= LNS_MAX_SEQUENCES:
+        res = improve_windows(kin, res, budget_s=LNS_WALL_S, det_budget_s=LNS_DET_S)
+    return res
 
 
 class NightBook:
@@ -230,13 +255,24 @@ class NightBook:
             self.executing = {t: s for t, s in self.executing.items() if s != interrupted}
         return Version(plan, trigger, interrupted, effective, running, incremental, fast)
 
+    def wants_improvement(self, version: Version) -> bool:
+        """Whether ``improve`` may find more: a fast plan, or a full plan of a pool above
+        ``EXACT_MAX_SEQUENCES`` (the inline CP-SAT did not run) up to ``LNS_MAX_SEQUENCES``."""
+        if version.fast:
+            return True
+        if version.incremental:
+            return False
+        visible = sum(1 for s in version.plan.night_input.kernel.sequences if s.windows)
+        return EXACT_MAX_SEQUENCES < visible <= LNS_MAX_SEQUENCES
+
     def improve(self, version: Version) -> NightPlan | None:
-        """A better plan of the same input as ``version`` (made with ``fast``), or None.
+        """A better plan of the same input as ``version``, or None.
 
         Pure with respect to the book (it may run in a worker thread): after dusk the future is
-        rebuilt around what ran and runs (``reschedule(rebuild=True)``); before dusk a small
-        pool gets CP-SAT, warm-started from the plan, within ``EXACT_MAX_TIME_S``. Alerts keep
-        their earliest starts either way.
+        rebuilt around what ran and runs (``reschedule(rebuild=True)``); before dusk ``polish``:
+        a small pool gets CP-SAT, warm-started from the plan, within ``EXACT_MAX_TIME_S``
+        (unless the inline solve ran it), then the window LNS. Alerts keep their earliest
+        starts either way.
         """
         plan = version.plan
         ni = plan.night_input
@@ -248,12 +284,17 @@ class NightBook:
             solver = f"pyros-kernel reschedule from {iso(version.now)} (improved: rebuilt)"
         else:
             visible = sum(1 for s in ni.kernel.sequences if s.windows)
-            if not 0 < visible <= EXACT_MAX_SEQUENCES:
+            if not 0 < visible <= max(EXACT_MAX_SEQUENCES, LNS_MAX_SEQUENCES):
                 return None
             t0 = self.monotonic() if self.monotonic else 0.0
-            res = schedule_exact(ni.kernel, hint=plan.result, max_time_s=EXACT_MAX_TIME_S)
-            proved = "optimal" if res.stats.get("exact_optimal") else "best found in the time limit"
-            solver = f"{plan.solver}, then CP-SAT: {proved} (improved after publication)"
+            res = polish(ni.kernel, plan.result, exact=version.fast)
+            if res.stats.get("windows"):
+                how = f"CP-SAT window LNS ({res.stats.get('windows_improved', 0):.0f} windows improved)"
+            else:
+                how = "CP-SAT: " + (
+                    "optimal" if res.stats.get("exact_optimal") else "best found in the time limit"
+                )
+            solver = f"{plan.solver}, then {how} (improved after publication)"
         if res.objective <= plan.result.objective * (1 + 1e-9) + 1e-6:
             return None
         runtime = (self.monotonic() - t0) if self.monotonic else 0.0

@@ -160,7 +160,7 @@ class SchedulerHandlers:
                     self.versions.append(version)
             for ev in events:
                 await self.publish(ev)
-        if version is not None and version.fast:
+        if version is not None and self.book.wants_improvement(version):
             self._improve_later(version)
         return version
 

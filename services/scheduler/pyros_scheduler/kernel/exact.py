@@ -58,6 +58,7 @@ WEIGHT_SCALE = 1000
 ENERGY_POINTS = 48
 # improve_windows: a window holds about this many placements.
 WINDOW_PLACEMENTS = 8
+WINDOW_MAX_FREE = 40
 
 
 def _params(solver: cp_model.CpSolver, max_time_s: float, workers: int) -> None:
@@ -269,6 +270,10 @@ class _Model:
                         self.m.add_hint(self.start[i, t], math.ceil(pl[1] - EPS))
 
 
+def _room(ranges: list[tuple[int, int]]) -> int:
+    return sum(b - a for a, b in ranges)
+
+
 def _start_ranges(p: Prep, i: int, lo: float, hi: float) -> list[tuple[int, int]]:
     d = math.ceil(p.dur[i] - EPS)
     out = []
@@ -391,20 +396,32 @@ def improve_windows(
     step_time_s: float = 0.3,
     clock: Callable[[], float] = time.perf_counter,
     lo_s: float | None = None,
-    max_rounds: int = 6,
+    max_rounds: int = 8,
+    det_budget_s: float | None = None,
 ) -> KernelResult:
     """Large-neighbourhood search seeded by ``plan``: CP-SAT re-optimises one window of time.
 
-    Windows of ``window_s`` (default: about eight placements' worth) slide over the night from
-    ``lo_s`` (default: its start) with half-window overlaps, for up to ``max_rounds`` sweeps
-    or until ``budget_s`` of wall time is spent (each window at most ``step_time_s`` of
-    CP-SAT deterministic time). In each window the free sequences are the
+    Windows of ``window_s`` (default: about ``WINDOW_PLACEMENTS`` placements' worth) slide
+    over the night from ``lo_s`` (default: its start) with half-window overlaps, each sweep
+    shifted by a third of a window and, after a sweep without a gain, with windows 1.5 times
+    larger; then each request placed as one is withdrawn and the windows around its
+    placements re-optimised. Up to ``max_rounds`` sweeps, or until ``budget_s`` of wall time
+    or ``det_budget_s`` of CP-SAT deterministic time is spent (each window at most
+    ``step_time_s`` of deterministic time). In each window the free sequences are the
     movable ones (not time-critical, not in a request group reaching outside) placed inside
     it and the unplaced ones whose windows touch it; the placements around stay fixed. A
     window's solution is kept only when it raises the objective. The result is checked with
     ``validate()``; a plan it rejects is never returned (``plan`` comes back instead).
     """
-    t_end = clock() + budget_s
+    t_wall = clock() + budget_s
+    spent = [0.0]  # CP-SAT deterministic time used
+
+    def over() -> bool:
+        return clock() >= t_wall or (det_budget_s is not None and spent[0] >= det_budget_s)
+
+    def wall_left() -> float:
+        return max(0.05, t_wall - clock())
+
     p = (
         plan.prepared
         if isinstance(plan.prepared, Prep) and plan.prepared.seqs is inp.sequences
@@ -420,28 +437,55 @@ def improve_windows(
         mean_d = float(np.mean(placed_d)) if placed_d else float(np.mean(p.dur) if p.n else 3600.0)
         window_s = max(3600.0, WINDOW_PLACEMENTS * mean_d / max(1, inp.n_telescopes))
     # Request groups: movable only when all their members are free in the window.
-    stats = {"windows": 0.0, "windows_improved": 0.0}
+    stats: dict[str, float] = {"windows": 0.0, "windows_improved": 0.0}
     interrupted = set(plan.interrupted)
     for rnd in range(max_rounds):
         gained = False
         # each sweep starts a third of a window later: the windows' edges move
         x = lo0 - (rnd % 3) * window_s / 3
-        while x < n1 - EPS and clock() < t_end:
+        while x < n1 - EPS and not over():
             a, b = max(x, lo0), min(n1, x + window_s)
-            wall = max(0.05, t_end - clock())
-            got = _one_window(p, inp, cur, critical, interrupted, a, b, step_time_s, wall)
+            got = _one_window(p, inp, cur, critical, interrupted, a, b, step_time_s, wall_left(), spent)
             stats["windows"] += 1
             if got is not None and got[1] > value + 1e-6:
                 cur, value = got[0], got[1]
                 stats["windows_improved"] += 1
                 gained = True
             x += window_s / 2
-        if (not gained and rnd >= 2) or clock() >= t_end:
+        # A request placed as one can only leave as one: withdraw it, re-optimise the
+        # windows around each of its placements, keep that if it is better.
+        for g in p.groups:
+            if over():
+                break
+            members = [k for k in g if k in cur]
+            if not members or any(
+                k in critical or p.ids[k] in interrupted or cur[k][1] < lo0 - EPS for k in members
+            ):
+                continue
+            trial = {i: v for i, v in cur.items() if i not in g}
+            t_value = sum(heuristic_gain(p, i, s0, e0) for i, (_, s0, e0) in trial.items())
+            for k in sorted(members, key=lambda k: cur[k][1]):
+                mid = 0.5 * (cur[k][1] + cur[k][2])
+                a, b = max(lo0, mid - window_s / 2), min(n1, mid + window_s / 2)
+                got = _one_window(p, inp, trial, critical, interrupted, a, b, step_time_s, wall_left(), spent)
+                stats["windows"] += 1
+                if got is not None and got[1] > t_value + 1e-6:
+                    trial, t_value = got
+            if t_value > value + 1e-6:
+                cur, value = trial, t_value
+                stats["groups_withdrawn"] = stats.get("groups_withdrawn", 0.0) + 1
+                gained = True
+        if over():
             break
+        if not gained:
+            if window_s >= n1 - lo0:
+                break
+            window_s *= 1.5  # a sweep without a gain: larger windows
     if value <= plan.objective + 1e-6:
         return plan
     keep = [(i, t, s0, e0) for i, (t, s0, e0) in cur.items()]
     _, res = _result(p, inp, keep, [])
+    stats["lns_deterministic_s"] = spent[0]
     res = KernelResult(
         res.placements, res.unscheduled, res.objective, plan.interrupted, {**plan.stats, **stats}, p
     )
@@ -460,6 +504,7 @@ def _one_window(
     b: float,
     max_time_s: float,
     wall_s: float,
+    spent: list[float],
 ) -> tuple[dict[int, tuple[int, float, float]], float] | None:
     cost = inp.transition.cost
     inside = {i for i, (_, s0, e0) in cur.items() if s0 >= a - EPS and e0 <= b + EPS}
@@ -475,6 +520,11 @@ def _one_window(
     ranges = {i: _start_ranges(p, i, a, b) for i in cand}
     # What cannot move on the grid inside the window stays as it is (or out).
     cand = {i for i in cand if ranges[i]}
+    # At most WINDOW_MAX_FREE free sequences (the circuit grows as their square): the placed
+    # ones, then the unplaced ones by weight, then by how long they may run in the window.
+    out = sorted((i for i in cand if i not in cur), key=lambda i: (-p.w[i], -_room(ranges[i]), i))
+    room = max(0, WINDOW_MAX_FREE - (len(cand) - len(out)))
+    cand.difference_update(out[room:])
     groups = [g for g in p.groups if all(k in cand for k in g)]
     for g in p.groups:
         if not all(k in cand for k in g):
@@ -505,6 +555,7 @@ def _one_window(
     _params(solver, max_time_s, 1)
     solver.parameters.max_time_in_seconds = wall_s  # the search's budget is wall time
     status = solver.solve(model.m)
+    spent[0] += solver.deterministic_time
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return None
     new = {i: v for i, v in cur.items() if i not in free}
