@@ -14,7 +14,7 @@ from typing import Any
 
 from pyros_common.db import Database
 from pyros_common.db.models import DeviceHistory, MonitoredDevice, SiteConditions, SiteStatus
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from pyros_monitoring.domain.health import DeviceReport
 from pyros_monitoring.domain.weather import VoteMemory
@@ -30,6 +30,13 @@ def _report(row: MonitoredDevice) -> DeviceReport:
         last_seen=row.last_seen,
         temperature_c=row.temperature_c,
     )
+
+
+_TOUCH = (
+    update(MonitoredDevice)
+    .where(MonitoredDevice.device_id == bindparam("b_id"))
+    .values(last_seen=bindparam("b_seen"), temperature_c=bindparam("b_temp"), values=bindparam("b_values"))
+)
 
 
 class Store:
@@ -65,13 +72,12 @@ class Store:
         batch = list(seen)
         if not batch:
             return
-        with self.db.session() as s:
-            for r, values in batch:
-                s.execute(
-                    update(MonitoredDevice)
-                    .where(MonitoredDevice.device_id == r.device_id)
-                    .values(last_seen=r.last_seen, temperature_c=r.temperature_c, values=dict(values))
-                )
+        rows = [
+            {"b_id": r.device_id, "b_seen": r.last_seen, "b_temp": r.temperature_c, "b_values": dict(values)}
+            for r, values in batch
+        ]
+        with self.db.session() as s:  # one executemany of a compiled-once UPDATE, not one ORM update each
+            s.connection().execute(_TOUCH, rows)
 
     def devices(self) -> list[MonitoredDevice]:
         with self.db.session() as s:
