@@ -27,6 +27,7 @@ import os
 import sys
 import time
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -115,7 +116,7 @@ def _soak_producer(
     asyncio.run(produce(bootstrap, topic, payloads(devices, change_fraction), n, rate))
 
 
-async def bare(bootstrap: str, topic: str, n: int) -> float:
+async def bare(bootstrap: str, topic: str, n: int) -> tuple[float, float]:
     c = AIOKafkaConsumer(
         topic,
         bootstrap_servers=bootstrap,
@@ -130,19 +131,22 @@ async def bare(bootstrap: str, topic: str, n: int) -> float:
         while got < n:
             batches = await c.getmany(timeout_ms=500, max_records=500)
             if t0 is None and batches:
-                t0 = time.perf_counter()
+                t0, cpu0 = time.perf_counter(), time.process_time()
             for tp, records in batches.items():
                 got += len(records)
                 if records:
                     await c.commit({tp: records[-1].offset + 1})
+        end, cpu = time.perf_counter(), time.process_time() - cpu0
     finally:
         await c.stop()
     assert t0 is not None
-    return n / (time.perf_counter() - t0)
+    return n / (end - t0), cpu / n * 1e6
 
 
-async def bus_noop(bootstrap: str, prefix: str, n: int) -> float:
+async def bus_noop(bootstrap: str, prefix: str, n: int, *, batched: bool = False) -> tuple[float, float]:
+    """The bus with a handler that only counts: per event, or ``batched`` (a whole poll per call)."""
     from pyros_common.bus.kafka import KafkaBus
+    from pyros_common.bus.port import Batched
     from pyros_common.contracts import DeviceStatus, Event
 
     bus = KafkaBus(bootstrap=bootstrap, topic_prefix=prefix, partitions=PARTITIONS)
@@ -153,19 +157,29 @@ async def bus_noop(bootstrap: str, prefix: str, n: int) -> float:
     async def handler(ev: Event) -> None:
         nonlocal count
         if not first:
-            first.append(time.perf_counter())
+            first.extend((time.perf_counter(), time.process_time()))
         count += 1
         if count >= n:
             done.set()
 
-    bus.subscribe(DeviceStatus.topic, f"noop-{uuid.uuid4().hex[:6]}", handler)
+    async def many(events: Sequence[Event]) -> None:
+        nonlocal count
+        if not first:
+            first.extend((time.perf_counter(), time.process_time()))
+        count += len(events)
+        if count >= n:
+            done.set()
+
+    bus.subscribe(
+        DeviceStatus.topic, f"noop-{uuid.uuid4().hex[:6]}", Batched(handler, many) if batched else handler
+    )
     await bus.start()
     try:
         await asyncio.wait_for(done.wait(), 3600)
     finally:
-        end = time.perf_counter()
+        end, cpu = time.perf_counter(), time.process_time()
         await bus.stop()
-    return n / (end - first[0])
+    return n / (end - first[0]), (cpu - first[1]) / n * 1e6
 
 
 def make_db() -> tuple[str, Any]:
@@ -225,20 +239,26 @@ class MonitoringRun:
         return v or 0.0
 
 
-async def monitoring_throughput(run: MonitoringRun, n: int) -> float:
+async def monitoring_throughput(run: MonitoringRun, n: int) -> tuple[float, float]:
     first: list[float] = []
 
     async def watch_first() -> None:  # from before the start: the first event is never missed
         while run.handled() == 0:
             await asyncio.sleep(0.001)
-        first.append(time.perf_counter())
+        first.extend((time.perf_counter(), time.process_time()))
 
     watcher = asyncio.create_task(watch_first())
-    await run.host.start()
+    # The host's start returns once every consumer has joined, the first one already handling
+    # events meanwhile: the end is when the count is reached, not after the start.
+    starting = asyncio.create_task(run.host.start())
     while run.handled() < n:
+        if starting.done() and starting.exception() is not None:
+            raise RuntimeError("monitoring did not start") from starting.exception()
         await asyncio.sleep(0.01)
+    end, cpu = time.perf_counter(), time.process_time()
+    await starting
     await watcher
-    return n / (time.perf_counter() - first[0])
+    return n / (end - first[0]), (cpu - first[1]) / n * 1e6
 
 
 async def soak(run: MonitoringRun, args: argparse.Namespace, topic: str) -> dict[str, Any]:
@@ -310,15 +330,20 @@ async def main() -> None:
     data = payloads(args.devices, args.change_fraction)
     produce_s = await produce(args.bootstrap, topic, data, args.messages)
     print(f"produced {args.messages} in {produce_s:.1f} s", flush=True)
-    bare_rate = await bare(args.bootstrap, topic, args.messages)
-    print(f"bare aiokafka: {bare_rate:,.0f}/s", flush=True)
-    noop_rate = await bus_noop(args.bootstrap, prefix, args.messages)
-    print(f"PyROS bus, no-op handler: {noop_rate:,.0f}/s", flush=True)
+    bare_rate, bare_cpu = await bare(args.bootstrap, topic, args.messages)
+    print(f"bare aiokafka: {bare_rate:,.0f}/s ({bare_cpu:.1f} µs CPU per event)", flush=True)
+    noop_rate, noop_cpu = await bus_noop(args.bootstrap, prefix, args.messages)
+    print(f"PyROS bus, no-op handler: {noop_rate:,.0f}/s ({noop_cpu:.1f} µs CPU per event)", flush=True)
+    noop_many_rate, noop_many_cpu = await bus_noop(args.bootstrap, prefix, args.messages, batched=True)
+    print(
+        f"PyROS bus, no-op batch handler: {noop_many_rate:,.0f}/s ({noop_many_cpu:.1f} µs CPU per event)",
+        flush=True,
+    )
     db_url, (conn, dbname) = make_db()
     run = MonitoringRun(args.bootstrap, prefix, db_url)
     try:
-        mon_rate = await monitoring_throughput(run, args.messages)
-        print(f"monitoring: {mon_rate:,.0f}/s", flush=True)
+        mon_rate, mon_cpu = await monitoring_throughput(run, args.messages)
+        print(f"monitoring: {mon_rate:,.0f}/s ({mon_cpu:.1f} µs CPU per event)", flush=True)
         soaked = await soak(run, args, topic) if args.soak_s > 0 else None
         if soaked:
             print(
@@ -343,7 +368,14 @@ async def main() -> None:
             "produce_s": round(produce_s, 2),
             "bare_aiokafka_per_s": round(bare_rate, 1),
             "pyros_bus_noop_per_s": round(noop_rate, 1),
+            "pyros_bus_noop_batched_per_s": round(noop_many_rate, 1),
             "monitoring_per_s": round(mon_rate, 1),
+            "cpu_us_per_event": {
+                "bare_aiokafka": round(bare_cpu, 1),
+                "pyros_bus_noop": round(noop_cpu, 1),
+                "pyros_bus_noop_batched": round(noop_many_cpu, 1),
+                "monitoring": round(mon_cpu, 1),
+            },
             "monitoring_vs_bare": round(mon_rate / bare_rate, 3),
             "monitoring_vs_bus_noop": round(mon_rate / noop_rate, 3),
         },

@@ -5,6 +5,9 @@
 - offsets are committed only after the handler's effect (or after the dead letter is sent);
 - a failing handler is retried with back-off, then the message goes to ``pyros.dlq`` with its
   original bytes and the reason; a message that cannot be decoded goes there at once;
+- a ``Batched`` handler gets every event of one poll (all partitions) in one call; if that call
+  keeps failing, the events are handled one by one as above, so that only a failing event is
+  dead-lettered;
 - topics are created at start with the configured partitions and replication;
 - ``topic_prefix`` maps logical names (``pyros.alerts``) to physical ones, so that tests and
   several nodes can share a broker.
@@ -24,12 +27,14 @@ from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExists
 
 from pyros_common.bus.metrics import BusMetrics, reason_label
 from pyros_common.bus.port import (
+    Batched,
     Handler,
     PoisonMessage,
     Subscription,
     dead_letter,
-    decode,
+    decoder,
     encode,
+    run_batch,
     run_with_retries,
 )
 from pyros_common.clock import Clock, SystemClock
@@ -75,6 +80,7 @@ class KafkaBus:
         retries: int = 3,
         retry_backoff_s: float = 0.2,
         max_batch: int = 500,
+        max_batch_many: int = 5000,
         extra_topics: Iterable[str] = (),
     ) -> None:
         self.bootstrap = bootstrap
@@ -87,6 +93,9 @@ class KafkaBus:
         self._retries = retries
         self._backoff = retry_backoff_s
         self._max_batch = max_batch
+        # A Batched handler takes a whole poll: more records per poll means fewer offset commits
+        # (one broker round trip each, the cost that bounds a consumer's rate here).
+        self._max_batch_many = max_batch_many
         self._extra_topics = tuple(extra_topics)
         self._subs: list[Subscription] = []
         self._producer: AIOKafkaProducer | None = None
@@ -139,8 +148,8 @@ class KafkaBus:
             bootstrap_servers=self.bootstrap, enable_idempotence=True, acks="all", linger_ms=0
         )
         await self._producer.start()
-        for sub in self._subs:
-            consumer = AIOKafkaConsumer(
+        consumers = [
+            AIOKafkaConsumer(
                 self.physical(sub.topic),
                 bootstrap_servers=self.bootstrap,
                 group_id=f"{self.prefix}{sub.group}",
@@ -148,8 +157,14 @@ class KafkaBus:
                 auto_offset_reset="earliest",
                 isolation_level="read_committed",
             )
-            await consumer.start()
-            self._consumers.append(consumer)
+            for sub in self._subs
+        ]
+        self._consumers.extend(consumers)
+        # Together: start() waits for the group's assignment, and each member that joins alone
+        # makes the others rejoin at their next heartbeat (a service with four subscriptions
+        # took 10 s to start one by one, its first consumer already handling events meanwhile).
+        await asyncio.gather(*(c.start() for c in consumers))
+        for consumer, sub in zip(consumers, self._subs, strict=True):
             self._tasks.append(
                 asyncio.create_task(self._supervise(consumer, sub), name=f"consume:{sub.topic}")
             )
@@ -235,27 +250,41 @@ class KafkaBus:
         self, consumer: AIOKafkaConsumer, sub: Subscription, on_progress: Callable[[], None] | None = None
     ) -> None:
         lags: dict[int, int] = {}  # partition -> messages behind, after the last batch
+        max_records = self._max_batch_many if isinstance(sub.handler, Batched) else self._max_batch
         while not self._stopping.is_set():
             try:
-                batches = await consumer.getmany(timeout_ms=200, max_records=self._max_batch)
+                batches = await consumer.getmany(timeout_ms=200, max_records=max_records)
             except KafkaConnectionError as exc:
                 log.warning("kafka connection lost, retrying", error=str(exc))
                 await asyncio.sleep(1.0)
                 continue
+            if batches:
+                # getmany drained these partitions: let the fetcher ask for their next records now,
+                # so that the broker's answer travels while this batch is handled
+                await asyncio.sleep(0)
             offsets: dict[TopicPartition, int] = {}
-            for tp, records in batches.items():
-                done: int | None = None
-                for rec in records:
-                    # On shutdown, finish the event in flight, commit it, and take no new one.
-                    if self._stopping.is_set():
-                        break
-                    await self._handle(rec, sub)
-                    done = rec.offset
-                if done is not None:
-                    offsets[TopicPartition(tp.topic, tp.partition)] = done + 1
-                    high = consumer.highwater(tp)
-                    if high is not None:
-                        lags[tp.partition] = max(0, high - (done + 1))
+            if isinstance(sub.handler, Batched):
+                # On shutdown, the batch in flight is finished and committed; no new one is taken.
+                if batches and not self._stopping.is_set():
+                    await self._handle_batch(batches, sub, sub.handler)
+                    for tp, records in batches.items():
+                        if records:
+                            offsets[TopicPartition(tp.topic, tp.partition)] = records[-1].offset + 1
+            else:
+                for tp, records in batches.items():
+                    done: int | None = None
+                    for rec in records:
+                        # On shutdown, finish the event in flight, commit it, and take no new one.
+                        if self._stopping.is_set():
+                            break
+                        await self._handle(rec, sub)
+                        done = rec.offset
+                    if done is not None:
+                        offsets[TopicPartition(tp.topic, tp.partition)] = done + 1
+            for tp, next_offset in offsets.items():
+                high = consumer.highwater(tp)
+                if high is not None:
+                    lags[tp.partition] = max(0, high - next_offset)
             if offsets:  # one commit for the whole round (one broker round trip, every partition)
                 await consumer.commit(offsets)
             if self._metrics and batches:
@@ -263,10 +292,54 @@ class KafkaBus:
             if on_progress is not None:
                 on_progress()  # a whole round went through: a consumer that was down is back
 
+    async def _handle_batch(
+        self,
+        batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]],
+        sub: Subscription,
+        handler: Batched,
+    ) -> None:
+        decode = decoder(sub.topic)
+        events: list[Event] = []
+        records: list[ConsumerRecord[bytes, bytes]] = []
+        for recs in batches.values():
+            for rec in recs:
+                try:
+                    events.append(decode(rec.value))
+                except PoisonMessage as exc:
+                    await self._dead_letter(rec, sub, str(exc), attempts=1)
+                    continue
+                records.append(rec)
+        if not events:
+            return
+        if await run_batch(
+            handler,
+            events,
+            topic=sub.topic,
+            group=sub.group,
+            retries=self._retries,
+            backoff_s=self._backoff,
+            clock=self._clock,
+            metrics=self._metrics,
+        ):
+            return
+        for rec, event in zip(records, events, strict=True):  # find the event that fails alone
+            failure = await run_with_retries(
+                handler.one,
+                event,
+                topic=sub.topic,
+                group=sub.group,
+                retries=self._retries,
+                backoff_s=self._backoff,
+                clock=self._clock,
+                metrics=self._metrics,
+            )
+            if failure is not None:
+                await self._dead_letter(rec, sub, failure[0], attempts=failure[1])
+
     async def _handle(self, rec: ConsumerRecord[bytes, bytes], sub: Subscription) -> None:
         topic = sub.topic
         try:
-            event = decode(topic, rec.value)
+            event = decoder(topic)(rec.value)
         except PoisonMessage as exc:
             await self._dead_letter(rec, sub, str(exc), attempts=1)
             return

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Protocol
 
 import structlog
@@ -18,6 +19,26 @@ from pyros_common.contracts import MODEL_BY_TOPIC, DeadLetter, Event
 _log = structlog.get_logger("pyros.bus")
 
 Handler = Callable[[Event], Awaitable[None]]
+BatchHandler = Callable[[Sequence[Event]], Awaitable[None]]
+
+
+class Batched:
+    """A per-event handler that can also take every event of one poll at once.
+
+    ``many(events)`` must have the effect of ``one(e)`` for each event in order (it may coalesce
+    what only matters once, such as periodic readings), and be done with that effect when it
+    returns: a transport that delivers batches (Kafka) commits the offsets of the whole batch
+    after it. Everywhere else the object is the per-event handler ``one``.
+    """
+
+    __slots__ = ("many", "one")
+
+    def __init__(self, one: Handler, many: BatchHandler) -> None:
+        self.one = one
+        self.many = many
+
+    async def __call__(self, event: Event) -> None:
+        await self.one(event)
 
 
 class PoisonMessage(Exception):
@@ -57,22 +78,42 @@ def encode(event: Event) -> bytes:
 
 def decode(topic: str, raw: bytes | None) -> Event:
     """Bytes to the topic's model; raises PoisonMessage with a reason a person can read."""
+    return decoder(topic)(raw)
+
+
+@cache
+def decoder(topic: str) -> Callable[[bytes | None], Event]:
+    """``decode`` for one topic, its model's validator looked up once (consumers' hot path)."""
     model = MODEL_BY_TOPIC.get(topic)
     if model is None:
-        raise PoisonMessage(f"unknown topic {topic!r}")
-    if raw is None:
-        raise PoisonMessage("empty message (tombstone) on an event topic")
-    try:
-        return model.model_validate_json(raw)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        if first["type"] == "json_invalid":
-            raise PoisonMessage(f"invalid JSON: {first['msg']}") from exc
-        where = ".".join(str(p) for p in first["loc"]) or "(root)"
-        raise PoisonMessage(
-            f"payload fails {model.__name__} validation at {where}: {first['msg']}"
-            + (f" (and {exc.error_count() - 1} more errors)" if exc.error_count() > 1 else "")
-        ) from exc
+
+        def unknown(raw: bytes | None) -> Event:
+            raise PoisonMessage(f"unknown topic {topic!r}")
+
+        return unknown
+    validate = model.__pydantic_validator__.validate_json  # what model_validate_json calls
+
+    def decode_one(raw: bytes | None) -> Event:
+        if raw is None:
+            raise PoisonMessage("empty message (tombstone) on an event topic")
+        try:
+            event: Event = validate(raw)
+            return event
+        except ValidationError as exc:
+            raise _poison(model, exc) from exc
+
+    return decode_one
+
+
+def _poison(model: type[Event], exc: ValidationError) -> PoisonMessage:
+    first = exc.errors()[0]
+    if first["type"] == "json_invalid":
+        return PoisonMessage(f"invalid JSON: {first['msg']}")
+    where = ".".join(str(p) for p in first["loc"]) or "(root)"
+    return PoisonMessage(
+        f"payload fails {model.__name__} validation at {where}: {first['msg']}"
+        + (f" (and {exc.error_count() - 1} more errors)" if exc.error_count() > 1 else "")
+    )
 
 
 def dead_letter(
@@ -149,3 +190,52 @@ async def run_with_retries(
             consumed.inc()
             latency.observe(clock.monotonic() - t0)
         return None
+
+
+async def run_batch(
+    handler: Batched,
+    events: Sequence[Event],
+    *,
+    topic: str,
+    group: str,
+    retries: int,
+    backoff_s: float,
+    clock: Clock,
+    metrics: BusMetrics | None,
+) -> bool:
+    """Call ``handler.many`` on ``events`` up to ``retries`` times with exponential back-off.
+
+    True on success: the consumed counter counts every event, the latency histogram observes the
+    one call (a batch's events are done when it returns). False once every attempt failed: the
+    caller then runs the events one by one (``run_with_retries`` on ``handler.one``), so that only
+    an event that fails on its own goes to the dead letters. No log context per event: a batch
+    handler that logs about one event names its ids itself.
+    """
+    attempt = 0
+    while True:
+        attempt += 1
+        t0 = clock.monotonic()
+        try:
+            await handler.many(events)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if metrics:
+                metrics.errors.labels(group, topic).inc()
+            _log.warning(
+                "batch handler failed",
+                topic=topic,
+                group=group,
+                attempt=attempt,
+                events=len(events),
+                error=repr(exc),
+            )
+            if attempt >= retries:
+                return False
+            await asyncio.sleep(backoff_s * 2 ** (attempt - 1))
+            continue
+        if metrics:
+            consumed, latency = metrics.handled(group, topic)
+            consumed.inc(len(events))
+            latency.observe(clock.monotonic() - t0)
+        return True

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import structlog
-from pyros_common.bus.port import Handler
+from pyros_common.bus.port import Batched, Handler
 from pyros_common.contracts import AlertChanged, DeviceStatus, Event, ScheduleChanged, SystemChanged
 from pyros_common.domain.sky.sites import get_site
 from pyros_common.runtime.service import Service, ServiceContext
@@ -38,7 +38,7 @@ class MonitoringService(Service):
     @property
     def monitor(self) -> Monitor:
         if self._monitor is None:  # the database is ready only once the host checked it
-            self._monitor = Monitor(
+            monitor = Monitor(
                 ctx=self.ctx,
                 settings=self.monitoring_settings,
                 store=Store(self.db),
@@ -46,11 +46,16 @@ class MonitoringService(Service):
                 publish=self.publish,
                 site_id=self.site_id,
             )
+            # Loaded before the first event, which can come before on_start (the bus consumes
+            # from its start on): a load after it would replace what that event changed.
+            monitor.load()
+            self._monitor = monitor
         return self._monitor
 
     def subscriptions(self) -> Iterable[tuple[str, Handler]]:
         return [
-            (DeviceStatus.topic, self._on_device),
+            # Kafka hands a whole poll of statuses at once (the in-process bus, one by one)
+            (DeviceStatus.topic, Batched(self._on_device, self._on_devices)),
             (SystemChanged.topic, self._on_system),
             (ScheduleChanged.topic, self._on_schedule),
             (AlertChanged.topic, self._on_alert),
@@ -58,6 +63,9 @@ class MonitoringService(Service):
 
     async def _on_device(self, event: Event) -> None:
         await self.monitor.on_device(event)
+
+    async def _on_devices(self, events: Sequence[Event]) -> None:
+        await self.monitor.on_devices(events)
 
     async def _on_system(self, event: Event) -> None:
         await self.monitor.on_system(event)
@@ -69,7 +77,6 @@ class MonitoringService(Service):
         await self.monitor.on_alert(event)
 
     async def on_start(self) -> None:
-        self.monitor.load()
         await self.monitor.evaluate(refresh_health=True)
         self._task = asyncio.create_task(self._ticks(), name="monitoring-tick")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -122,6 +122,8 @@ class Monitor:
         self._running_request: str | None = None
         self._file_mtime: float | None = None
         self._schedule_labels: dict[str, set[tuple[str, str, str]]] = {}
+        self._fed: dict[str, tuple[Mapping[str, object], dt.datetime]] = {}  # weather readings last observed
+        self._temperature_gauges: dict[str, Any] = {}
 
     def load(self) -> None:
         """At start: the devices and the vote's memory as the database has them."""
@@ -148,39 +150,134 @@ class Monitor:
             or before.error != event.error
             or before.kind != event.kind
         ):
-            report = DeviceReport(d, event.kind, event.state, event.ok, event.error, now, event.temperature_c)
-            self.reports[d] = report
-            self._changes.append((report, dict(event.values)))
-            up = event.ok and event.state not in ("offline", "error")
-            self.metrics.device_up.labels(d, event.kind).set(1 if up else 0)
-            self.metrics.device_slewing.labels(d).set(1 if event.state == "slewing" else 0)
-            log.info("device changed", device_id=d, state=event.state, ok=event.ok, error=event.error)
-            if (
-                event.kind == "telescope"
-                and event.state == "slewing"
-                and self._running_request in self._alerts
-            ):
-                pending = self._alerts.pop(self._running_request)
-                self.metrics.alert_to_slew.observe(max(0.0, (now - pending.at).total_seconds()))
+            self._changed(event, now)
             if len(self._changes) >= FLUSH_AT:
                 self.flush()
         self._latest[d] = (now, event)
         if event.temperature_c is not None:
-            self.metrics.device_temperature.labels(d).set(event.temperature_c)
+            self._temperature(d).set(event.temperature_c)
         if event.kind in WEATHER_KINDS and event.ok and event.state not in ("offline", "error"):
             at = min(event.sent_at, now) if event.producer else now
             values = quantities_from_values(event.values)
+            last = self._fed.get(d)
+            if last is None or at >= last[1]:
+                self._fed[d] = (event.values, at)
             if values and self.vote.observe(d, at, values):
                 await self.evaluate()  # a claim started or ended: at once (two claims act at once)
 
+    async def on_devices(self, events: Sequence[Event]) -> None:
+        """``on_device`` for every status of one poll, in order, with the same effect, and done
+        when it returns (the bus commits the batch's offsets after it):
+
+        - every change of state, health or error is in the database with its history row;
+        - a weather source's readings reach the vote, but a run of equal ones (each within the
+          vote's ``max_age_s`` of the previous) only as its first and its latest: the readings
+          in between would only move the source's time. A reading that starts or ends a claim,
+          or comes back from silence, is evaluated at once, as one by one;
+        - the periodic statuses are memory only, the latest per device (``last_seen``, written
+          at the tick; after a crash the next statuses bring it back).
+        """
+        now = self.clock.now()
+        self.metrics.status_events.inc(len(events))
+        reports = self.reports
+        fed = self._fed
+        max_age_s = self.vote.config.max_age_s
+        held: dict[str, dt.datetime] = {}  # source -> latest time of readings equal to its fed ones
+        temperatures: dict[str, float] = {}
+        for event in events:
+            assert isinstance(event, DeviceStatus)
+            d = event.device_id
+            before = reports.get(d)
+            if (
+                before is None
+                or before.state != event.state
+                or before.ok != event.ok
+                or before.error != event.error
+                or before.kind != event.kind
+            ):
+                self._changed(event, now)
+            self._latest[d] = (now, event)  # not a local: the tick's flush swaps the dict
+            if event.temperature_c is not None:
+                temperatures[d] = event.temperature_c
+            if event.kind in WEATHER_KINDS and event.ok and event.state not in ("offline", "error"):
+                at = min(event.sent_at, now) if event.producer else now
+                last = fed.get(d)
+                if last is not None and last[0] == event.values:
+                    previous = held.get(d, last[1])
+                    if at >= previous and (at - previous).total_seconds() <= max_age_s:
+                        held[d] = at
+                        continue
+                if d in held:  # the run of equal readings ends: its latest first
+                    self._feed(d, held.pop(d))
+                    last = fed[d]
+                if last is None or at >= last[1]:  # (an older reading is observed, never held)
+                    fed[d] = (event.values, at)
+                values = quantities_from_values(event.values)
+                if values and self.vote.observe(d, at, values):
+                    for source, t in held.items():  # the other sources as one by one would have them
+                        self._feed(source, t)
+                    held.clear()
+                    await self.evaluate()
+        for source, t in held.items():
+            self._feed(source, t)
+        for d, temperature in temperatures.items():
+            self._temperature(d).set(temperature)
+        self._write_changes()
+
+    def _feed(self, source: str, at: dt.datetime) -> None:
+        """A source's last readings again, at ``at``: the latest of a run of equal readings. Not
+        news for the vote (its readings are unchanged and each came within ``max_age_s``)."""
+        values, _ = self._fed[source]
+        self._fed[source] = (values, at)
+        quantities = quantities_from_values(values)
+        if quantities:
+            self.vote.observe(source, at, quantities)
+
+    def _temperature(self, device_id: str) -> Any:
+        g = self._temperature_gauges.get(device_id)
+        if g is None:
+            g = self._temperature_gauges[device_id] = self.metrics.device_temperature.labels(device_id)
+        return g
+
+    def _changed(self, event: DeviceStatus, now: dt.datetime) -> None:
+        """A change of state, health or error: the report, its queued row, the device metrics."""
+        d = event.device_id
+        report = DeviceReport(d, event.kind, event.state, event.ok, event.error, now, event.temperature_c)
+        self.reports[d] = report
+        self._changes.append((report, dict(event.values)))
+        up = event.ok and event.state not in ("offline", "error")
+        self.metrics.device_up.labels(d, event.kind).set(1 if up else 0)
+        self.metrics.device_slewing.labels(d).set(1 if event.state == "slewing" else 0)
+        log.info(
+            "device changed",
+            device_id=d,
+            state=event.state,
+            ok=event.ok,
+            error=event.error,
+            correlation_id=event.correlation_id,
+            event_id=str(event.event_id),
+        )
+        if event.kind == "telescope" and event.state == "slewing" and self._running_request in self._alerts:
+            pending = self._alerts.pop(self._running_request)
+            self.metrics.alert_to_slew.observe(max(0.0, (now - pending.at).total_seconds()))
+
+    def _write_changes(self) -> None:
+        """The queued changes and their history rows, in one transaction; still queued if it fails."""
+        changes, self._changes = self._changes, []
+        if not changes:
+            return
+        try:
+            self.store.record_changes(changes)
+        except BaseException:
+            self._changes = changes + self._changes
+            raise
+        for r, _ in changes:
+            self._persisted_at[r.device_id] = r.last_seen
+
     def flush(self) -> None:
         """Write the queued changes (with their history rows) and the latest periodic statuses."""
-        changes, self._changes = self._changes, []
+        self._write_changes()
         latest, self._latest = self._latest, {}
-        if changes:
-            self.store.record_changes(changes)
-            for r, _ in changes:
-                self._persisted_at[r.device_id] = r.last_seen
         for d, (at, _) in latest.items():
             self._seen_at[d] = at
         # last_seen only needs to be fresh enough for the readers' stale marking: a third of it

@@ -288,7 +288,8 @@ class WeatherVote:
             s.values[q] = v
             s.at[q] = at
             if limits.unsafe(q, v) is None:
-                news = news or s.claim_since.pop(q, None) is not None
+                if s.claim_since.pop(q, None) is not None:  # (not short-circuited: the claim ends)
+                    news = True
             elif q not in s.claim_since:
                 s.claim_since[q] = at
                 news = True
