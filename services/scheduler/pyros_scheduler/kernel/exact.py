@@ -270,6 +270,16 @@ class _Model:
                         self.m.add_hint(self.start[i, t], math.ceil(pl[1] - EPS))
 
 
+def _merge(spans: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    out: list[tuple[float, float]] = []
+    for a, b in sorted(spans):
+        if out and a <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], b))
+        else:
+            out.append((a, b))
+    return out
+
+
 def _room(ranges: list[tuple[int, int]]) -> int:
     return sum(b - a for a, b in ranges)
 
@@ -404,8 +414,8 @@ def improve_windows(
     Windows of ``window_s`` (default: about ``WINDOW_PLACEMENTS`` placements' worth) slide
     over the night from ``lo_s`` (default: its start) with half-window overlaps, each sweep
     shifted by a third of a window and, after a sweep without a gain, with windows 1.5 times
-    larger; then each request placed as one is withdrawn and the windows around its
-    placements re-optimised. Up to ``max_rounds`` sweeps, or until ``budget_s`` of wall time
+    larger; then, for each request placed as one, one model over the windows around its
+    placements (placed) or over its own windows (unplaced) keeps, drops or inserts it whole. Up to ``max_rounds`` sweeps, or until ``budget_s`` of wall time
     or ``det_budget_s`` of CP-SAT deterministic time is spent (each window at most
     ``step_time_s`` of deterministic time). In each window the free sequences are the
     movable ones (not time-critical, not in a request group reaching outside) placed inside
@@ -445,35 +455,40 @@ def improve_windows(
         x = lo0 - (rnd % 3) * window_s / 3
         while x < n1 - EPS and not over():
             a, b = max(x, lo0), min(n1, x + window_s)
-            got = _one_window(p, inp, cur, critical, interrupted, a, b, step_time_s, wall_left(), spent)
+            got = _one_window(p, inp, cur, critical, interrupted, [(a, b)], step_time_s, wall_left(), spent)
             stats["windows"] += 1
             if got is not None and got[1] > value + 1e-6:
                 cur, value = got[0], got[1]
                 stats["windows_improved"] += 1
                 gained = True
             x += window_s / 2
-        # A request placed as one can only leave as one: withdraw it, re-optimise the
-        # windows around each of its placements, keep that if it is better.
+        # A request placed as one can only leave or come as one: one model over the windows
+        # around its placements (or, unplaced, over its own windows) decides all its members.
         for g in p.groups:
             if over():
                 break
-            members = [k for k in g if k in cur]
-            if not members or any(
-                k in critical or p.ids[k] in interrupted or cur[k][1] < lo0 - EPS for k in members
-            ):
+            if any(k in critical or p.ids[k] in interrupted or k in p.static for k in g):
                 continue
-            trial = {i: v for i, v in cur.items() if i not in g}
-            t_value = sum(heuristic_gain(p, i, s0, e0) for i, (_, s0, e0) in trial.items())
-            for k in sorted(members, key=lambda k: cur[k][1]):
-                mid = 0.5 * (cur[k][1] + cur[k][2])
-                a, b = max(lo0, mid - window_s / 2), min(n1, mid + window_s / 2)
-                got = _one_window(p, inp, trial, critical, interrupted, a, b, step_time_s, wall_left(), spent)
-                stats["windows"] += 1
-                if got is not None and got[1] > t_value + 1e-6:
-                    trial, t_value = got
-            if t_value > value + 1e-6:
-                cur, value = trial, t_value
-                stats["groups_withdrawn"] = stats.get("groups_withdrawn", 0.0) + 1
+            if any(k in cur and cur[k][1] < lo0 - EPS for k in g):
+                continue
+            spans: list[tuple[float, float]] = []
+            for k in g:
+                if k in cur:
+                    mid = 0.5 * (cur[k][1] + cur[k][2])
+                    spans.append((max(lo0, mid - window_s / 2), min(n1, mid + window_s / 2)))
+                else:
+                    spans += [
+                        (max(lo0, lo), min(n1, hi)) for lo, hi in p.windows(k) if min(n1, hi) > max(lo0, lo)
+                    ]
+            if not spans:
+                continue
+            got = _one_window(
+                p, inp, cur, critical, interrupted, spans, step_time_s, wall_left(), spent, frozenset(g)
+            )
+            stats["windows"] += 1
+            if got is not None and got[1] > value + 1e-6:
+                cur, value = got
+                stats["groups_moved"] = stats.get("groups_moved", 0.0) + 1
                 gained = True
         if over():
             break
@@ -500,29 +515,38 @@ def _one_window(
     cur: dict[int, tuple[int, float, float]],
     critical: set[int],
     interrupted: set[str],
-    a: float,
-    b: float,
+    spans: list[tuple[float, float]],
     max_time_s: float,
     wall_s: float,
     spent: list[float],
+    must: frozenset[int] = frozenset(),
 ) -> tuple[dict[int, tuple[int, float, float]], float] | None:
+    """Re-optimise the free sequences in ``spans`` (disjoint time windows) around the rest.
+
+    ``must``: sequences kept among the free ones before the cap (a request to insert)."""
     cost = inp.transition.cost
-    inside = {i for i, (_, s0, e0) in cur.items() if s0 >= a - EPS and e0 <= b + EPS}
+    spans = _merge(spans)
+
+    def within(s0: float, e0: float) -> bool:
+        return any(s0 >= a - EPS and e0 <= b + EPS for a, b in spans)
+
     cand: set[int] = set()
     for i in range(p.n):
         if i in critical or i in p.static or p.ids[i] in interrupted:
             continue
         if i in cur:
-            if i in inside:
+            if within(cur[i][1], cur[i][2]):
                 cand.add(i)
-        elif any(lo < b and hi > a for lo, hi in p.windows(i)):
+        elif any(lo < b and hi > a for lo, hi in p.windows(i) for a, b in spans):
             cand.add(i)
-    ranges = {i: _start_ranges(p, i, a, b) for i in cand}
+    ranges = {i: [r for a, b in spans for r in _start_ranges(p, i, a, b)] for i in cand}
     # What cannot move on the grid inside the window stays as it is (or out).
     cand = {i for i in cand if ranges[i]}
     # At most WINDOW_MAX_FREE free sequences (the circuit grows as their square): the placed
-    # ones, then the unplaced ones by weight, then by how long they may run in the window.
-    out = sorted((i for i in cand if i not in cur), key=lambda i: (-p.w[i], -_room(ranges[i]), i))
+    # ones and ``must``, then the unplaced ones by weight, then by how long they may run.
+    out = sorted(
+        (i for i in cand if i not in cur and i not in must), key=lambda i: (-p.w[i], -_room(ranges[i]), i)
+    )
     room = max(0, WINDOW_MAX_FREE - (len(cand) - len(out)))
     cand.difference_update(out[room:])
     groups = [g for g in p.groups if all(k in cand for k in g)]
@@ -537,11 +561,12 @@ def _one_window(
     fixed: dict[int, tuple[int, float, float]] = {}
     for t in range(inp.n_telescopes):
         row = sorted((s0, e0, i) for i, (tt, s0, e0) in cur.items() if tt == t and i not in free)
-        before = [x for x in row if x[1] <= a + EPS]
-        after = [x for x in row if x[0] >= b - EPS]
-        mid = [x for x in row if x[1] > a + EPS and x[0] < b - EPS]
-        for s0, e0, i in ([before[-1]] if before else []) + mid + ([after[0]] if after else []):
-            fixed[i] = (t, s0, e0)
+        for a, b in spans:
+            before = [x for x in row if x[1] <= a + EPS]
+            after = [x for x in row if x[0] >= b - EPS]
+            mid = [x for x in row if x[1] > a + EPS and x[0] < b - EPS]
+            for s0, e0, i in ([before[-1]] if before else []) + mid + ([after[0]] if after else []):
+                fixed[i] = (t, s0, e0)
     caps = dict(inp.quotas_s)
     for i, (_, s0, e0) in cur.items():
         if i not in free and p.prog[i] in caps:
