@@ -256,14 +256,14 @@ class NightBook:
         return Version(plan, trigger, interrupted, effective, running, incremental, fast)
 
     def wants_improvement(self, version: Version) -> bool:
-        """Whether ``improve`` may find more: a fast plan, or a full plan of a pool above
-        ``EXACT_MAX_SEQUENCES`` (the inline CP-SAT did not run) up to ``LNS_MAX_SEQUENCES``."""
+        """Whether ``improve`` may find more: a fast plan, or a full plan of at most
+        ``LNS_MAX_SEQUENCES`` visible sequences that CP-SAT did not prove optimal."""
         if version.fast:
             return True
         if version.incremental:
             return False
         visible = sum(1 for s in version.plan.night_input.kernel.sequences if s.windows)
-        return EXACT_MAX_SEQUENCES < visible <= LNS_MAX_SEQUENCES
+        return 0 < visible <= LNS_MAX_SEQUENCES and not version.plan.result.stats.get("exact_optimal")
 
     def improve(self, version: Version) -> NightPlan | None:
         """A better plan of the same input as ``version``, or None.
