@@ -6,12 +6,15 @@
 1. ``--messages`` DeviceStatus events of ``--devices`` devices (a ``--change-fraction`` of them a
    change of state, written at once with a history row; the rest periodic, batched) are produced
    to a fresh topic before any consumer starts.
-2. Three consumers read that same backlog in the same run: bare aiokafka (no decoding: the
+2. Four consumers read that same backlog in the same run: bare aiokafka (no decoding: the
    broker and client ceiling), the PyROS Kafka bus with a handler that does nothing (decode,
-   retries, metrics, commits), and monitoring itself (bus + device health on PostgreSQL).
+   retries, metrics, commits), one event per call and a whole poll per call (``Batched``), and
+   monitoring itself (bus + device health on PostgreSQL, a poll per call). Each: events per
+   second of wall time, and this process's CPU time per event (the machine is shared).
 3. The soak: another process produces at ``--soak-rate`` for ``--soak-s`` while monitoring
    consumes; monitoring's resident memory (this process: it hosts only monitoring then) and its
-   lag are sampled every 5 s. Flat memory: the slope of a linear fit over the second half.
+   lag are sampled every 5 s. Flat memory: the slope of a linear fit over the second half. The
+   CPU seconds of monitoring, of the producer and of the broker over the soak are recorded.
 
 Writes benchmarks/results/status_throughput.json (commit, arguments, machine, time).
 """
@@ -24,6 +27,7 @@ import datetime as dt
 import json
 import multiprocessing as mp
 import os
+import queue
 import sys
 import time
 import uuid
@@ -110,10 +114,33 @@ async def produce(
 
 
 def _soak_producer(
-    bootstrap: str, topic: str, devices: int, change_fraction: float, n: int, rate: float
+    bootstrap: str, topic: str, devices: int, change_fraction: float, n: int, rate: float, out: Any
 ) -> None:
     sys.path[:0] = [str(ROOT / "libs")]
-    asyncio.run(produce(bootstrap, topic, payloads(devices, change_fraction), n, rate))
+    data = payloads(devices, change_fraction)
+    cpu0 = time.process_time()
+    wall = asyncio.run(produce(bootstrap, topic, data, n, rate))
+    out.put({"produce_s": round(wall, 1), "cpu_s": round(time.process_time() - cpu0, 1)})
+
+
+def cpu_s(pid: int) -> float:
+    """User + system CPU time of a process [s] (/proc/<pid>/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def broker_pid() -> int | None:
+    """The local Kafka broker's process, to account for its CPU during the soak."""
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            cmd = (d / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"java" in cmd and b"kafka" in cmd.lower():
+            return int(d.name)
+    return None
 
 
 async def bare(bootstrap: str, topic: str, n: int) -> tuple[float, float]:
@@ -230,7 +257,8 @@ class MonitoringRun:
         self.host = ServiceHost(ctx, [self.svc])
 
     def handled(self) -> float:
-        return self.registry.get_sample_value("pyros_device_status_events_total") or 0.0
+        # the counter itself: collecting the registry every 10 ms cost monitoring's loop too
+        return float(self.svc.metrics.status_events._value.get())
 
     def lag(self) -> float:
         v = self.registry.get_sample_value(
@@ -264,13 +292,30 @@ async def monitoring_throughput(run: MonitoringRun, n: int) -> tuple[float, floa
 async def soak(run: MonitoringRun, args: argparse.Namespace, topic: str) -> dict[str, Any]:
     n = int(args.soak_s * args.soak_rate)
     start_count = run.handled()
-    proc = mp.get_context("spawn").Process(
+    ctx = mp.get_context("spawn")
+    report = ctx.Queue()
+    proc = ctx.Process(
         target=_soak_producer,
-        args=(args.bootstrap, topic, args.devices, args.change_fraction, n, args.soak_rate),
+        args=(args.bootstrap, topic, args.devices, args.change_fraction, n, args.soak_rate, report),
     )
+    broker = broker_pid()
+    broker_cpu0 = cpu_s(broker) if broker else None
+    load0 = os.getloadavg()
     proc.start()
     samples = []
     t0 = time.perf_counter()
+    cpu0 = time.process_time()
+    edges: list[float] = []  # when the first soak event was handled, and when the n-th was
+
+    async def watch_edges() -> None:
+        while run.handled() == start_count:
+            await asyncio.sleep(0.02)
+        edges.append(time.perf_counter())
+        while run.handled() - start_count < n:
+            await asyncio.sleep(0.02)
+        edges.append(time.perf_counter())
+
+    watcher = asyncio.create_task(watch_edges())
     try:
         while True:
             await asyncio.sleep(5.0)
@@ -287,7 +332,27 @@ async def soak(run: MonitoringRun, args: argparse.Namespace, topic: str) -> dict
                 break
     finally:
         proc.join(timeout=60)
+        watcher.cancel()
     elapsed = time.perf_counter() - t0
+    monitoring_cpu = time.process_time() - cpu0
+    broker_cpu = cpu_s(broker) - broker_cpu0 if broker and broker_cpu0 is not None else None
+    try:
+        producer = report.get(timeout=10)
+    except queue.Empty:
+        producer = {}
+    cpu = {
+        "note": "CPU seconds over the soak of each process on this 2-CPU machine; "
+        "other agents' work shares it too (load average before and after)",
+        "monitoring_cpu_s": round(monitoring_cpu, 1),
+        "monitoring_us_per_event": round(monitoring_cpu / max(1.0, samples[-1]["handled"]) * 1e6, 1)
+        if samples
+        else None,
+        "producer_cpu_s": producer.get("cpu_s"),
+        "producer_wall_s": producer.get("produce_s"),
+        "broker_cpu_s": None if broker_cpu is None else round(broker_cpu, 1),
+        "load_average_before": [round(x, 2) for x in load0],
+        "load_average_after": [round(x, 2) for x in os.getloadavg()],
+    }
     half = [s for s in samples if s["t_s"] >= samples[-1]["t_s"] / 2]
     slope = (
         float(np.polyfit([s["t_s"] for s in half], [s["rss_mb"] for s in half], 1)[0]) * 60
@@ -298,12 +363,15 @@ async def soak(run: MonitoringRun, args: argparse.Namespace, topic: str) -> dict
         "events": n,
         "handled": samples[-1]["handled"] if samples else 0,
         "seconds": round(elapsed, 1),
-        "rate_per_s": round((samples[-1]["handled"] if samples else 0) / elapsed, 1),
+        "rate_per_s": round(n / (edges[1] - edges[0]), 1) if len(edges) == 2 else None,
+        "rate_note": "events / (the n-th handled - the first handled); the producer's own rate is "
+        "events / cpu.producer_wall_s: the consumer cannot be faster than it",
         "rss_mb_first": samples[0]["rss_mb"] if samples else None,
         "rss_mb_last": samples[-1]["rss_mb"] if samples else None,
         "rss_mb_max": max(s["rss_mb"] for s in samples) if samples else None,
         "rss_slope_mb_per_min_second_half": round(slope, 3),
         "max_lag": max(s["lag"] for s in samples) if samples else None,
+        "cpu": cpu,
         "samples": samples,
     }
 
@@ -348,7 +416,8 @@ async def main() -> None:
         if soaked:
             print(
                 f"soak: {soaked['rate_per_s']:,.0f}/s over {soaked['seconds']} s, RSS {soaked['rss_mb_first']} -> "
-                f"{soaked['rss_mb_last']} MB (slope {soaked['rss_slope_mb_per_min_second_half']} MB/min)",
+                f"{soaked['rss_mb_last']} MB (slope {soaked['rss_slope_mb_per_min_second_half']} MB/min), "
+                f"max lag {soaked['max_lag']:,.0f}; CPU {soaked['cpu']}",
                 flush=True,
             )
     finally:
