@@ -386,6 +386,7 @@ async def main() -> None:
     ap.add_argument("--soak-rate", type=float, default=20_000.0, help="events per second during the soak")
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args()
+    ran_on = commit()  # at the start: the code this process loaded (others commit meanwhile)
     from pyros_common.logs import configure_logging
 
     configure_logging("WARNING", "console")  # a log line per device change would be measured too
@@ -428,7 +429,7 @@ async def main() -> None:
     result = {
         "benchmark": "status_throughput",
         "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "commit": commit(),
+        "commit": ran_on,
         "arguments": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
         "machine": machine(),
         "target": {"events_per_s": 20_000, "memory": "flat over a 10-minute soak"},
