@@ -141,6 +141,8 @@ class _Mapped:
     decs: list[float]
     filters: list[str]
     info: list[SequenceInfo]
+    transition: GreatCircleTransition | None = None
+    transition_key: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
 
 @dataclass
@@ -361,6 +363,16 @@ def kernel_input(
         )
         if cache is not None:
             cache.final[sq.id] = (same, out[-1])
+    tr_key = (slew_rate_deg_s, settle_s, oh.filter_change_s)
+    tr: GreatCircleTransition | None = None
+    if (
+        last is not None
+        and cut == len(last.requests)
+        and last.transition is not None
+        and last.transition_key == tr_key
+    ):
+        # the last call's pool, grown: its transition model, extended
+        tr = last.transition.extended(ras, decs, filters)
     if last is not None and cut:
         out = last.seqs[:head_end] + out
         ras = last.ras[:head_end] + ras
@@ -368,15 +380,16 @@ def kernel_input(
         filters = last.filters[:head_end] + filters
         info = last.info[:head_end] + info
         ends = last.ends[:cut] + ends
+    if tr is None:
+        tr = GreatCircleTransition(
+            ras,
+            decs,
+            slew_rate_deg_s=slew_rate_deg_s,
+            settle_s=settle_s,
+            filters=filters,
+            filter_change_s=oh.filter_change_s,
+        )
     if cache is not None and key is not None:
-        cache.last = _Mapped(key, list(requests), ends, out, ras, decs, filters, info)
-    tr = GreatCircleTransition(
-        ras,
-        decs,
-        slew_rate_deg_s=slew_rate_deg_s,
-        settle_s=settle_s,
-        filters=filters,
-        filter_change_s=oh.filter_change_s,
-    )
+        cache.last = _Mapped(key, list(requests), ends, out, ras, decs, filters, info, tr, tr_key)
     kin = KernelInput(out, (0.0, night_s), n_telescopes, dict(quotas_s or {}), tr)
     return NightInput(kin, dusk, dawn, tuple(info))

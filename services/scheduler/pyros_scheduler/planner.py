@@ -28,6 +28,7 @@ from pyros_common.domain.sky.visibility import visibility_windows_s
 from pyros_scheduler.kernel import (
     EXACT_MAX_SEQUENCES,
     KernelResult,
+    Placement,
     Reason,
     reschedule,
     schedule,
@@ -269,10 +270,26 @@ def to_plan(
 ) -> NightPlan:
     seqs = ni.kernel.sequences
     index = {s.id: k for k, s in enumerate(seqs)}
+    # A repaired plan keeps most placements: the same placement of the same sequence is the
+    # same Scheduled row.
+    same: dict[str, tuple[Placement, Scheduled]] = {}
+    if previous is not None and previous.night_input.dusk == ni.dusk:
+        rows = {x.seq_id: x for x in previous.scheduled}
+        same = {p.id: (p, rows[p.id]) for p in previous.result.placements if p.id in rows}
     scheduled = []
     for p in res.placements:
         k = index[p.id]
         inf = ni.info[k]
+        kept = same.get(p.id)
+        if (
+            kept is not None
+            and kept[0] == p
+            and kept[1].info is inf
+            and kept[1].weight == seqs[k].weight
+            and kept[1].telescope == telescopes[p.telescope]
+        ):
+            scheduled.append(kept[1])
+            continue
         scheduled.append(
             Scheduled(
                 p.id,
@@ -294,7 +311,7 @@ def to_plan(
         result=res,
         telescopes=tuple(telescopes),
         scheduled=scheduled,
-        unscheduled=explain(ni, res, site, previous),
+        unscheduled=explain(ni, res, site, previous, index),
         runtime_s=runtime_s,
         solver=solver,
         interrupted=[_name(ni, index, sid) for sid in res.interrupted],
@@ -313,7 +330,11 @@ def _without_moon(c: Constraints) -> Constraints:
 
 
 def explain(
-    ni: NightInput, res: KernelResult, site: Site, previous: NightPlan | None = None
+    ni: NightInput,
+    res: KernelResult,
+    site: Site,
+    previous: NightPlan | None = None,
+    index: Mapping[str, int] | None = None,
 ) -> list[Unplaced]:
     """The kernel's reasons in the observatory's words (see the module docstring).
 
@@ -322,27 +343,29 @@ def explain(
     changed, not the whole pool).
     """
     seqs = ni.kernel.sequences
-    index = {s.id: k for k, s in enumerate(seqs)}
+    if index is None:
+        index = {s.id: k for k, s in enumerate(seqs)}
     placed = {p.id: p for p in res.placements}
     reuse: dict[str, Unplaced] = {}
     if previous is not None:
         prev_k = previous.result.unscheduled
         prev_seqs = {q.id: q for q in previous.night_input.kernel.sequences}
+        now_k = res.unscheduled
         for old in previous.unscheduled:
-            u = res.unscheduled.get(old.seq_id)
-            if (
-                u is not None
-                and prev_k.get(old.seq_id) == u
-                and prev_seqs.get(old.seq_id) is seqs[index[old.seq_id]]
-                and (not old.holder or old.holder in placed)
-                and old.seq_id not in placed
-            ):
-                reuse[old.seq_id] = old
+            sid = old.seq_id
+            u = now_k.get(sid)
+            if u is None or sid in placed or (old.holder and old.holder not in placed):
+                continue
+            was = prev_k.get(sid)
+            # reschedule carries unchanged reasons over as the same objects
+            if (was is u or was == u) and prev_seqs.get(sid) is seqs[index[sid]]:
+                reuse[sid] = old
+    static = (Reason.NEVER_VISIBLE, Reason.WINDOW_TOO_SHORT)
     never = [
         index[u.id]
         for u in res.unscheduled.values()
-        if u.id not in reuse
-        and u.reason in (Reason.NEVER_VISIBLE, Reason.WINDOW_TOO_SHORT)
+        if u.reason in static
+        and u.id not in reuse
         and ni.info[index[u.id]].valid_tonight
         and ni.info[index[u.id]].nights_carried == 0
     ]

@@ -88,6 +88,7 @@ class Prep:
             for k, s in enumerate(self.seqs)
             if s.decay_ref_s is not None and s.decay_index
         }
+        self.req_ids: set[str] = {s.request_id for s in self.seqs if s.request_id}
         # Groups: requests whose sequences stand or fall together (see package docstring).
         self.group: list[int] = [-1] * n
         self.groups: list[list[int]] = []
@@ -166,9 +167,34 @@ class Prep:
         static = dict(old.static)
         static.update({old.n + k: r for k, r in tail.static.items()})
         wseq = np.concatenate([old.wseq, tail.wseq + old.n])
-        self._finish(
-            wseq, np.concatenate([old.wlo, tail.wlo]), np.concatenate([old.whi, tail.whi]), static, clip=False
-        )
+        if old.req_ids & tail.req_ids:
+            # a new sequence of a known request: its groups are rebuilt with everything else
+            self._finish(
+                wseq,
+                np.concatenate([old.wlo, tail.wlo]),
+                np.concatenate([old.whi, tail.whi]),
+                static,
+                clip=False,
+            )
+            return self
+        # Both parts are already sorted (sequence, start): the arrays are joined as they are.
+        m = len(old._wlo)
+        self.static = static
+        self.dur_a = np.concatenate([old.dur_a, tail.dur_a])
+        self.w_a = np.concatenate([old.w_a, tail.w_a])
+        self.wseq = wseq
+        self.wlo = np.concatenate([old.wlo, tail.wlo])
+        self.whi = np.concatenate([old.whi, tail.whi])
+        self.ptr = old.ptr[:-1] + [m + x for x in tail.ptr]
+        self._wlo = old._wlo + tail._wlo
+        self._whi = old._whi + tail._whi
+        self.winlen = np.concatenate([old.winlen, tail.winlen])
+        self.last_end = np.concatenate([old.last_end, tail.last_end])
+        self.tc = {**old.tc, **{old.n + k: v for k, v in tail.tc.items()}}
+        self.req_ids = old.req_ids | tail.req_ids
+        self.group = old.group + [g + len(old.groups) if g >= 0 else -1 for g in tail.group]
+        self.groups = old.groups + [[old.n + k for k in members] for members in tail.groups]
+        self.essential = old.essential + tail.essential
         return self
 
     def factor(self, i: int, t: float) -> float:

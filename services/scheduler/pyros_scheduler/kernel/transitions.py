@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
@@ -90,12 +91,39 @@ class GreatCircleTransition:
             raise ValueError("one filter per sequence")
         self._filters = list(filters) if filters is not None else None
         self._fcode: npt.NDArray[np.intp] | None = None
+        self._codes: dict[str, int] = {}
         if filters is not None:
-            codes: dict[str, int] = {}
+            codes = self._codes
             self._fcode = np.fromiter(
                 (codes.setdefault(f, len(codes)) for f in filters), np.intp, len(filters)
             )
         self.filter_change = filter_change_s
+
+    def extended(
+        self, ra_deg: npt.ArrayLike, dec_deg: npt.ArrayLike, filters: Sequence[str] | None = None
+    ) -> GreatCircleTransition:
+        """This model with sequences appended (the same costs among the first ones)."""
+        if (filters is None) != (self._filters is None):
+            raise ValueError("filters for all sequences or for none")
+        tail = GreatCircleTransition(
+            ra_deg,
+            dec_deg,
+            slew_rate_deg_s=self.rate,
+            settle_s=self.settle,
+            filter_change_s=self.filter_change,
+        )
+        out = copy.copy(self)
+        out.xyz = np.concatenate([self.xyz, tail.xyz])
+        out._x, out._y, out._z = self._x + tail._x, self._y + tail._y, self._z + tail._z
+        if filters is not None and self._filters is not None and self._fcode is not None:
+            if len(filters) != len(tail):
+                raise ValueError("one filter per sequence")
+            codes = dict(self._codes)
+            more = np.fromiter((codes.setdefault(f, len(codes)) for f in filters), np.intp, len(filters))
+            out._filters = self._filters + list(filters)
+            out._codes = codes
+            out._fcode = np.concatenate([self._fcode, more])
+        return out
 
     def __len__(self) -> int:
         return len(self._x)
