@@ -90,14 +90,19 @@ class _Model:
         *,
         circuit: bool = True,
         cuts: bool = True,
+        outward: bool = False,
     ) -> None:
         self.p, self.inp = p, inp
+        # Grid: inwards (durations, transitions up; a grid plan is a float plan) or, for a
+        # bound only, outwards (down: every float plan, starts floored, is a grid plan).
+        self.outward = outward
+        dead = self.dead = _down if outward else _up
         m = self.m = cp_model.CpModel()
         cost = inp.transition.cost
         tels = range(inp.n_telescopes)
         lo_h = math.floor(p.night[0])
         hi_h = math.ceil(p.night[1]) + 1
-        self.dur = dur = {i: math.ceil(p.dur[i] - EPS) for i in free}
+        self.dur = dur = {i: dead(p.dur[i]) for i in free}
         self.on: dict[tuple[int, int], cp_model.IntVar] = {}
         self.start: dict[tuple[int, int], cp_model.IntVar] = {}
         self.placed: dict[int, cp_model.IntVar] = {}
@@ -138,7 +143,7 @@ class _Model:
                 ivs.append(m.new_optional_interval_var(start[i, t], size, end, on[i, t], f"iv_{i}_{t}"))
             for f in fx:
                 _, s0, e0 = fixed[f]
-                a, b = math.floor(s0 + EPS), math.ceil(e0 - EPS)
+                a, b = (_up(s0), _down(e0)) if outward else (_down(s0), _up(e0))
                 if not circuit:
                     # the fixed block also keeps the transitions out of its neighbours
                     ivs.append(m.new_fixed_size_interval_var(a, max(0, b - a), f"fx_{f}_{t}"))
@@ -150,12 +155,10 @@ class _Model:
                     for i in here:
                         # a free sequence is before or after each fixed block, transitions included
                         after = m.new_bool_var(f"after_{i}_{f}_{t}")
-                        m.add(start[i, t] >= math.ceil(e0 + cost(f, i) - EPS)).only_enforce_if(
-                            after, on[i, t]
+                        m.add(start[i, t] >= self._after(s0, e0, cost(f, i))).only_enforce_if(after, on[i, t])
+                        m.add(start[i, t] + dur[i] + dead(cost(i, f)) <= _down(s0)).only_enforce_if(
+                            ~after, on[i, t]
                         )
-                        m.add(
-                            start[i, t] + dur[i] + math.ceil(cost(i, f) - EPS) <= math.floor(s0 + EPS)
-                        ).only_enforce_if(~after, on[i, t])
         for prog, cap in caps.items():
             members = [i for i in nodes if p.prog[i] == prog]
             if members:
@@ -210,20 +213,18 @@ class _Model:
                 if i == j:
                     continue
                 lit = m.new_bool_var(f"next_{i}_{j}_{t}")
-                gap = dur[i] + math.ceil(cost(i, j) - EPS)
+                gap = dur[i] + self.dead(cost(i, j))
                 m.add(start[j, t] >= start[i, t] + gap).only_enforce_if(lit)
                 arcs.append((node[i], node[j], lit))
             for f in fx:
                 _, s0, e0 = fixed[f]
                 # i just after f: it starts after f ends and the transition
                 lit = m.new_bool_var(f"next_{f}_{i}_{t}")
-                m.add(start[i, t] >= math.ceil(e0 + cost(f, i) - EPS)).only_enforce_if(lit)
+                m.add(start[i, t] >= self._after(s0, e0, cost(f, i))).only_enforce_if(lit)
                 arcs.append((node[f], node[i], lit))
                 # i just before f
                 lit = m.new_bool_var(f"next_{i}_{f}_{t}")
-                m.add(
-                    start[i, t] + dur[i] + math.ceil(cost(i, f) - EPS) <= math.floor(s0 + EPS)
-                ).only_enforce_if(lit)
+                m.add(start[i, t] + dur[i] + self.dead(cost(i, f)) <= _down(s0)).only_enforce_if(lit)
                 arcs.append((node[i], node[f], lit))
         m.add_circuit(arcs)
 
@@ -258,6 +259,12 @@ class _Model:
                     <= int(cap)
                 )
 
+    def _after(self, s0: float, e0: float, tr: float) -> int:
+        """The earliest grid start after a fixed placement [s0, e0] and the transition ``tr``."""
+        if self.outward:
+            return _down(s0) + _down(e0 - s0 + tr)
+        return _up(e0 + tr)
+
     def hint(self, where: Mapping[int, tuple[int, float]]) -> None:
         for i, v in self.placed.items():
             pl = where.get(i)
@@ -267,7 +274,7 @@ class _Model:
                     here = pl is not None and pl[0] == t
                     self.m.add_hint(self.on[i, t], here)
                     if pl is not None and here:
-                        self.m.add_hint(self.start[i, t], math.ceil(pl[1] - EPS))
+                        self.m.add_hint(self.start[i, t], _down(pl[1]) if self.outward else _up(pl[1]))
 
 
 def _merge(spans: list[tuple[float, float]]) -> list[tuple[float, float]]:
@@ -284,11 +291,23 @@ def _room(ranges: list[tuple[int, int]]) -> int:
     return sum(b - a for a, b in ranges)
 
 
-def _start_ranges(p: Prep, i: int, lo: float, hi: float) -> list[tuple[int, int]]:
-    d = math.ceil(p.dur[i] - EPS)
+def _up(x: float) -> int:
+    return math.ceil(x - EPS)
+
+
+def _down(x: float) -> int:
+    return math.floor(x + EPS)
+
+
+def _start_ranges(p: Prep, i: int, lo: float, hi: float, *, outward: bool = False) -> list[tuple[int, int]]:
+    """Grid starts inside the windows: inwards (rounded in), or outwards (every float start,
+    floored: a relaxation)."""
     out = []
     for a, b in p.windows(i):
-        s0, s1 = math.ceil(max(a, lo) - EPS), math.floor(min(b, hi) + EPS) - d
+        if outward:
+            s0, s1 = _down(max(a, lo)), _down(min(b, hi) - p.dur[i])
+        else:
+            s0, s1 = _up(max(a, lo)), _down(min(b, hi)) - _up(p.dur[i])
         if s1 >= s0:
             out.append((s0, s1))
     return out
@@ -321,11 +340,16 @@ def schedule_exact(
     hint: KernelResult | None = None,
     workers: int = 1,
     circuit: bool | None = None,
+    outward: bool = False,
 ) -> KernelResult:
     """Solve ``inp`` with CP-SAT; never worse than ``hint`` (default: the heuristic plan).
 
     ``circuit`` (default: at most ``CIRCUIT_MAX_SEQUENCES`` visible): False builds the
     relaxation without transitions' order, which only gives the bound (``exact_bound``).
+    ``outward``: the grid rounded outwards (durations, transitions and window ends down to
+    the second, starts floored): a relaxation of the float problem, so ``exact_bound`` bounds
+    it, and ``exact_optimal`` says that bound is the relaxation's optimum; the plan returned
+    is the hint (a grid plan need not be a float plan).
     """
     heuristic = hint if hint is not None else schedule(inp)
     p = Prep.of(inp)
@@ -346,12 +370,12 @@ def schedule_exact(
             if pl is not None:
                 fixed[i] = (pl.telescope, pl.start_s, pl.end_s)
         else:
-            free[i] = _start_ranges(p, i, p.night[0], p.night[1])
+            free[i] = _start_ranges(p, i, p.night[0], p.night[1], outward=outward)
     caps = dict(inp.quotas_s)
     for f, (_, s0, e0) in fixed.items():
         if p.prog[f] in caps:
             caps[p.prog[f]] -= e0 - s0
-    model = _Model(p, inp, free, fixed, caps, p.groups, set(fixed), circuit=circuit)
+    model = _Model(p, inp, free, fixed, caps, p.groups, set(fixed), circuit=circuit, outward=outward)
     model.hint(
         {i: (where_h[p.ids[i]].telescope, where_h[p.ids[i]].start_s) for i in free if p.ids[i] in where_h}
     )
@@ -369,10 +393,11 @@ def schedule_exact(
         "exact_bound": bound,
         "exact_wall_s": solver.wall_time,
         "exact_circuit": 1.0 if circuit else 0.0,
+        "exact_outward": 1.0 if outward else 0.0,
         "heuristic_objective": heuristic.objective,
     }
     best = heuristic
-    if circuit:
+    if circuit and not outward:
         chosen = sorted(
             (t, int(solver.value(model.start[i, t])), i)
             for (i, t), lit in model.on.items()
