@@ -1,9 +1,11 @@
 """monitoring's tables (``monitoring_*``): device status and history, conditions, site status.
 
 A status that changes a device's state, health or error is queued and written with its history
-row at the next tick (every ``evaluate_period_s``); the unchanged periodic ones only move
-``last_seen``, written in the same batch. On a crash, up to one tick of history can be lost; the
-current state comes back with the next periodic statuses.
+row: on Kafka before the batch it came in returns (so before its offset is committed: a crash
+loses no change), one event at a time (the in-process bus) at the next tick (every
+``evaluate_period_s``: on a crash up to one tick of history can be lost). The unchanged periodic
+statuses only move ``last_seen``, written at the tick; after a crash the next statuses bring
+the current state back.
 """
 
 from __future__ import annotations
