@@ -152,6 +152,13 @@ class VoeventHandler:
 
             self.metrics.packets.labels(event.intake, packet.mission).inc()
             result = self.book.ingest(packet, event.received_at)
+            # The request first: it is on the alert's path to the telescope; the rows and the
+            # alert event are not. Publishing inside the transaction is as before (the ids are
+            # derived from this input's id: a redelivery after a failed commit republishes them).
+            outgoing = self._events(s, result, event)
+            requests = [e for e in outgoing if isinstance(e, RequestChanged)]
+            for out in requests:
+                await self.publish(out.model_copy(update={"event_id": next(ids)}), result.alert_id)
             store.add_packet(
                 s,
                 ivorn=packet.ivorn,
@@ -168,10 +175,9 @@ class VoeventHandler:
             )
             if result.action != "duplicate":
                 store.save_alert(s, result.alert, now=now)
-            # The request first: it is on the alert's path to the telescope; the alert event is not.
-            outgoing = sorted(self._events(s, result, event), key=lambda e: not isinstance(e, RequestChanged))
-            for out in outgoing:
-                await self.publish(out.model_copy(update={"event_id": next(ids)}), result.alert_id)
+            for other in outgoing:
+                if not isinstance(other, RequestChanged):
+                    await self.publish(other.model_copy(update={"event_id": next(ids)}), result.alert_id)
         if result.action == "created":
             self.metrics.created.inc()
         if outgoing:

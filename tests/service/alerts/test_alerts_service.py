@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import base64
 from pathlib import Path
+from typing import Any
 
 import httpx
+import pytest
 from conftest import Harness, make_harness
 from fastapi import FastAPI
 from pyros_alerts.app import AlertsService
@@ -268,3 +270,34 @@ async def test_the_route_and_the_handler_judge_the_same_bytes(alerts: Harness, v
     assert answers == [202, 422]  # lxml reads the declared UTF-16; the stray byte is an error
     raw_events = alerts.published("pyros.voevents.raw")
     assert base64.b64decode(raw_events[0]["xml_base64"]) == utf16  # the exact bytes travel
+
+
+async def test_the_request_goes_out_before_the_rows_are_written(
+    alerts: Harness, voevents_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The request is on the alert's path to the telescope: it is published as soon as the packet
+    is matched, and the packet and alert rows follow in the same transaction."""
+    from pyros_alerts import store
+
+    order: list[str] = []
+    handler = alerts.service.handler
+    publish = handler.publish
+
+    async def recording(event: Any, corr: str | None) -> None:
+        order.append(type(event).__name__)
+        await publish(event, corr)
+
+    for name in ("add_packet", "save_alert"):
+        real = getattr(store, name)
+
+        def wrapped(*a: Any, _real: Any = real, _name: str = name, **kw: Any) -> Any:
+            order.append(_name)
+            return _real(*a, **kw)
+
+        monkeypatch.setattr(store, name, wrapped)
+    monkeypatch.setattr(handler, "publish", recording)
+    await alerts.send(_svom(voevents_dir, "sb26022802_eclairs-wakeup.xml"))
+    assert order == ["RequestChanged", "add_packet", "save_alert", "AlertChanged"]
+    [req] = alerts.published("pyros.requests")
+    [alert] = alerts.published("pyros.alerts")
+    assert req["request_id"] == alert["request_id"]
