@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import numpy as np
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from pyros_scheduler.kernel import (
     KernelInput,
@@ -182,6 +182,7 @@ def test_the_window_search_escapes_the_greedy_trap() -> None:
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.integers(0, 2**31))
+@example(2750646)  # gains rounded to nearest put the bound 1.07e-3 under the optimum (CI)
 def test_the_outward_grid_bounds_the_float_optimum(seed: int) -> None:
     """With fractional durations, windows and slews the 1 s grid rounded inwards may miss
     the float optimum; rounded outwards it is a relaxation whose bound is never below it."""

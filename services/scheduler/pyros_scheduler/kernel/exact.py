@@ -181,7 +181,10 @@ class _Model:
                         m.add(placed[j] == 0)
         if cuts and nodes:
             self._energy(free, mt_in)
-        m.maximize(sum(round(WEIGHT_SCALE * p.w[i] * p.dur[i]) * placed[i] for i in nodes))
+        # Gains are integers: rounded to nearest for the plan, up for the outward relaxation
+        # (whose bound must never fall below the float optimum by the rounding).
+        scale = math.ceil if self.outward else round
+        m.maximize(sum(scale(WEIGHT_SCALE * p.w[i] * p.dur[i]) * placed[i] for i in nodes))
 
     def _circuit(
         self,
