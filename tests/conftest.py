@@ -13,9 +13,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 ROOT = Path(__file__).resolve().parents[1]
 IN_CI = os.environ.get("CI", "").lower() == "true"
+
+# CI explores the same examples on every run, so a rehearsal predicts it; a developer's
+# runs draw new ones (and keep failures in .hypothesis/), which is where new bugs turn up.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if IN_CI:
+    settings.load_profile("ci")
 KAFKA = os.environ.get("PYROS_TEST_KAFKA", "127.0.0.1:9092")
 PG_ADMIN_URL = os.environ.get("PYROS_TEST_PG", "postgresql://pyros:pyros@127.0.0.1:5432/pyros")
 
