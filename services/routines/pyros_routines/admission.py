@@ -22,6 +22,7 @@ from pyros_routines.requests import (
     changed_event_with_grade,
     check_request,
     give_back,
+    lock_requests,
     request_rows,
     store_request,
 )
@@ -42,6 +43,7 @@ def admit_foreign_request(
     """
     if event.document is None:
         return None
+    lock_requests(session=session, request_ids=[event.request_id])
     row = session.scalar(
         select(RequestRow)
         .where(RequestRow.id == event.request_id)

@@ -58,6 +58,7 @@ class Handlers:
         def effect(s: Session) -> RequestChanged | None:
             if event.action in ("submitted", "changed"):
                 return admission.admit_foreign_request(session=s, event=event, site=site, now=now)
+            requests.lock_requests(session=s, request_ids=[event.request_id])
             row = s.get(RequestRow, event.request_id)
             if row is None or event.action != "cancelled":
                 return None
@@ -80,6 +81,7 @@ class Handlers:
         now = self.ctx.clock.now()
 
         def effect(s: Session) -> RequestChanged | None:
+            requests.lock_requests(session=s, request_ids=[event.request_id])
             seq = s.get(SequenceRow, event.sequence_id)
             if seq is None or not requests.set_state(row=seq, target=target):
                 return None
@@ -115,6 +117,11 @@ class Handlers:
         dropped = {q.sequence_id for q in event.unscheduled}
 
         def effect(s: Session) -> RequestChanged | None:
+            requests.lock_requests(
+                session=s,
+                request_ids=[q.request_id for q in event.scheduled]
+                + [q.request_id for q in event.unscheduled],
+            )
             touched: set[str] = set()
             for seq in s.scalars(select(SequenceRow).where(SequenceRow.id.in_(placed | dropped))):
                 if seq.id in placed and seq.state == State.ACCEPTED:

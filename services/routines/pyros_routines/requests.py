@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -235,6 +236,23 @@ def lock_program(*, session: Session, code: str) -> None:
         session.execute(update(Program).where(Program.code == code).values(name=Program.name))
     else:
         session.execute(select(Program.code).where(Program.code == code).with_for_update())
+
+
+def lock_requests(*, session: Session, request_ids: Iterable[str]) -> None:
+    """Hold these requests' rows until the transaction ends, taken in id order.
+
+    Every writer of a request, its sequences or their booked time takes this lock first, so
+    that handlers running at once (a schedule, an observation's progress, a cancellation) never
+    lock one request's rows in different orders: PostgreSQL breaks such a cycle only after its
+    ``deadlock_timeout`` (1 s), by failing one of them. A request's lock comes before its
+    program's (``lock_program``). SQLite locks the whole database at the first write: no-op.
+    """
+    ids = sorted(set(request_ids))
+    if not ids or session.get_bind().dialect.name == "sqlite":
+        return
+    session.execute(
+        select(RequestRow.id).where(RequestRow.id.in_(ids)).order_by(RequestRow.id).with_for_update()
+    )
 
 
 def preview(*, checked: Checked) -> m.ValidationReport:
@@ -518,6 +536,7 @@ def cancel_request(
     *, session: Session, user: CurrentUser, request_id: str, now: dt.datetime, reason: str = ""
 ) -> tuple[RequestRow, RequestChanged]:
     """Cancel a request and its unfinished sequences, give their time back; 409 if already final."""
+    lock_requests(session=session, request_ids=[request_id])
     row = get_request(session=session, user=user, request_id=request_id)
     row.reason = reason or f"cancelled by {user.username}"
     cancel_row(session=session, row=row, now=now)
