@@ -22,7 +22,6 @@ from pyros_routines.requests import (
     changed_event_with_grade,
     check_request,
     give_back,
-    lock_requests,
     request_rows,
     store_request,
 )
@@ -43,11 +42,12 @@ def admit_foreign_request(
     """
     if event.document is None:
         return None
-    lock_requests(session=session, request_ids=[event.request_id])
+    # Locked (requests.lock_requests' order: the request's row before its program's).
     row = session.scalar(
         select(RequestRow)
         .where(RequestRow.id == event.request_id)
         .options(selectinload(RequestRow.sequences))
+        .with_for_update()
     )
     owner = event.owner or event.producer or "alerts"
     fields = {k: getattr(event.document, k) for k in RequestContent.model_fields}
@@ -90,7 +90,7 @@ def admit_foreign_request(
         row.sequences.append(srow)
     book_time(session, request.program, row.id, row.sequences, checked.plans)
     session.flush()
-    return changed_event_with_grade(session=session, row=row, action="changed")
+    return changed_event_with_grade(session=session, row=row, action="changed", grade=checked.grade)
 
 
 def _reject_foreign(

@@ -58,9 +58,10 @@ class Handlers:
         def effect(s: Session) -> RequestChanged | None:
             if event.action in ("submitted", "changed"):
                 return admission.admit_foreign_request(session=s, event=event, site=site, now=now)
-            requests.lock_requests(session=s, request_ids=[event.request_id])
-            row = s.get(RequestRow, event.request_id)
-            if row is None or event.action != "cancelled":
+            if event.action != "cancelled":
+                return None
+            row = s.get(RequestRow, event.request_id, with_for_update=True)  # requests.lock_requests
+            if row is None:
                 return None
             if State(row.state) in TERMINAL:
                 return None
@@ -81,21 +82,20 @@ class Handlers:
         now = self.ctx.clock.now()
 
         def effect(s: Session) -> RequestChanged | None:
-            requests.lock_requests(session=s, request_ids=[event.request_id])
-            seq = s.get(SequenceRow, event.sequence_id)
-            if seq is None or not requests.set_state(row=seq, target=target):
+            # The request first, locked (requests.lock_requests), with its sequences.
+            row = s.scalar(
+                select(RequestRow)
+                .where(RequestRow.id == event.request_id)
+                .options(selectinload(RequestRow.sequences))
+                .with_for_update()
+            )
+            seq = next((q for q in row.sequences if q.id == event.sequence_id), None) if row else None
+            if row is None or seq is None or not requests.set_state(row=seq, target=target):
                 return None
             if target is State.COMPLETED:
                 requests.give_back(session=s, sequence_ids=[seq.id], used=True)
             elif target is State.FAILED:
                 requests.give_back(session=s, sequence_ids=[seq.id])
-            row = s.scalar(
-                select(RequestRow)
-                .where(RequestRow.id == seq.request_id)
-                .options(selectinload(RequestRow.sequences))
-            )
-            if row is None:
-                return None
             if target is State.EXECUTING:
                 requests.set_state(row=row, target=State.EXECUTING)
                 return None

@@ -68,6 +68,7 @@ class Checked:
     request: Request
     plans: list[SequencePlan]
     quotas: list[m.QuotaPublic] = field(default_factory=list)
+    grade: str | None = None  # the program's, read by the check (the event carries it)
 
     @property
     def duration_s(self) -> float:
@@ -222,7 +223,7 @@ def check_request(
             raise ProblemError(
                 409, reason, kind="over-quota", title="Over quota", errors=[("program", reason)]
             )
-    return Checked(request=request, plans=plans, quotas=quotas)
+    return Checked(request=request, plans=plans, quotas=quotas, grade=program.grade)
 
 
 def lock_program(*, session: Session, code: str) -> None:
@@ -374,7 +375,7 @@ def store_request(
     session.add(row)
     book_time(session, request.program, request_id, row.sequences, checked.plans)
     session.flush()
-    return row, changed_event_with_grade(session=session, row=row, action="accepted")
+    return row, changed_event_with_grade(session=session, row=row, action="accepted", grade=checked.grade)
 
 
 def book_time(
@@ -610,10 +611,12 @@ def _grade(session: Session, program: str) -> str | None:
     return None if row is None else row.grade
 
 
-def changed_event_with_grade(*, session: Session, row: RequestRow, action: str) -> RequestChanged:
-    """``changed_event`` plus the program's grade (the scheduler's priority)."""
+def changed_event_with_grade(
+    *, session: Session, row: RequestRow, action: str, grade: str | None = None
+) -> RequestChanged:
+    """``changed_event`` plus the program's grade (the scheduler's priority), read here unless given."""
     ev = changed_event(row=row, action=action)
-    grade = _grade(session, row.program_code)
+    grade = grade if grade is not None else _grade(session, row.program_code)
     return ev if grade is None else ev.model_copy(update={"grade": grade})
 
 

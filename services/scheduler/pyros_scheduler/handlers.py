@@ -221,10 +221,10 @@ class SchedulerHandlers:
 
     async def on_alert(self, event: Event) -> None:
         assert isinstance(event, AlertChanged)
+        if event.action != "retracted" and not event.retracted:
+            return  # no effect, so no transaction (it ran beside routines' admission of the alert)
 
         def change(now: dt.datetime, session: Session) -> Version | None:
-            if event.action != "retracted" and not event.retracted:
-                return None
             gone = self.book.remove_alert(event.alert_id, event.request_id)
             for rid in gone:
                 pool_remove(session, rid)
@@ -261,6 +261,8 @@ class SchedulerHandlers:
 
     async def on_observation(self, event: Event) -> None:
         assert isinstance(event, ObservationChanged)
+        if event.action not in ("started", "completed", "failed", "interrupted"):
+            return  # an image's progress changes nothing here: no transaction
 
         def change(now: dt.datetime, _s: Session) -> Version | None:
             if event.action == "started":
