@@ -323,30 +323,24 @@ class KafkaBus:
         ):
             return
         for rec, event in zip(records, events, strict=True):  # find the event that fails alone
-            failure = await run_with_retries(
-                handler.one,
-                event,
-                topic=sub.topic,
-                group=sub.group,
-                retries=self._retries,
-                backoff_s=self._backoff,
-                clock=self._clock,
-                metrics=self._metrics,
-            )
-            if failure is not None:
-                await self._dead_letter(rec, sub, failure[0], attempts=failure[1])
+            await self._run_one(handler.one, event, rec, sub)
 
     async def _handle(self, rec: ConsumerRecord[bytes, bytes], sub: Subscription) -> None:
-        topic = sub.topic
         try:
-            event = decoder(topic)(rec.value)
+            event = decoder(sub.topic)(rec.value)
         except PoisonMessage as exc:
             await self._dead_letter(rec, sub, str(exc), attempts=1)
             return
+        await self._run_one(sub.handler, event, rec, sub)
+
+    async def _run_one(
+        self, handler: Handler, event: Event, rec: ConsumerRecord[bytes, bytes], sub: Subscription
+    ) -> None:
+        """``handler`` on one event with the bus's retries; the dead letter once they are spent."""
         failure = await run_with_retries(
-            sub.handler,
+            handler,
             event,
-            topic=topic,
+            topic=sub.topic,
             group=sub.group,
             retries=self._retries,
             backoff_s=self._backoff,

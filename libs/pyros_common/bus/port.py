@@ -139,6 +139,39 @@ def dead_letter(
     )
 
 
+async def _attempts(
+    call: Callable[[], Awaitable[None]],
+    *,
+    topic: str,
+    group: str,
+    retries: int,
+    backoff_s: float,
+    clock: Clock,
+    metrics: BusMetrics | None,
+    what: str,
+    **fields: object,
+) -> tuple[int, Exception | None, float]:
+    """Await ``call()`` up to ``retries`` times with exponential back-off, counting and logging
+    each failure as ``what``; returns (attempts, the last error or None, the last start)."""
+    attempt = 0
+    while True:
+        attempt += 1
+        t0 = clock.monotonic()
+        try:
+            await call()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if metrics:
+                metrics.errors.labels(group, topic).inc()
+            _log.warning(what, topic=topic, group=group, attempt=attempt, error=repr(exc), **fields)
+            if attempt >= retries:
+                return attempt, exc, t0
+            await asyncio.sleep(backoff_s * 2 ** (attempt - 1))
+            continue
+        return attempt, None, t0
+
+
 async def run_with_retries(
     handler: Handler,
     event: Event,
@@ -155,41 +188,32 @@ async def run_with_retries(
     Returns None on success, else (reason, attempts) for the dead letter. Both transports
     share this, so retry semantics, metrics and logs are the same on Kafka and in process.
     """
-    attempt = 0
-    while True:
-        attempt += 1
-        t0 = clock.monotonic()
-        # The handler's logs carry the event's ids (bind then reset: cheaper than
-        # bound_contextvars, which first reads the whole context to restore it).
-        tokens = structlog.contextvars.bind_contextvars(
-            correlation_id=event.correlation_id, event_id=str(event.event_id)
+    # The handler's logs carry the event's ids (bind then reset: cheaper than
+    # bound_contextvars, which first reads the whole context to restore it).
+    tokens = structlog.contextvars.bind_contextvars(
+        correlation_id=event.correlation_id, event_id=str(event.event_id)
+    )
+    try:
+        attempts, error, t0 = await _attempts(
+            lambda: handler(event),
+            topic=topic,
+            group=group,
+            retries=retries,
+            backoff_s=backoff_s,
+            clock=clock,
+            metrics=metrics,
+            what="handler failed",
+            correlation_id=event.correlation_id,
         )
-        try:
-            await handler(event)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            if metrics:
-                metrics.errors.labels(group, topic).inc()
-            _log.warning(
-                "handler failed",
-                topic=topic,
-                group=group,
-                attempt=attempt,
-                error=repr(exc),
-                correlation_id=event.correlation_id,
-            )
-            if attempt >= retries:
-                return f"handler failed after {attempt} attempts: {exc!r}", attempt
-            await asyncio.sleep(backoff_s * 2 ** (attempt - 1))
-            continue
-        finally:
-            structlog.contextvars.reset_contextvars(**tokens)
-        if metrics:
-            consumed, latency = metrics.handled(group, topic)
-            consumed.inc()
-            latency.observe(clock.monotonic() - t0)
-        return None
+    finally:
+        structlog.contextvars.reset_contextvars(**tokens)
+    if error is not None:
+        return f"handler failed after {attempts} attempts: {error!r}", attempts
+    if metrics:
+        consumed, latency = metrics.handled(group, topic)
+        consumed.inc()
+        latency.observe(clock.monotonic() - t0)
+    return None
 
 
 async def run_batch(
@@ -211,31 +235,21 @@ async def run_batch(
     an event that fails on its own goes to the dead letters. No log context per event: a batch
     handler that logs about one event names its ids itself.
     """
-    attempt = 0
-    while True:
-        attempt += 1
-        t0 = clock.monotonic()
-        try:
-            await handler.many(events)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            if metrics:
-                metrics.errors.labels(group, topic).inc()
-            _log.warning(
-                "batch handler failed",
-                topic=topic,
-                group=group,
-                attempt=attempt,
-                events=len(events),
-                error=repr(exc),
-            )
-            if attempt >= retries:
-                return False
-            await asyncio.sleep(backoff_s * 2 ** (attempt - 1))
-            continue
-        if metrics:
-            consumed, latency = metrics.handled(group, topic)
-            consumed.inc(len(events))
-            latency.observe(clock.monotonic() - t0)
-        return True
+    _, error, t0 = await _attempts(
+        lambda: handler.many(events),
+        topic=topic,
+        group=group,
+        retries=retries,
+        backoff_s=backoff_s,
+        clock=clock,
+        metrics=metrics,
+        what="batch handler failed",
+        events=len(events),
+    )
+    if error is not None:
+        return False
+    if metrics:
+        consumed, latency = metrics.handled(group, topic)
+        consumed.inc(len(events))
+        latency.observe(clock.monotonic() - t0)
+    return True

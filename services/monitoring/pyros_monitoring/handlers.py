@@ -79,6 +79,17 @@ def verdict_doc(v: Verdict) -> dict[str, Any]:
     }
 
 
+def _news(before: DeviceReport | None, event: DeviceStatus) -> bool:
+    """Whether ``event`` changes what is known of its device (state, health, error or kind)."""
+    return (
+        before is None
+        or before.state != event.state
+        or before.ok != event.ok
+        or before.error != event.error
+        or before.kind != event.kind
+    )
+
+
 @dataclass
 class _Pending:
     at: dt.datetime
@@ -142,14 +153,7 @@ class Monitor:
         self.metrics.status_events.inc()
         now = self.clock.now()
         d = event.device_id
-        before = self.reports.get(d)
-        if (
-            before is None
-            or before.state != event.state
-            or before.ok != event.ok
-            or before.error != event.error
-            or before.kind != event.kind
-        ):
+        if _news(self.reports.get(d), event):
             self._changed(event, now)
             if len(self._changes) >= FLUSH_AT:
                 self.flush()
@@ -187,14 +191,7 @@ class Monitor:
         for event in events:
             assert isinstance(event, DeviceStatus)
             d = event.device_id
-            before = reports.get(d)
-            if (
-                before is None
-                or before.state != event.state
-                or before.ok != event.ok
-                or before.error != event.error
-                or before.kind != event.kind
-            ):
+            if _news(reports.get(d), event):
                 self._changed(event, now)
             self._latest[d] = (now, event)  # not a local: the tick's flush swaps the dict
             if event.temperature_c is not None:
