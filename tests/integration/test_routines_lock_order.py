@@ -22,7 +22,7 @@ from pydantic import SecretStr
 from pyros_common.bus import InProcessBus
 from pyros_common.clock import SimulatedClock
 from pyros_common.contracts import ObservationChanged, RequestChanged, ScheduleChanged
-from pyros_common.contracts.events import ScheduledSequence
+from pyros_common.contracts.events import ScheduledSequence, UnscheduledSequence
 from pyros_common.db import Database
 from pyros_common.db.models import Request as RequestRow
 from pyros_common.db.models import Sequence as SequenceRow
@@ -101,3 +101,46 @@ async def test_schedule_progress_and_cancellation_of_one_request_at_once(
         seq_states = set(s.scalars(select(SequenceRow.state).where(SequenceRow.request_id.like("lk%"))))
     # Whatever order they ran in, each request ends cancelled (the cancellation is final).
     assert states == {"cancelled"} and seq_states == {"cancelled"}
+
+
+async def test_a_version_moves_only_the_sequences_it_changes(pg_db: Database, tmp_path: Path) -> None:
+    """Placed: accepted -> scheduled; dropped: scheduled -> accepted; the request follows."""
+    clock = SimulatedClock(NOW)
+    settings = Settings(data_dir=tmp_path, jwt_secret=SecretStr("k" * 40), database_url=pg_db.url)
+    ctx = ServiceContext(bus=InProcessBus(clock=clock), clock=clock, settings=settings, db=pg_db)
+    with pg_db.session() as s:
+        programs.create_program(session=s, code="GRB", grade="A", quota_percent=100.0, now=NOW)
+    h = Handlers(ctx)
+    ev = _alert(0)
+    await h.on_request(ev)
+    rid, sid = ev.request_id, f"{ev.request_id}-s1"
+
+    def version(n: int, placed: bool) -> ScheduleChanged:
+        part: dict[str, Any] = {"request_id": rid, "sequence_id": sid}
+        return ScheduleChanged(
+            night=dt.date(2025, 10, 20),
+            version=n,
+            night_start=NOW,
+            night_end=NOW + dt.timedelta(hours=10),
+            trigger="test",
+            scheduled=[
+                ScheduledSequence(
+                    **part, telescope_id="gft", start=NOW, end=NOW + dt.timedelta(minutes=8), weight=1.0
+                )
+            ]
+            if placed
+            else [],
+            unscheduled=[] if placed else [UnscheduledSequence(**part, reason="no room")],
+        ).stamped(producer="scheduler", sent_at=NOW)
+
+    def states() -> tuple[str, str]:
+        with pg_db.session() as s:
+            return s.get_one(RequestRow, rid).state, s.get_one(SequenceRow, sid).state
+
+    assert states() == ("accepted", "accepted")
+    await h.on_schedule(version(1, placed=True))
+    assert states() == ("scheduled", "scheduled")
+    await h.on_schedule(version(2, placed=True))  # nothing moves: nothing locked, nothing written
+    assert states() == ("scheduled", "scheduled")
+    await h.on_schedule(version(3, placed=False))
+    assert states() == ("accepted", "accepted")

@@ -116,20 +116,29 @@ class Handlers:
         placed = {q.sequence_id for q in event.scheduled}
         dropped = {q.sequence_id for q in event.unscheduled}
 
-        def effect(s: Session) -> RequestChanged | None:
-            requests.lock_requests(
-                session=s,
-                request_ids=[q.request_id for q in event.scheduled]
-                + [q.request_id for q in event.unscheduled],
+        def moves(sid: str, state: str) -> bool:
+            return (sid in placed and state == State.ACCEPTED) or (
+                sid in dropped and state == State.SCHEDULED
             )
+
+        def effect(s: Session) -> RequestChanged | None:
+            # A version names every sequence of the night, most of them unchanged: only the
+            # requests whose sequences move are locked (requests.lock_requests), then read again.
+            rows = s.execute(
+                select(SequenceRow.request_id, SequenceRow.id, SequenceRow.state).where(
+                    SequenceRow.id.in_(placed | dropped)
+                )
+            )
+            moving = {rid for rid, sid, state in rows if moves(sid, state)}
+            if not moving:
+                return None
+            requests.lock_requests(session=s, request_ids=moving)
             touched: set[str] = set()
-            for seq in s.scalars(select(SequenceRow).where(SequenceRow.id.in_(placed | dropped))):
-                if seq.id in placed and seq.state == State.ACCEPTED:
-                    requests.set_state(row=seq, target=State.SCHEDULED)
-                elif seq.id in dropped and seq.state == State.SCHEDULED:
-                    requests.set_state(row=seq, target=State.ACCEPTED)
-                else:
+            for seq in s.scalars(select(SequenceRow).where(SequenceRow.request_id.in_(moving))):
+                if not moves(seq.id, seq.state):
                     continue
+                up = seq.id in placed and seq.state == State.ACCEPTED
+                requests.set_state(row=seq, target=State.SCHEDULED if up else State.ACCEPTED)
                 touched.add(seq.request_id)
             for rid in touched:
                 req = s.scalar(
