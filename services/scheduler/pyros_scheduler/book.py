@@ -34,6 +34,7 @@ from pyros_scheduler.kernel import (
     improve_windows,
     reschedule,
     schedule_exact,
+    without_cycle_collector,
 )
 from pyros_scheduler.mapping import MappingCache, kernel_id
 from pyros_scheduler.planner import NO_LONGER_VISIBLE, NightPlan, Program, build_input, iso, solve, to_plan
@@ -205,6 +206,7 @@ class NightBook:
     def _skip(self) -> set[str]:
         return {k for k, n in self.done.items() if n != self.night} | self.failed_tonight | set(self.dead)
 
+    @without_cycle_collector  # windows, input and kernel: no collector pass over the pool meanwhile
     def replan(self, now: dt.datetime, trigger: str, *, full: bool = False, fast: bool = False) -> Version:
         """A new plan of the night: full before dusk (or when asked), else incremental from ``now``.
 

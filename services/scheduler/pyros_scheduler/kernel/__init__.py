@@ -54,7 +54,7 @@ from pyros_scheduler.kernel.model import (
     Unscheduled,
     Window,
 )
-from pyros_scheduler.kernel.solver import reschedule, schedule
+from pyros_scheduler.kernel.solver import reschedule, schedule, without_cycle_collector
 from pyros_scheduler.kernel.transitions import (
     GreatCircleTransition,
     MatrixTransition,
@@ -81,4 +81,5 @@ __all__ = [
     "schedule",
     "schedule_exact",
     "validate",
+    "without_cycle_collector",
 ]

@@ -395,6 +395,37 @@ class State:
             h[sub[~ok]] = False
         return h
 
+    def _first_holder(self, holders: IntArray, wlo: FloatArray, whi: FloatArray) -> IntArray:
+        """For each window [wlo, whi], the lowest index into ``holders`` (weight order) of a
+        placement overlapping it, ``holders.size`` if none.
+
+        A telescope's placements are disjoint: sorted by start their ends are sorted too, so
+        those overlapping a window are one run, found by two binary searches, and the run's
+        lowest index comes from a table of range minima (placements² entries, not windows x
+        placements tests)."""
+        p, h = self.p, holders.size
+        tel = np.fromiter((self.where[k][0] for k in holders.tolist()), np.intp, h)
+        t0 = np.fromiter((self.where[k][1] for k in holders.tolist()), np.float64, h)
+        t1 = t0 + p.dur_a[holders]
+        out = np.full(wlo.shape[0], h, dtype=np.intp)
+        for t in np.unique(tel).tolist():
+            mine = np.flatnonzero(tel == t)  # indices into holders, i.e. weight ranks
+            order = mine[np.argsort(t0[mine], kind="stable")]
+            a0, a1 = t0[order], t1[order]
+            if np.any(np.diff(a1) < 0):  # not disjoint (never in a valid plan): test every pair
+                over = (wlo[:, None] < a1[None, :]) & (whi[:, None] > a0[None, :])
+                ranks = np.where(over, order[None, :], h).min(axis=1, initial=h)
+                np.minimum(out, ranks, out=out)
+                continue
+            m = order.size
+            lo = np.searchsorted(a1, wlo, side="right")  # first with end > window start
+            hi = np.searchsorted(a0, whi, side="left")  # first with start >= window end
+            table = np.full((m + 1, m + 1), h, dtype=np.intp)  # table[a, b]: min rank in [a, b)
+            for a in range(m):
+                table[a, a + 1 :] = np.minimum.accumulate(order[a:])
+            np.minimum(out, table[lo, np.maximum(hi, lo)], out=out)
+        return out
+
     def reasons(self, todo: Iterable[int], sibling: dict[int, str]) -> dict[str, Unscheduled]:
         """Reasons for unplaced sequences: static, sibling, quota, else who holds its windows."""
         p = self.p
@@ -420,10 +451,7 @@ class State:
         best = np.full(p.n, -1, dtype=np.intp)
         # Highest-weight holder first: the first one overlapping a window names it.
         if holders.size and ws.size:
-            t0 = np.fromiter((self.where[k][1] for k in holders.tolist()), np.float64, holders.size)
-            t1 = t0 + p.dur_a[holders]
-            over = (wlo[:, None] < t1[None, :]) & (whi[:, None] > t0[None, :])
-            first = np.where(over.any(axis=1), over.argmax(axis=1), holders.size)
+            first = self._first_holder(holders, wlo, whi)
             rank = np.full(p.n, holders.size, dtype=np.intp)
             np.minimum.at(rank, ws, first)
             has = rank[rest_a] < holders.size
