@@ -49,8 +49,12 @@ def _summary(ms: list[float]) -> dict[str, float]:
     }
 
 
-async def bare_hop(n: int, clock: SystemClock) -> list[float]:
-    """Produce n small messages and time each to its consumption (same broker, same process)."""
+async def bare_hop(n: int, clock: SystemClock, gap_s: float = 0.0) -> list[float]:
+    """Produce n small messages and time each to its consumption (same broker, same process).
+
+    ``gap_s``: idle time before each message. Back to back (0) the broker and both clients stay
+    hot; after an idle gap, as between the alerts of benchmarks/alert_to_slew.py, the same hop
+    takes several times longer on this virtual machine (threads and CPUs wake up again)."""
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
     topic = f"bench{uuid.uuid4().hex[:8]}.hop"
@@ -63,6 +67,8 @@ async def bare_hop(n: int, clock: SystemClock) -> list[float]:
     try:
         await consumer.getone()
         for _ in range(n):
+            if gap_s:
+                await asyncio.sleep(gap_s)
             t0 = clock.monotonic()
             await producer.send_and_wait(topic, b"x")
             await consumer.getone()
