@@ -14,10 +14,11 @@ alert each time); once its slew is seen, its request is cancelled through the ga
 next alert is again the one the plan puts first. The latency of one packet is the slew
 command's envelope time minus the packet's ``received_at`` on ``pyros.voevents.raw`` (both
 read off this machine's clock). The bare aiokafka produce->consume hop is measured in the same
-run, like for like: each message after the same idle gap as each packet (``SETTLE_S``, the
-pause after a cancellation), so that both start from a quiet broker and quiet clients; the
-target is p99 <= 1.5 x (Kafka hops on the path x that hop's p99). The hop measured back to
-back (a hot broker and hot clients, several times faster here) is reported beside it.
+run, back to back (a hot broker and hot clients); the target is p99 <= 1.5 x (Kafka hops on
+the path x that hop's p99). The same hop with each message after the idle gap the packets
+have (``SETTLE_S``) is reported beside it, not used for the target: after an idle gap
+aiokafka's consumer often gets the record only when its parked fetch expires (up to
+``fetch_max_wait_ms``, 500 ms), which inflates that hop's p99 far beyond the pipeline's.
 """
 
 from __future__ import annotations
@@ -250,8 +251,8 @@ def main() -> None:
             check=True,
             capture_output=True,
         )
-        hot = asyncio.run(bare_hop(args.n, SystemClock()))
-        hop = asyncio.run(bare_hop(args.n, SystemClock(), gap_s=SETTLE_S))
+        hop = asyncio.run(bare_hop(args.n, SystemClock()))
+        paced = asyncio.run(bare_hop(args.n, SystemClock(), gap_s=SETTLE_S))
         with comet_broker() as comet:
             gw_port = _free_port()
             ports = {svc: gw_port if svc == "gateway" else _free_port() for svc in SERVICES}
@@ -308,8 +309,9 @@ def main() -> None:
         "measured": len(lat),
         "cancel_failures": cancel_failures,
         "alert_to_slew": a2s,
-        "bare_kafka_hop": hop_s | {"gap_before_each_s": SETTLE_S},
-        "bare_kafka_hop_back_to_back": _summary(hot),
+        "bare_kafka_hop": hop_s,
+        "bare_kafka_hop_after_idle_gap": _summary(paced)
+        | {"gap_before_each_s": SETTLE_S, "over_50_ms": sum(1 for x in paced if x > 50)},
         "handler_mean_ms": handlers,
         "stages_ms_after_received": {
             stage: _summary([b[stage] for b in breakdown if stage in b])
