@@ -53,15 +53,20 @@ def _alert(i: int) -> RequestChanged:
     ).stamped(producer="alerts", sent_at=NOW)
 
 
-async def test_schedule_progress_and_cancellation_of_one_request_at_once(
-    pg_db: Database, tmp_path: Path
-) -> None:
+def _handlers(pg_db: Database, tmp_path: Path) -> Handlers:
+    """Routines' handlers on this PostgreSQL database, with the program GRB."""
     clock = SimulatedClock(NOW)
     settings = Settings(data_dir=tmp_path, jwt_secret=SecretStr("k" * 40), database_url=pg_db.url)
     ctx = ServiceContext(bus=InProcessBus(clock=clock), clock=clock, settings=settings, db=pg_db)
     with pg_db.session() as s:
         programs.create_program(session=s, code="GRB", grade="A", quota_percent=100.0, now=NOW)
-    h = Handlers(ctx)
+    return Handlers(ctx)
+
+
+async def test_schedule_progress_and_cancellation_of_one_request_at_once(
+    pg_db: Database, tmp_path: Path
+) -> None:
+    h = _handlers(pg_db, tmp_path)
     failures: list[BaseException] = []
     for i in range(ROUNDS):
         ev = _alert(i)
@@ -105,12 +110,7 @@ async def test_schedule_progress_and_cancellation_of_one_request_at_once(
 
 async def test_a_version_moves_only_the_sequences_it_changes(pg_db: Database, tmp_path: Path) -> None:
     """Placed: accepted -> scheduled; dropped: scheduled -> accepted; the request follows."""
-    clock = SimulatedClock(NOW)
-    settings = Settings(data_dir=tmp_path, jwt_secret=SecretStr("k" * 40), database_url=pg_db.url)
-    ctx = ServiceContext(bus=InProcessBus(clock=clock), clock=clock, settings=settings, db=pg_db)
-    with pg_db.session() as s:
-        programs.create_program(session=s, code="GRB", grade="A", quota_percent=100.0, now=NOW)
-    h = Handlers(ctx)
+    h = _handlers(pg_db, tmp_path)
     ev = _alert(0)
     await h.on_request(ev)
     rid, sid = ev.request_id, f"{ev.request_id}-s1"

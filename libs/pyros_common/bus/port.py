@@ -149,10 +149,12 @@ async def _attempts(
     clock: Clock,
     metrics: BusMetrics | None,
     what: str,
+    events: int = 1,
     **fields: object,
-) -> tuple[int, Exception | None, float]:
+) -> tuple[int, Exception | None]:
     """Await ``call()`` up to ``retries`` times with exponential back-off, counting and logging
-    each failure as ``what``; returns (attempts, the last error or None, the last start)."""
+    each failure as ``what``; on success ``events`` are counted consumed and the successful
+    call's time observed. Returns (attempts, the last error or None)."""
     attempt = 0
     while True:
         attempt += 1
@@ -164,12 +166,18 @@ async def _attempts(
         except Exception as exc:
             if metrics:
                 metrics.errors.labels(group, topic).inc()
-            _log.warning(what, topic=topic, group=group, attempt=attempt, error=repr(exc), **fields)
+            _log.warning(
+                what, topic=topic, group=group, attempt=attempt, events=events, error=repr(exc), **fields
+            )
             if attempt >= retries:
-                return attempt, exc, t0
+                return attempt, exc
             await asyncio.sleep(backoff_s * 2 ** (attempt - 1))
             continue
-        return attempt, None, t0
+        if metrics:
+            consumed, latency = metrics.handled(group, topic)
+            consumed.inc(events)
+            latency.observe(clock.monotonic() - t0)
+        return attempt, None
 
 
 async def run_with_retries(
@@ -194,7 +202,7 @@ async def run_with_retries(
         correlation_id=event.correlation_id, event_id=str(event.event_id)
     )
     try:
-        attempts, error, t0 = await _attempts(
+        attempts, error = await _attempts(
             lambda: handler(event),
             topic=topic,
             group=group,
@@ -209,10 +217,6 @@ async def run_with_retries(
         structlog.contextvars.reset_contextvars(**tokens)
     if error is not None:
         return f"handler failed after {attempts} attempts: {error!r}", attempts
-    if metrics:
-        consumed, latency = metrics.handled(group, topic)
-        consumed.inc()
-        latency.observe(clock.monotonic() - t0)
     return None
 
 
@@ -235,7 +239,7 @@ async def run_batch(
     an event that fails on its own goes to the dead letters. No log context per event: a batch
     handler that logs about one event names its ids itself.
     """
-    _, error, t0 = await _attempts(
+    _, error = await _attempts(
         lambda: handler.many(events),
         topic=topic,
         group=group,
@@ -246,10 +250,4 @@ async def run_batch(
         what="batch handler failed",
         events=len(events),
     )
-    if error is not None:
-        return False
-    if metrics:
-        consumed, latency = metrics.handled(group, topic)
-        consumed.inc(len(events))
-        latency.observe(clock.monotonic() - t0)
-    return True
+    return error is None

@@ -116,10 +116,13 @@ class Handlers:
         placed = {q.sequence_id for q in event.scheduled}
         dropped = {q.sequence_id for q in event.unscheduled}
 
-        def moves(sid: str, state: str) -> bool:
-            return (sid in placed and state == State.ACCEPTED) or (
-                sid in dropped and state == State.SCHEDULED
-            )
+        def moved(sid: str, state: str) -> State | None:
+            """The state this version moves a sequence to, None if it stays."""
+            if sid in placed and state == State.ACCEPTED:
+                return State.SCHEDULED
+            if sid in dropped and state == State.SCHEDULED:
+                return State.ACCEPTED
+            return None
 
         def effect(s: Session) -> RequestChanged | None:
             # A version names every sequence of the night, most of them unchanged: only the
@@ -129,16 +132,16 @@ class Handlers:
                     SequenceRow.id.in_(placed | dropped)
                 )
             )
-            moving = {rid for rid, sid, state in rows if moves(sid, state)}
+            moving = {rid for rid, sid, state in rows if moved(sid, state) is not None}
             if not moving:
                 return None
             requests.lock_requests(session=s, request_ids=moving)
             touched: set[str] = set()
             for seq in s.scalars(select(SequenceRow).where(SequenceRow.request_id.in_(moving))):
-                if not moves(seq.id, seq.state):
+                target = moved(seq.id, seq.state)
+                if target is None:
                     continue
-                up = seq.id in placed and seq.state == State.ACCEPTED
-                requests.set_state(row=seq, target=State.SCHEDULED if up else State.ACCEPTED)
+                requests.set_state(row=seq, target=target)
                 touched.add(seq.request_id)
             for rid in touched:
                 req = s.scalar(
