@@ -321,7 +321,7 @@ class NightBook:
 
     def _bury(self, plan: NightPlan) -> None:
         """Carried sequences with no window left fail for good."""
-        index = {s.id: i for i, s in enumerate(plan.night_input.kernel.sequences)}
+        index = plan.night_input.index
         for u in plan.unscheduled:
             k = index.get(u.seq_id)
             if k is None:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from pyros_common._iers import configure_offline_iers
@@ -73,6 +74,11 @@ class NightInput:
 
     def to_utc(self, seconds: float) -> dt.datetime:
         return self.dusk + dt.timedelta(seconds=seconds)
+
+    @cached_property
+    def index(self) -> dict[str, int]:
+        """Each kernel id's position in ``kernel.sequences`` (built once per input)."""
+        return {s.id: k for k, s in enumerate(self.kernel.sequences)}
 
     def to_s(self, when: dt.datetime) -> float:
         """Seconds after dusk of ``when``."""

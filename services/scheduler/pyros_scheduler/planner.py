@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any
 
 import numpy as np
@@ -269,7 +270,7 @@ def to_plan(
     previous: NightPlan | None = None,
 ) -> NightPlan:
     seqs = ni.kernel.sequences
-    index = {s.id: k for k, s in enumerate(seqs)}
+    index = ni.index
     # A repaired plan keeps most placements: the same placement of the same sequence is the
     # same Scheduled row.
     same: dict[str, tuple[Placement, Scheduled]] = {}
@@ -344,12 +345,13 @@ def explain(
     """
     seqs = ni.kernel.sequences
     if index is None:
-        index = {s.id: k for k, s in enumerate(seqs)}
+        index = ni.index
     placed = {p.id: p for p in res.placements}
     reuse: dict[str, Unplaced] = {}
     if previous is not None:
         prev_k = previous.result.unscheduled
-        prev_seqs = {q.id: q for q in previous.night_input.kernel.sequences}
+        prev_seqs = previous.night_input.kernel.sequences
+        prev_index = previous.night_input.index
         now_k = res.unscheduled
         for old in previous.unscheduled:
             sid = old.seq_id
@@ -358,7 +360,8 @@ def explain(
                 continue
             was = prev_k.get(sid)
             # reschedule carries unchanged reasons over as the same objects
-            if (was is u or was == u) and prev_seqs.get(sid) is seqs[index[sid]]:
+            j = prev_index.get(sid)
+            if (was is u or was == u) and j is not None and prev_seqs[j] is seqs[index[sid]]:
                 reuse[sid] = old
     static = (Reason.NEVER_VISIBLE, Reason.WINDOW_TOO_SHORT)
     never = [
@@ -421,7 +424,7 @@ def explain(
             holder = _holder(ni, res, k, u.by, holders)
             reason = f"{DISPLACED} {_name(ni, index, holder)}" if holder else DISPLACED
         out.append(Unplaced(u.id, inf.request_id, inf.request, inf.sequence, reason, detail, holder or ""))
-    out.sort(key=lambda x: (x.request, x.sequence))
+    out.sort(key=attrgetter("request", "sequence"))
     return out
 
 

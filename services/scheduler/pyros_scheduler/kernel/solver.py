@@ -510,7 +510,8 @@ def reschedule(
 
     filled = _gap_fill(st, eligible, now_s, freed())
     accepted, _ = _improve(st, eligible, now_s, iterations, np.random.default_rng(seed), PATIENCE)
-    filled += _gap_fill(st, eligible, now_s, freed())
+    if accepted:  # else the plan is the one the first fill left: nothing more fits
+        filled += _gap_fill(st, eligible, now_s, freed())
     rebuilt = False
     if rebuild if rebuild is not None else prep.n <= REBUILD_MAX:
         # The future planned afresh around what is fixed; the better of the two plans is kept.
