@@ -347,7 +347,9 @@ def explain(
     if index is None:
         index = ni.index
     placed = {p.id: p for p in res.placements}
-    reuse: dict[str, Unplaced] = {}
+    # Pass 1, over the previous reasons: those that still hold are kept as they are.
+    out: list[Unplaced] = []
+    reused: set[str] = set()
     if previous is not None:
         prev_k = previous.result.unscheduled
         prev_seqs = previous.night_input.kernel.sequences
@@ -359,16 +361,22 @@ def explain(
             if u is None or sid in placed or (old.holder and old.holder not in placed):
                 continue
             was = prev_k.get(sid)
-            # reschedule carries unchanged reasons over as the same objects
             j = prev_index.get(sid)
+            # reschedule carries unchanged reasons over as the same objects
             if (was is u or was == u) and j is not None and prev_seqs[j] is seqs[index[sid]]:
-                reuse[sid] = old
+                out.append(old)
+                reused.add(sid)
+    # Pass 2, over the kernel's reasons not kept: explained afresh.
+    todo = [
+        u
+        for u in res.unscheduled.values()
+        if u.id not in reused and (u.id not in placed or u.reason is Reason.INTERRUPTED)
+    ]
     static = (Reason.NEVER_VISIBLE, Reason.WINDOW_TOO_SHORT)
     never = [
         index[u.id]
-        for u in res.unscheduled.values()
+        for u in todo
         if u.reason in static
-        and u.id not in reuse
         and ni.info[index[u.id]].valid_tonight
         and ni.info[index[u.id]].nights_carried == 0
     ]
@@ -387,14 +395,8 @@ def explain(
         moon_blocked = {
             k for k, w in zip(ks, wins, strict=True) if any(b - a >= seqs[k].duration_s for a, b in w)
         }
-    out: list[Unplaced] = []
     holders: _Holders | None = None
-    for u in res.unscheduled.values():
-        if u.id in placed and u.reason is not Reason.INTERRUPTED:
-            continue
-        if u.id in reuse:
-            out.append(reuse[u.id])
-            continue
+    for u in todo:
         holder: str | None = None
         k = index[u.id]
         inf, s = ni.info[k], seqs[k]
@@ -424,7 +426,7 @@ def explain(
             holder = _holder(ni, res, k, u.by, holders)
             reason = f"{DISPLACED} {_name(ni, index, holder)}" if holder else DISPLACED
         out.append(Unplaced(u.id, inf.request_id, inf.request, inf.sequence, reason, detail, holder or ""))
-    out.sort(key=attrgetter("request", "sequence"))
+    out.sort(key=attrgetter("request", "sequence", "seq_id"))  # mostly in order already
     return out
 
 

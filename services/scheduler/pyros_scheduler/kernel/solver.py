@@ -533,7 +533,7 @@ def reschedule(
     placed_ids = {prep.ids[k] for k in st.where}
     lost = prev_placed - placed_ids
     unscheduled = dict(previous.unscheduled)
-    for sid in [sid for sid in unscheduled if sid not in ids]:
+    for sid in unscheduled.keys() - ids.keys():
         del unscheduled[sid]
     for sid in placed_ids:
         unscheduled.pop(sid, None)
