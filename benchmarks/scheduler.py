@@ -43,7 +43,9 @@ alert request (the service's path: requests -> windows -> kernel input -> resche
 incremental paths: ``fast`` is the one the service takes after an alert event (the handlers
 pass fast=True: repair, alert insertion, gap filling; the plan it publishes; CP-SAT and the
 rebuild come after, in a worker thread); ``default`` adds the LNS, the path of a routine
-request's change. Writes
+request's change. The ratio is the median over the runs of
+each incremental time over the full time measured just before it (ratios of the medians are
+recorded too). Writes
 benchmarks/results/scheduler.json with the commit, the arguments, the machine and the time.
 """
 
@@ -407,6 +409,10 @@ def service_path(night: Night, n: int, runs: int = 15) -> dict[str, Any]:
         "incremental_fast_seconds": fast_s,
         "ratio_to_full": inc / full,
         "fast_ratio_to_full": fast_s / full,
+        # Each run's incremental replan over the full one just before it (the same moment of a
+        # shared machine, whose speed drifts by tens of percent within a run): their median.
+        "paired_ratio_to_full": float(np.median([i / f for i, f in zip(incs, fulls, strict=True)])),
+        "paired_fast_ratio_to_full": float(np.median([i / f for i, f in zip(fasts, fulls, strict=True)])),
         "cpu_full_replan_seconds": cpu_full,
         "cpu_incremental_seconds": cpu_inc,
         "cpu_ratio_to_full": cpu_inc / cpu_full,
@@ -639,10 +645,10 @@ def main() -> None:
         # After an alert event the service replans with fast=True (handlers: fast=alert) and
         # publishes that plan; the default incremental path is the one a routine change takes.
         "alert_replan_at_most_a_tenth": all(
-            r["fast_ratio_to_full"] <= 0.1 for r in report["incremental_service_path"].values()
+            r["paired_fast_ratio_to_full"] <= 0.1 for r in report["incremental_service_path"].values()
         ),
         "incremental_at_most_a_tenth": all(
-            r["ratio_to_full"] <= 0.1 for r in report["incremental_service_path"].values()
+            r["paired_ratio_to_full"] <= 0.1 for r in report["incremental_service_path"].values()
         ),
         "incremental_cpu_at_most_a_tenth": all(
             r["cpu_ratio_to_full"] <= 0.1 for r in report["incremental_service_path"].values()
