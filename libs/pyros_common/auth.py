@@ -195,6 +195,10 @@ class CurrentUser:
         """Experts and admins see every program's requests."""
         return self.role in ("admin", "expert")
 
+    def sees_program(self, program: str) -> bool:
+        """Whether the caller may see a request of ``program`` ("" unknown: experts and admins)."""
+        return self.sees_all or (bool(program) and program in self.programs)
+
 
 def _unauthorized(detail: str) -> HTTPException:
     return HTTPException(

@@ -21,6 +21,7 @@ from starlette.concurrency import run_in_threadpool
 
 class AnalysisPublic(BaseModel):
     request_id: str = Field(description="Request id.")
+    program: str = Field("", description="The request's program (empty when the analyzer has not learnt it).")
     images: list[dict[str, Any]] = Field(description="Each analysed image: calibrations, solve, zero point.")
     candidates: list[dict[str, Any]] = Field(description="Afterglow candidates (alert requests only).")
     voevents: list[str] = Field(default_factory=list, description="IVORNs of our VOEvents for this request.")
@@ -51,7 +52,8 @@ def routes(*, data_dir: Callable[[], Path], auth: Callable[..., Any]) -> APIRout
         user: CurrentUser = Depends(auth),
     ) -> AnalysisPublic:
         doc = await run_in_threadpool(_read, analysis_file(data_dir(), request_id))
-        if doc is None:
+        if doc is None or not user.sees_program(str(doc.get("program") or "")):
+            # Others' requests do not exist for the caller (as in routines' request routes).
             raise HTTPException(404, f"request {request_id} has no analysed image yet")
         return AnalysisPublic(**doc)
 

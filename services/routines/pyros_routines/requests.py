@@ -396,16 +396,12 @@ def book_time(
         )
 
 
-def _visible(user: CurrentUser, program: str) -> bool:
-    return user.sees_all or program in user.programs
-
-
 def get_request(*, session: Session, user: CurrentUser, request_id: str) -> RequestRow:
     """The request if the user may see it; 404 otherwise (others' requests do not exist for them)."""
     row = session.scalar(
         select(RequestRow).where(RequestRow.id == request_id).options(selectinload(RequestRow.sequences))
     )
-    if row is None or not _visible(user, row.program_code):
+    if row is None or not user.sees_program(row.program_code):
         raise ProblemError(404, f"no request {request_id}", kind="not-found")
     return row
 

@@ -18,7 +18,7 @@ from pyros_analyzer.settings import AnalyzerSettings
 from pyros_common.auth import CurrentUser
 from pyros_common.bus import InProcessBus
 from pyros_common.clock import SimulatedClock
-from pyros_common.contracts import AlertChanged, AnalysisDone, DeadLetter, Event, ImageWritten
+from pyros_common.contracts import AlertChanged, AnalysisDone, DeadLetter, Event, ImageWritten, RequestChanged
 from pyros_common.runtime.service import ServiceContext
 from pyros_common.settings import Settings
 from pyros_simulators import VIS, Camera, ExposureRequest, Sky
@@ -200,6 +200,46 @@ async def test_the_analysis_route_reads_the_request_file(rig: Rig) -> None:
         assert body["request_id"] == "req-1" and len(body["images"]) == 1
         assert body["images"][0]["zero_point"] is not None and body["images"][0]["solve_method"]
         assert (await client.get("/api/v1/requests/nope/analysis")).status_code == 404
+
+
+@pytest.mark.parametrize("told", [True, False], ids=["program known", "program unknown"])
+async def test_the_analysis_route_shows_a_request_only_to_its_programs_and_experts(
+    rig: Rig, told: bool
+) -> None:
+    """A user outside the request's program gets the same 404 as for a request with no image; its
+    program's members, experts and admins read it. A request whose program the analyzer never
+    learnt is read by experts and admins only."""
+    import httpx
+    from fastapi import FastAPI
+
+    if told:
+        accepted = RequestChanged(
+            request_id="req-1",
+            action="accepted",
+            state="accepted",
+            kind="alert",
+            program="GRB",
+            owner="alerts",
+        )
+        await rig.send(accepted, "routines")
+    await rig.send(rig.frame(TRIGGER + timedelta(seconds=60)), "observer")
+    app = FastAPI()
+    app.include_router(rig.service.router(), prefix="/api/v1")
+    callers = {
+        "member": CurrentUser(id=2, username="bob", role="user", programs=frozenset({"GRB"})),
+        "outsider": CurrentUser(id=3, username="eve", role="user", programs=frozenset({"M31"})),
+        "expert": CurrentUser(id=4, username="ann", role="expert", programs=frozenset()),
+    }
+    seen = {}
+    for name, user in callers.items():
+        app.dependency_overrides[rig.service._auth] = lambda user=user: user
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://pyros") as client:
+            r = await client.get("/api/v1/requests/req-1/analysis")
+            seen[name] = r.status_code
+            if r.status_code == 404:
+                assert r.json()["detail"] == "request req-1 has no analysed image yet"
+    assert seen == {"member": 200 if told else 404, "outsider": 404, "expert": 200}
 
 
 async def test_a_retracted_alert_gets_no_voevent(rig: Rig) -> None:
