@@ -165,3 +165,44 @@ def test_altitude_agrees_with_astropy_altaz(ra: list[float], sin_dec: list[float
     )
     assert ours.shape == (5, 4)
     np.testing.assert_allclose(ours, ref.alt.deg, atol=0.2)
+
+
+def _windows_with_chunk(
+    chunk: int, ra: object, dec: object, cons: Constraints | list[Constraints]
+) -> list[list[tuple[float, float]]]:
+    """December night windows at San Pedro Martir, ``chunk`` targets at a time."""
+    import pyros_common.domain.sky.visibility as vis
+
+    start, end = night_bounds(SPM, DEC_NIGHT)
+    was = vis.CHUNK_TARGETS
+    vis.CHUNK_TARGETS = chunk
+    try:
+        return visibility_windows_s(SPM, np.asarray(ra), np.asarray(dec), cons, start, end)
+    finally:
+        vis.CHUNK_TARGETS = was
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    n=st.integers(min_value=1, max_value=60),
+    chunk=st.integers(min_value=1, max_value=17),
+    seed=st.integers(min_value=0, max_value=2**32 - 1),
+)
+def test_many_targets_are_taken_a_chunk_at_a_time_with_the_same_windows(
+    n: int, chunk: int, seed: int
+) -> None:
+    """Targets split into chunks (one constraint bundle for all, or one each) get the windows
+    they get in one pass; only the last bits of an interpolated edge may differ."""
+    rng = np.random.default_rng(seed)
+    ra, dec = rng.uniform(0, 360, n), np.degrees(np.arcsin(rng.uniform(-0.6, 1.0, n)))
+    each = [Constraints(min_altitude_deg=float(a), max_airmass=None) for a in rng.uniform(10, 50, n)]
+    cases: list[Constraints | list[Constraints]] = [Constraints(min_altitude_deg=30.0), each]
+    for cons in cases:
+        whole = _windows_with_chunk(10**9, ra, dec, cons)
+        parts = _windows_with_chunk(chunk, ra, dec, cons)
+        assert len(parts) == len(whole) == n
+        for w, p in zip(whole, parts, strict=True):
+            assert len(w) == len(p)
+            assert np.allclose(np.asarray(w).reshape(-1), np.asarray(p).reshape(-1), rtol=0, atol=1e-6)
+    with pytest.raises(ValueError, match="constraints for"):
+        _windows_with_chunk(1, [10.0, 20.0], [0.0, 0.0], each[:1])

@@ -136,6 +136,9 @@ def _grid_targets(
     )
 
 
+CHUNK_TARGETS = 512  # targets per pass: a (targets x samples) array stays a few MB
+
+
 def _windows(
     site: Site,
     ra_deg: ArrayLike,
@@ -147,7 +150,35 @@ def _windows(
 ) -> list[list[tuple[float, float]]]:
     """Windows (seconds after ``ref``) without the full altitude grid in degrees: the altitude
     limits are tested on sin(alt) over the grid, margins in degrees are computed only at the
-    samples around the edges, for the interpolated edges."""
+    samples around the edges, for the interpolated edges.
+
+    Many targets are taken ``CHUNK_TARGETS`` at a time (each target's windows depend on it
+    alone): the grids of 10,000 targets at once are hundreds of MB of fresh pages, whose
+    faults made the time of one call vary twofold from run to run.
+    """
+    ra, dec = _targets(ra_deg, dec_deg)
+    if len(ra) <= CHUNK_TARGETS:
+        return _windows_of(site, ra, dec, constraints, ref, span_s, step_s)
+    per = constraints if isinstance(constraints, Constraints) else list(constraints)
+    if not isinstance(per, Constraints) and len(per) != len(ra):
+        raise ValueError(f"got {len(per)} constraints for {len(ra)} targets")
+    out: list[list[tuple[float, float]]] = []
+    for a in range(0, len(ra), CHUNK_TARGETS):
+        b = a + CHUNK_TARGETS
+        part = per if isinstance(per, Constraints) else per[a:b]
+        out += _windows_of(site, ra[a:b], dec[a:b], part, ref, span_s, step_s)
+    return out
+
+
+def _windows_of(
+    site: Site,
+    ra_deg: ArrayLike,
+    dec_deg: ArrayLike,
+    constraints: Sequence[Constraints] | Constraints,
+    ref: dt.datetime,
+    span_s: float,
+    step_s: float,
+) -> list[list[tuple[float, float]]]:
     ns, sky = _sky(site, ref, span_s, step_s)
     tg = _grid_targets(site, ref, span_s, step_s, ra_deg, dec_deg, sine_form=True)
     cons = site_constraints(site) + stack(constraints, tg.n_targets)
