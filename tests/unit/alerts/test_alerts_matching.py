@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from alerts_factories import corpus_dir, manifest_rows, synthetic_voevent
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pyros_alerts.domain.matching import AlertBook, MatchPolicy, angular_separation_deg
-from pyros_alerts.domain.model import IngestResult, NormalizedPacket
+from pyros_alerts.domain.model import Alert, IngestResult, NormalizedPacket
 from pyros_alerts.domain.parsing import parse_packet
 
 RECEIVED = datetime(2030, 1, 1, tzinfo=UTC)
@@ -210,3 +214,50 @@ def test_a_retraction_from_another_authority_is_recorded_and_ignored() -> None:
     trusting.ingest(parse_packet(synthetic_voevent(isotime="2030-01-01T01:02:03")), RECEIVED)
     t = trusting.ingest(parse_packet(foreign), RECEIVED + timedelta(seconds=5))
     assert t.action == "retracted" and t.alert.status == "retracted"
+
+
+class _ScanningBook(AlertBook):
+    """The book as it was: the cross-mission match looks at every alert."""
+
+    def _near(self, probe: object) -> list[Alert]:
+        return list(self._alerts.values())
+
+
+_MISSIONS = ("SVOM", "Swift", "Fermi", "INTEGRAL", "LVK", "IceCube")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(_MISSIONS),
+            st.integers(0, 12),  # event key: a mission's own id (repeats update an alert)
+            st.floats(0, 400),  # trigger time, s
+            st.floats(-30, 30),  # event time - trigger time, s
+            st.one_of(st.none(), st.tuples(st.floats(0, 5), st.floats(-5, 5), st.floats(0.01, 3))),
+        ),
+        max_size=40,
+    )
+)
+def test_the_time_index_finds_what_a_scan_of_every_alert_finds(stream: list[tuple[Any, ...]]) -> None:
+    """Cross-mission matching through the time index gives the same alerts, actions and reasons
+    as a scan of every alert, on random streams of packets from six missions."""
+    base = parse_packet(synthetic_voevent())
+    t0 = datetime(2030, 1, 1, tzinfo=UTC)
+    fast, scan = AlertBook(), _ScanningBook()
+    for i, (mission, key, t, dt_event, pos) in enumerate(stream):
+        trigger = t0 + timedelta(seconds=t)
+        p = dataclasses.replace(
+            base,
+            ivorn=f"ivo://test/{mission}#{key}-{i}",
+            mission=mission,
+            event_key=f"{mission}{key}",
+            trigger_time=trigger,
+            event_time=trigger + timedelta(seconds=dt_event),
+            ra_deg=None if pos is None else pos[0],
+            dec_deg=None if pos is None else pos[1],
+            error_deg=None if pos is None else pos[2],
+        )
+        got, want = fast.ingest(p, t0 + timedelta(seconds=i)), scan.ingest(p, t0 + timedelta(seconds=i))
+        assert (got.action, got.alert.alert_id, got.reason) == (want.action, want.alert.alert_id, want.reason)
+    assert [a.alert_id for a in fast.alerts] == [a.alert_id for a in scan.alerts]

@@ -40,6 +40,7 @@ role (never merged with observations) and never need a request (action ``ignored
 from __future__ import annotations
 
 import math
+from bisect import bisect_left, bisect_right, insort
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -130,6 +131,11 @@ class AlertBook:
     _alerts: dict[str, Alert] = field(default_factory=dict)
     _by_ivorn: dict[str, str] = field(default_factory=dict)
     _by_event: dict[tuple[str, str, str], str] = field(default_factory=dict)
+    # Every packet time (trigger and event, POSIX seconds) of every alert, sorted: the
+    # cross-mission match looks only at alerts with a time near the packet's, not at them all.
+    _times: list[tuple[float, str]] = field(default_factory=list)
+    _timed: dict[str, set[float]] = field(default_factory=dict)
+    _order: dict[str, int] = field(default_factory=dict)  # alert id -> when first stored
 
     @classmethod
     def from_alerts(cls, alerts: Iterable[Alert], *, policy: MatchPolicy | None = None) -> AlertBook:
@@ -178,9 +184,26 @@ class AlertBook:
 
     def _store(self, alert: Alert) -> None:
         self._alerts[alert.alert_id] = alert
+        self._order.setdefault(alert.alert_id, len(self._order))
+        timed = self._timed.setdefault(alert.alert_id, set())
         for p in alert.packets:
             self._by_ivorn[p.ivorn] = alert.alert_id
             self._by_event.setdefault((p.role, p.mission, p.event_key), alert.alert_id)
+            for t in (p.trigger_time.timestamp(), p.event_time.timestamp()):
+                if t not in timed:
+                    timed.add(t)
+                    insort(self._times, (t, alert.alert_id))
+
+    def _near(self, probe: PacketRecord) -> list[Alert]:
+        """The alerts with a packet time within the longer match window of ``probe``'s times,
+        in the order they were first stored (the order a scan of every alert would take)."""
+        w = max(self.policy.window_s, self.policy.time_only_window_s) + 1.0  # + float rounding
+        ids: set[str] = set()
+        for x in {probe.trigger_time.timestamp(), probe.event_time.timestamp()}:
+            lo = bisect_left(self._times, (x - w,))
+            hi = bisect_right(self._times, (x + w, "\U0010ffff"))
+            ids.update(aid for _, aid in self._times[lo:hi])
+        return [self._alerts[aid] for aid in sorted(ids, key=self._order.__getitem__)]
 
     def _find(self, packet: NormalizedPacket) -> tuple[Alert | None, str]:
         alert_id = self._by_event.get((packet.role, packet.mission, packet.event_key))
@@ -197,12 +220,13 @@ class AlertBook:
     def _cross_mission(self, packet: NormalizedPacket) -> tuple[Alert | None, str]:
         probe = PacketRecord.from_packet(packet, received_at=packet.trigger_time, action="created")
         best: tuple[float, Alert, str] | None = None
-        for alert in self._alerts.values():
-            if alert.role != "observation" or alert.status != "active":
+        for alert in self._near(probe):
+            if alert.role != "observation":
                 continue
-            if packet.mission in alert.missions:
+            missions = alert.missions
+            if packet.mission in missions:
                 continue  # one mission does not trigger twice on one burst
-            if not all(_compatible(packet.mission, m) for m in alert.missions):
+            if not all(_compatible(packet.mission, m) for m in missions) or alert.status != "active":
                 continue
             found = self._closest_match(probe, alert)
             if found is not None and (best is None or found[0] < best[0]):
