@@ -50,7 +50,6 @@ class RequestAnalysis:
     """What the API shows for one request."""
 
     request_id: str
-    program: str = ""  # the request's program, for the route's access check ("" unknown)
     images: list[dict[str, Any]] = field(default_factory=list)
     candidates: list[dict[str, Any]] = field(default_factory=list)
     tracks: list[cand.Track] = field(default_factory=list)
@@ -103,10 +102,8 @@ class Analyzer:
     def on_request(self, e: RequestChanged) -> None:
         doc = e.document
         program = e.program or (doc.program if doc is not None else "")
-        if program:
+        if program:  # for the route's access check (analysis.json says it)
             self.request_program[e.request_id] = program
-            if e.request_id in self.requests:
-                self.requests[e.request_id].program = program
         if e.kind == "alert" and doc is not None and doc.alert_id:
             self.request_alert[e.request_id] = doc.alert_id
 
@@ -154,7 +151,7 @@ class Analyzer:
                     self.metrics.solve_failures.labels(reason=reason if len(reason) < 40 else "other").inc()
                 done = await self._candidates(e, res)
                 self._link_products(res)
-            ra = self._analysis(e.request_id)
+            ra = self.requests.setdefault(e.request_id, RequestAnalysis(e.request_id))
             ra.images.append(_image_summary(e, res))
             await asyncio.to_thread(self._save, ra)
             await self.publish(done, correlation_id)
@@ -221,7 +218,7 @@ class Analyzer:
             filter=e.filter,
             min_snr=self.settings.candidate_min_snr,
         )
-        ra = self._analysis(e.request_id)
+        ra = self.requests.setdefault(e.request_id, RequestAnalysis(e.request_id))
         cand.update(ra.tracks, found, res.covers, link_arcsec=self.settings.link_arcsec)
         if not ra.tracks:
             return done
@@ -264,20 +261,13 @@ class Analyzer:
         ra.candidates = [c for c in ra.candidates if c.get("track") != k] + [{"track": k, **summary}]
         return done
 
-    def _analysis(self, request_id: str) -> RequestAnalysis:
-        ra = self.requests.get(request_id)
-        if ra is None:
-            ra = RequestAnalysis(request_id, program=self.request_program.get(request_id, ""))
-            self.requests[request_id] = ra
-        return ra
-
     def _save(self, ra: RequestAnalysis) -> None:
         """``ANALYSIS/<request>/analysis.json`` for the API (written .tmp and renamed)."""
         path = self.data_dir / "ANALYSIS" / ra.request_id / "analysis.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         doc = {
             "request_id": ra.request_id,
-            "program": ra.program,
+            "program": self.request_program.get(ra.request_id, ""),
             "images": ra.images,
             "candidates": ra.candidates,
             "voevents": sorted(ra.reported.values()),
