@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "integration" / "alerts"))
 
 from alerts_integration_helpers import alerts_on_kafka, comet_broker  # noqa: E402
+from pyros_common.bus.kafka import poll_some  # noqa: E402
 from pyros_common.clock import SystemClock  # noqa: E402
 
 KAFKA = os.environ.get("PYROS_TEST_KAFKA", "127.0.0.1:9092")
@@ -50,11 +51,11 @@ def _summary(ms: list[float]) -> dict[str, float]:
 
 
 async def bare_hop(n: int, clock: SystemClock, gap_s: float = 0.0) -> list[float]:
-    """Produce n small messages and time each to its consumption (same broker, same process).
+    """Produce n small messages and time each to its consumption (same broker, same process),
+    consumed as every PyROS consumer takes records (``pyros_common.bus.kafka.poll``).
 
-    ``gap_s``: idle time before each message. Back to back (0) the broker and both clients stay
-    hot; after an idle gap, as between the alerts of benchmarks/alert_to_slew.py, the same hop
-    takes several times longer on this virtual machine (threads and CPUs wake up again)."""
+    ``gap_s``: idle time before each message (as between the alerts of
+    benchmarks/alert_to_slew.py); back to back (0) the broker and both clients stay hot."""
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
     topic = f"bench{uuid.uuid4().hex[:8]}.hop"
@@ -65,13 +66,13 @@ async def bare_hop(n: int, clock: SystemClock, gap_s: float = 0.0) -> list[float
     await consumer.start()
     out: list[float] = []
     try:
-        await consumer.getone()
+        await poll_some(consumer)
         for _ in range(n):
             if gap_s:
                 await asyncio.sleep(gap_s)
             t0 = clock.monotonic()
             await producer.send_and_wait(topic, b"x")
-            await consumer.getone()
+            await poll_some(consumer)
             out.append((clock.monotonic() - t0) * 1000)
     finally:
         await consumer.stop()
@@ -108,16 +109,17 @@ async def vtp_to_request(n: int, clock: SystemClock, db_url: str, workdir: Path)
 
             async def collect() -> None:
                 while len(latencies) < n:
-                    rec = await consumer.getone()
+                    recs = await poll_some(consumer)
                     seen = clock.now()
-                    doc = json.loads(rec.value)
-                    if doc["action"] != "submitted":
-                        continue
-                    # received_at of the packet = when the VTP intake read it off the socket.
-                    ivorn = f"ivo://org.svom/fsc#{doc['request_id'].split('-')[1]}_eclairs-wakeup"
-                    while ivorn not in received:
-                        await asyncio.sleep(0.01)
-                    latencies.append((seen - received[ivorn]).total_seconds() * 1000)
+                    for rec in recs:
+                        doc = json.loads(rec.value)
+                        if doc["action"] != "submitted":
+                            continue
+                        # received_at of the packet = when the VTP intake read it off the socket.
+                        ivorn = f"ivo://org.svom/fsc#{doc['request_id'].split('-')[1]}_eclairs-wakeup"
+                        while ivorn not in received:
+                            await asyncio.sleep(0.01)
+                        latencies.append((seen - received[ivorn]).total_seconds() * 1000)
 
             original = running.service.receive
 

@@ -16,9 +16,11 @@ command's envelope time minus the packet's ``received_at`` on ``pyros.voevents.r
 read off this machine's clock). The bare aiokafka produce->consume hop is measured in the same
 run, back to back (a hot broker and hot clients); the target is p99 <= 1.5 x (Kafka hops on
 the path x that hop's p99). The same hop with each message after the idle gap the packets
-have (``SETTLE_S``) is reported beside it, not used for the target: after an idle gap
-aiokafka's consumer often gets the record only when its parked fetch expires (up to
-``fetch_max_wait_ms``, 500 ms), which inflates that hop's p99 far beyond the pipeline's.
+have (``SETTLE_S``) is reported beside it. Both consume as the services do
+(``pyros_common.bus.kafka.poll``, getmany): runs before 2026-12-02 timed the bare hop with
+``getone``, whose drained partition is left out of the fetch parked at the broker, so that after
+an idle gap a record waited up to ``fetch_max_wait_ms`` (p99 106 ms) - a client artefact that
+our consumers never had, and one that inflated the back-to-back p99 too (8.7 ms; 5-10 ms now).
 """
 
 from __future__ import annotations

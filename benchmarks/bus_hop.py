@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from pyros_common.bus.kafka import KafkaBus
+from pyros_common.bus.kafka import KafkaBus, poll_some
 from pyros_common.contracts import DeviceStatus, Event
 
 OUT = Path(__file__).parent / "results" / "bus_hop.json"
@@ -56,7 +56,7 @@ async def bare_round(bootstrap: str, n: int, gap_s: float) -> list[float]:
         for i in range(n):
             t0 = time.perf_counter()
             await producer.send_and_wait(topic, payload, key=f"k{i % 7}".encode())
-            await consumer.getone()
+            await poll_some(consumer)
             latencies.append(time.perf_counter() - t0)
             await asyncio.sleep(gap_s)
     finally:
