@@ -322,3 +322,41 @@ def test_alerts_order_by_their_decayed_value() -> None:
     res = schedule(KernelInput([lo, hi], NIGHT))
     start = {p.id: p.start_s for p in res.placements}
     assert start["hi"] == 1000.0 and start["lo"] == 1900.0
+
+
+@settings(max_examples=60, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(n=st.integers(4, 40), seed=st.integers(0, 2**31), horizon=st.sampled_from([0.0, 300.0, 1800.0]))
+def test_the_alert_takes_the_slot_it_would_take_with_all_lower_work_lifted(
+    n: int, seed: int, horizon: float
+) -> None:
+    """The fast path lifts out only the lower-weight work that starts before a horizon; the
+    alert's slot, and the running sequence it interrupts, must be those it gets when every
+    lower-weight sequence is lifted out (an infinite horizon: the code before the horizon)."""
+    import pyros_scheduler.kernel.solver as solver
+
+    rng = np.random.default_rng(seed)
+    world = World({}, {}, {})
+    for k in range(n):
+        sid = f"s{k}"
+        world.seqs[sid] = random_seq(rng, sid)
+        world.radec[sid] = (float(rng.uniform(0, 360)), float(rng.uniform(-20, 80)))
+    inp, _ = world.input()
+    res = schedule(inp)
+    world.now = float(rng.uniform(0, 30_000))
+    running = [p.id for p in res.placements if p.start_s <= world.now < p.end_s]
+    world.seqs["grb"] = random_seq(rng, "grb", alert=True, lo=world.now)
+    world.radec["grb"] = (float(rng.uniform(0, 360)), float(rng.uniform(-20, 80)))
+    inp, _ = world.input()
+    executing = running[0] if running else None
+    got = {}
+    saved = solver.ALERT_HORIZON_S
+    try:
+        for h in (float("inf"), horizon):
+            solver.ALERT_HORIZON_S = h
+            out = reschedule(res, inp, world.now, executing=executing, rebuild=False)
+            assert validate(inp, out, now_s=world.now) == []
+            pl = out.placement("grb")
+            got[h] = (None if pl is None else (pl.telescope, round(pl.start_s, 6)), sorted(out.interrupted))
+    finally:
+        solver.ALERT_HORIZON_S = saved
+    assert got[horizon] == got[float("inf")]

@@ -277,18 +277,19 @@ def schedule(inp: KernelInput, *, iterations: int | None = None, seed: int = 0) 
     return KernelResult(_placements(st), unscheduled, st.value, (), stats, prep)
 
 
-def _insert_alert(
-    st: State, a: int, now: float, running: dict[int, int], interrupted: dict[int, str]
-) -> list[int]:
-    """Put alert ``a`` at its earliest feasible start: only fixed work (what ran, what runs) and
-    work of at least its weight stand in its way; a lower-weight running sequence is
-    interrupted when that lets the alert start earlier. Lower-weight work it overlaps is
-    displaced (returned); the rest stays where it was."""
+ALERT_HORIZON_S = 1800.0  # lower-weight work cleared at first beyond the alert's end [s]
+
+
+def _alert_slot(
+    st: State, a: int, now: float, running: dict[int, int]
+) -> tuple[tuple[float, int, int] | None, tuple[int, tuple[float, int, int]] | None, list[Found]]:
+    """The alert's earliest slot in the current state, and the one it gets by interrupting a
+    lower-weight running sequence (if earlier); the state is left as it was. Also every slot
+    asked for (telescope asked, answer), so that the caller can tell what blocked them."""
     p = st.p
     wa = p.w[a]
-    movable = sorted((k for k in st.where if k not in st.fixed and p.w[k] < wa), key=lambda k: (-p.w[k], k))
-    saved = [(k, *st.remove(k)) for k in movable]
     best = st.find(a, lo=now)
+    asked: list[Found] = [(None, best)]
     option: tuple[int, tuple[float, int, int]] | None = None
     for tel, r in running.items():
         if p.w[r] >= wa or st.length.get(r, 0.0) <= 0.0:
@@ -296,11 +297,62 @@ def _insert_alert(
         _, t_r = st.remove(r)
         st.put_back(r, tel, t_r, end=now)
         got = st.find(a, lo=now, tels=(tel,))
+        asked.append((tel, got))
         if got is not None and (best is None or got[0] < best[0] - EPS):
             if option is None or got[0] < option[1][0] - EPS:
                 option = (tel, got)
         st.remove(r)
         st.put_back(r, tel, t_r)
+    return best, option, asked
+
+
+Found = tuple[int | None, tuple[float, int, int] | None]
+
+
+def _insert_alert(
+    st: State, a: int, now: float, running: dict[int, int], interrupted: dict[int, str]
+) -> list[int]:
+    """Put alert ``a`` at its earliest feasible start: only fixed work (what ran, what runs) and
+    work of at least its weight stand in its way; a lower-weight running sequence is
+    interrupted when that lets the alert start earlier. Lower-weight work it overlaps is
+    displaced (returned); the rest stays where it was.
+
+    Only the lower-weight work that starts before a horizon is lifted out (then put back where
+    it was, if it still fits): work that starts later than the alert's slot plus the transition
+    to it cannot change that slot. If a slot comes too close to the first work left in place,
+    or none is found, the horizon moves on (at the end, every lower-weight sequence is out)."""
+    p = st.p
+    wa = p.w[a]
+    movable = sorted((k for k in st.where if k not in st.fixed and p.w[k] < wa), key=lambda k: st.where[k][1])
+    saved: list[tuple[int, int, float]] = []
+    out = 0
+    first_window = next((max(lo, now) for lo, hi in p.windows(a) if hi > now), now)
+    horizon = first_window + p.dur[a] + ALERT_HORIZON_S
+    while True:
+        while out < len(movable) and st.where[movable[out]][1] < horizon:
+            k = movable[out]
+            saved.append((k, *st.remove(k)))
+            out += 1
+        best, option, asked = _alert_slot(st, a, now, running)
+        if out == len(movable):
+            break
+        nxt: dict[int, int] = {}  # telescope -> first lower-weight sequence left in place there
+        for k in movable[out:]:
+            nxt.setdefault(st.where[k][0], k)
+        clear = True
+        latest = horizon
+        for tel, got in asked:
+            if got is None:
+                clear, latest = False, INF
+                break
+            t, on, _ = got
+            r = nxt.get(on if tel is None else tel)
+            if r is not None and t + p.dur[a] + st.cost(a, r) > st.where[r][1] - EPS:
+                clear = False
+                latest = max(latest, t + p.dur[a] + ALERT_HORIZON_S)
+        if clear:
+            break
+        horizon = latest if latest > horizon else INF
     if option is not None:
         tel, best = option
         r = running.pop(tel)
@@ -311,7 +363,7 @@ def _insert_alert(
     if best is not None:
         st.insert(a, best[1], best[2], best[0])
     displaced: list[int] = []
-    for k, tel, t in saved:
+    for k, tel, t in sorted(saved, key=lambda s: (-p.w[s[0]], s[0])):
         fit = st.find_on(tel, k, t, t + p.dur[k]) if st.quota_ok(k) else None
         if fit is not None and abs(fit[0] - t) <= EPS:
             st.insert(k, tel, fit[1], t)
