@@ -212,6 +212,29 @@ def handler_times(ports: dict[str, int]) -> dict[str, dict[str, object]]:
     return out
 
 
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+PATH_STAGES = ("request", "accepted", "schedule", "dispatch", "slew")
+
+
+def _increments(breakdown: list[dict[str, float]]) -> dict[str, dict[str, float]]:
+    """Per stage on the path, the summary of (its time - the previous stage's time)."""
+    out: dict[str, dict[str, float]] = {}
+    for before, stage in zip(("received", *PATH_STAGES), PATH_STAGES, strict=False):
+        xs = [
+            b[stage] - b.get(before, 0.0)
+            for b in breakdown
+            if stage in b and (before == "received" or before in b)
+        ]
+        if xs:
+            out[f"{before}->{stage}"] = _summary(xs)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("-n", type=int, default=200)
@@ -284,9 +307,14 @@ def main() -> None:
             time.sleep(10)  # every consumer group joined
             breakdown: list[dict[str, float]] = []
             cancel_failures: list[str] = []
+            cpu0 = {svc: _cpu_s(p.pid) for svc, p in zip(SERVICES, procs, strict=True)}
             lat = asyncio.run(
                 measure(args.n, base, prefix, gw_port, token, comet, breakdown, cancel_failures)
             )
+            cpu = {
+                svc: round(1000 * (_cpu_s(p.pid) - cpu0[svc]) / max(1, args.n + WARM_UP), 2)
+                for svc, p in zip(SERVICES, procs, strict=True)
+            }
             handlers = handler_times(ports)
     finally:
         for p in procs:
@@ -315,11 +343,18 @@ def main() -> None:
         "bare_kafka_hop_after_idle_gap": _summary(paced)
         | {"gap_before_each_s": SETTLE_S, "over_50_ms": sum(1 for x in paced if x > 50)},
         "handler_mean_ms": handlers,
+        # CPU time (user + system) of each service's process per packet, cancellation and its
+        # replan included: the work the 2 CPUs share while a packet crosses.
+        "cpu_ms_per_packet": cpu,
         "stages_ms_after_received": {
             stage: _summary([b[stage] for b in breakdown if stage in b])
             for stage in ("alert", "request", "accepted", "schedule", "dispatch", "slew")
             if any(stage in b for b in breakdown)
         },
+        # What each stage adds to the one before it (a packet's own stages, in path order):
+        # where the tail comes from.
+        "stage_increments_ms": _increments(breakdown),
+        "per_packet_ms_after_received": breakdown,
         "kafka_hops": KAFKA_HOPS,
         "target_p99_ms": round(bound, 2),
         "targets": {"p99_within_1.5x_hops_x_bare_p99": bool(a2s) and a2s["p99_ms"] <= bound},
