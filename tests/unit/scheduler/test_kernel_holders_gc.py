@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import bisect
 import gc
+from unittest import mock
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pyros_scheduler.kernel import KernelInput, KSequence, schedule, without_cycle_collector
+from pyros_scheduler.kernel import _state as state_module
 from pyros_scheduler.kernel._state import Prep, State
 
 
@@ -35,11 +37,12 @@ def _state(rng: np.random.Generator, disjoint: bool) -> State:
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.integers(0, 2**31), st.booleans())
-def test_the_first_holder_is_the_one_every_pair_test_names(seed: int, disjoint: bool) -> None:
-    """Binary searches and range minima give what testing every (window, placement) pair gives:
-    the highest-weight placement overlapping each window (overlapping placements, never in a
-    valid plan, take the pairwise path)."""
+@given(st.integers(0, 2**31), st.booleans(), st.booleans())
+def test_the_first_holder_is_the_one_every_pair_test_names(seed: int, disjoint: bool, table: bool) -> None:
+    """Binary searches and range minima (``table``: the path of many windows) and the direct
+    test of few windows give what testing every (window, placement) pair gives: the
+    highest-weight placement overlapping each window (overlapping placements, never in a valid
+    plan, take the pairwise path)."""
     rng = np.random.default_rng(seed)
     s = _state(rng, disjoint)
     holders = np.asarray(sorted(s.where, key=lambda k: -s.p.w[k]), dtype=np.intp)
@@ -53,7 +56,8 @@ def test_the_first_holder_is_the_one_every_pair_test_names(seed: int, disjoint: 
     t1 = t0 + s.p.dur_a[holders]
     over = (wlo[:, None] < t1[None, :]) & (whi[:, None] > t0[None, :])
     expected = np.where(over.any(axis=1), over.argmax(axis=1), holders.size)
-    assert s._first_holder(holders, wlo, whi).tolist() == expected.tolist()
+    with mock.patch.object(state_module, "DENSE_HOLDER_TESTS", 0 if table else 10**9):
+        assert s._first_holder(holders, wlo, whi).tolist() == expected.tolist()
 
 
 def test_the_collector_is_paused_during_a_plan_and_running_after() -> None:

@@ -17,6 +17,8 @@ from pyros_scheduler.kernel.transitions import PairTransitionModel, VectorTransi
 
 EPS = 1e-6
 INF = math.inf
+# _first_holder tests every (window, placement) pair directly up to this many pairs.
+DENSE_HOLDER_TESTS = 20_000
 IntArray = npt.NDArray[np.intp]
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
@@ -407,6 +409,11 @@ class State:
         tel = np.fromiter((self.where[k][0] for k in holders.tolist()), np.intp, h)
         t0 = np.fromiter((self.where[k][1] for k in holders.tolist()), np.float64, h)
         t1 = t0 + p.dur_a[holders]
+        if wlo.shape[0] * h <= DENSE_HOLDER_TESTS:
+            # Few windows (a replan's handful of new reasons): every pair at once is cheaper
+            # than building the table.
+            over = (wlo[:, None] < t1[None, :]) & (whi[:, None] > t0[None, :])
+            return np.where(over, np.arange(h)[None, :], h).min(axis=1, initial=h)
         out = np.full(wlo.shape[0], h, dtype=np.intp)
         for t in np.unique(tel).tolist():
             mine = np.flatnonzero(tel == t)  # indices into holders, i.e. weight ranks
