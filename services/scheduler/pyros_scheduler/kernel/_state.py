@@ -413,7 +413,8 @@ class State:
             # Few windows (a replan's handful of new reasons): every pair at once is cheaper
             # than building the table.
             over = (wlo[:, None] < t1[None, :]) & (whi[:, None] > t0[None, :])
-            return np.where(over, np.arange(h)[None, :], h).min(axis=1, initial=h)
+            dense: IntArray = np.where(over, np.arange(h)[None, :], h).min(axis=1, initial=h)
+            return dense
         out = np.full(wlo.shape[0], h, dtype=np.intp)
         for t in np.unique(tel).tolist():
             mine = np.flatnonzero(tel == t)  # indices into holders, i.e. weight ranks
