@@ -1,8 +1,11 @@
 """The analyzer's work: each image through the pipeline, candidates per alert request, our VOEvent.
 
-State is the night's (in memory): the alerts and which request each one made, the tracks of
-each alert request, the results served by the API. Products go under ``ANALYSIS/<request>/``,
-masters under ``MASTERS/``, our VOEvents into ``EXTERNAL_ENTITIES/FSC/TO/``.
+State is the night's: the alerts and which request each one made, the tracks of each alert
+request, the results served by the API. Each request's part is kept in memory and written to
+``ANALYSIS/<request>/state.json`` with every image, so a restarted analyzer takes the request up
+again where it was (its images, program, alert, tracks and reported candidates) at its next image.
+Products go under ``ANALYSIS/<request>/``, masters under ``MASTERS/``, our VOEvents into
+``EXTERNAL_ENTITIES/FSC/TO/``.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import base64
 import json
 import os
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -21,6 +24,7 @@ import structlog
 from pyros_common.clock import Clock, hold
 from pyros_common.contracts import AlertChanged, AnalysisDone, DeadLetter, Event, ImageWritten, RequestChanged
 
+from pyros_analyzer.api import analysis_file, read_json
 from pyros_analyzer.catalogue import Catalogue
 from pyros_analyzer.domain import candidates as cand
 from pyros_analyzer.domain.calibration import CalibrationError, Master
@@ -151,7 +155,7 @@ class Analyzer:
                     self.metrics.solve_failures.labels(reason=reason if len(reason) < 40 else "other").inc()
                 done = await self._candidates(e, res)
                 self._link_products(res)
-            ra = self.requests.setdefault(e.request_id, RequestAnalysis(e.request_id))
+            ra = self._request(e.request_id)
             ra.images.append(_image_summary(e, res))
             await asyncio.to_thread(self._save, ra)
             await self.publish(done, correlation_id)
@@ -196,6 +200,7 @@ class Analyzer:
             problems=res.problems,
             failure=res.failure,
         )
+        ra = self._request(e.request_id)  # after a restart: its alert, from its state file
         alert = self.alerts.get(self.request_alert.get(e.request_id, ""))
         if alert is None or alert.circle is None or res.wcs is None or res.mid_time is None:
             return done
@@ -218,7 +223,6 @@ class Analyzer:
             filter=e.filter,
             min_snr=self.settings.candidate_min_snr,
         )
-        ra = self.requests.setdefault(e.request_id, RequestAnalysis(e.request_id))
         cand.update(ra.tracks, found, res.covers, link_arcsec=self.settings.link_arcsec)
         if not ra.tracks:
             return done
@@ -261,20 +265,55 @@ class Analyzer:
         ra.candidates = [c for c in ra.candidates if c.get("track") != k] + [{"track": k, **summary}]
         return done
 
+    def _request(self, request_id: str) -> RequestAnalysis:
+        """The request's analysis: in memory, else as its state file left it (a restart), else new.
+
+        What memory already knows from the bus (program, alert) is fresher than the file."""
+        ra = self.requests.get(request_id)
+        if ra is not None:
+            return ra
+        ra = RequestAnalysis(request_id)
+        doc = read_json(self._dir(request_id) / "state.json")
+        if doc is not None:
+            ra = _analysis_from_state(request_id, doc)
+            program = str(doc.get("program") or "")
+            if program and request_id not in self.request_program:
+                self.request_program[request_id] = program
+            info = _alert_from_state(doc.get("alert"))
+            if info is not None and request_id not in self.request_alert:
+                self.request_alert[request_id] = info.alert_id
+                self.alerts.setdefault(info.alert_id, info)
+            log.info(
+                "request taken up again", request_id=request_id, images=len(ra.images), tracks=len(ra.tracks)
+            )
+        self.requests[request_id] = ra
+        return ra
+
+    def _dir(self, request_id: str) -> Path:
+        return self.data_dir / "ANALYSIS" / request_id
+
     def _save(self, ra: RequestAnalysis) -> None:
-        """``ANALYSIS/<request>/analysis.json`` for the API (written .tmp and renamed)."""
-        path = self.data_dir / "ANALYSIS" / ra.request_id / "analysis.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
+        """``ANALYSIS/<request>/state.json`` (what a restart takes up again), then
+        ``analysis.json`` for the API; each written .tmp and renamed."""
+        folder = self._dir(ra.request_id)
+        folder.mkdir(parents=True, exist_ok=True)
+        program = self.request_program.get(ra.request_id, "")
+        alert = self.alerts.get(self.request_alert.get(ra.request_id, ""))
+        state = _state_of(ra, program, alert)
         doc = {
             "request_id": ra.request_id,
-            "program": self.request_program.get(ra.request_id, ""),
+            "program": program,
             "images": ra.images,
             "candidates": ra.candidates,
             "voevents": sorted(ra.reported.values()),
         }
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(doc, indent=1, default=str))
-        os.replace(tmp, path)
+        for path, body in (
+            (folder / "state.json", state),
+            (analysis_file(self.data_dir, ra.request_id), doc),
+        ):
+            tmp = path.with_name(path.name + ".tmp")
+            tmp.write_text(json.dumps(body, indent=1, default=str))
+            os.replace(tmp, path)
 
     def _voevent_rel(self, request_id: str, k: int) -> str:
         return f"EXTERNAL_ENTITIES/FSC/TO/{request_id}-c{k + 1}.xml"
@@ -368,6 +407,70 @@ def locate(data_dir: Path, rel: str) -> Path:
         return path
     settled = Path(*[part.removesuffix("_active") for part in Path(rel).parts])
     return data_dir / settled if (data_dir / settled).exists() else path
+
+
+def _state_of(ra: RequestAnalysis, program: str, alert: AlertInfo | None) -> dict[str, Any]:
+    """A request's analysis as JSON: everything ``_analysis_from_state`` needs again."""
+    return {
+        "request_id": ra.request_id,
+        "program": program,
+        "images": ra.images,
+        "candidates": ra.candidates,
+        "reported": {str(k): v for k, v in ra.reported.items()},
+        "tracks": [
+            {
+                "covering_images": t.covering_images,
+                "detections": [{**asdict(d), "taken_at": d.taken_at.isoformat()} for d in t.detections],
+            }
+            for t in ra.tracks
+        ],
+        "alert": None
+        if alert is None
+        else {
+            "alert_id": alert.alert_id,
+            "ivorn": alert.ivorn,
+            "circle": None
+            if alert.circle is None
+            else [alert.circle.ra_deg, alert.circle.dec_deg, alert.circle.radius_deg],
+            "trigger_time": alert.trigger_time.isoformat(),
+            "is_grb": alert.is_grb,
+            "retracted": alert.retracted,
+        },
+    }
+
+
+def _analysis_from_state(request_id: str, doc: dict[str, Any]) -> RequestAnalysis:
+    tracks = [
+        cand.Track(
+            [
+                cand.Detection(**{**d, "taken_at": datetime.fromisoformat(d["taken_at"])})
+                for d in t.get("detections", [])
+            ],
+            int(t.get("covering_images", 0)),
+        )
+        for t in doc.get("tracks", [])
+    ]
+    return RequestAnalysis(
+        request_id,
+        list(doc.get("images", [])),
+        list(doc.get("candidates", [])),
+        tracks,
+        {int(k): str(v) for k, v in dict(doc.get("reported", {})).items()},
+    )
+
+
+def _alert_from_state(a: dict[str, Any] | None) -> AlertInfo | None:
+    if not a:
+        return None
+    c = a.get("circle")
+    return AlertInfo(
+        str(a["alert_id"]),
+        str(a["ivorn"]),
+        None if c is None else cand.ErrorCircle(float(c[0]), float(c[1]), float(c[2])),
+        datetime.fromisoformat(a["trigger_time"]),
+        bool(a["is_grb"]),
+        bool(a.get("retracted", False)),
+    )
 
 
 def _image_summary(e: ImageWritten, res: ImageResult) -> dict[str, Any]:

@@ -31,7 +31,8 @@ def analysis_file(data_dir: Path, request_id: str) -> Path:
     return data_dir / "ANALYSIS" / request_id / "analysis.json"
 
 
-def _read(path: Path) -> dict[str, Any] | None:
+def read_json(path: Path) -> dict[str, Any] | None:
+    """A JSON object file, or None when there is none."""
     try:
         return dict(json.loads(path.read_text()))
     except FileNotFoundError:
@@ -51,7 +52,7 @@ def routes(*, data_dir: Callable[[], Path], auth: Callable[..., Any]) -> APIRout
         ],
         user: CurrentUser = Depends(auth),
     ) -> AnalysisPublic:
-        doc = await run_in_threadpool(_read, analysis_file(data_dir(), request_id))
+        doc = await run_in_threadpool(read_json, analysis_file(data_dir(), request_id))
         if doc is None or not user.sees_program(str(doc.get("program") or "")):
             # Others' requests do not exist for the caller (as in routines' request routes).
             raise HTTPException(404, f"request {request_id} has no analysed image yet")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -254,3 +255,57 @@ async def test_a_retracted_alert_gets_no_voevent(rig: Rig) -> None:
     assert len(done) == 3 and any(d.candidate for d in done)  # still measured and shown
     assert not any(d.voevent_path for d in done)
     assert not list((rig.data / "EXTERNAL_ENTITIES" / "FSC" / "TO").glob("*.xml"))
+
+
+async def _start(data: Path, clock: SimulatedClock, sky: Sky) -> tuple[InProcessBus, AnalyzerService]:
+    bus = InProcessBus(clock=clock, retry_backoff_s=0.0)
+    svc = AnalyzerService(
+        ServiceContext(
+            bus=bus, clock=clock, settings=Settings(data_dir=data, telescope_id="gft", site="gft-spm")
+        ),
+        analyzer_settings=AnalyzerSettings(catalogue="simulated-sky", master_min_frames=3),
+    )
+    svc.use_sky(sky)
+    for topic, handler in svc.subscriptions():
+        bus.subscribe(topic, svc.group, handler)
+    await bus.start()
+    return bus, svc
+
+
+async def _alert_request_run(data: Path, *, restart_after: int | None) -> dict[str, Any]:
+    """An alert request's four images (the afterglow in each), the analyzer restarted (a new
+    service on the same data directory, nothing replayed) after image ``restart_after``."""
+    clock = SimulatedClock(TRIGGER)
+    sky = Sky(site=None, seed=0)
+    sky.inject_transient(*AFTERGLOW, 14.0, TRIGGER, 1.0)
+    bus, svc = await _start(data, clock, sky)
+    rig = Rig(clock, bus, svc, Camera(clock, SMALL, sky=sky), data)
+    await rig.send(alert(), "alerts")
+    accepted = RequestChanged(
+        request_id="req-1", action="accepted", state="accepted", kind="alert", program="GRB", owner="alerts"
+    )
+    await rig.send(accepted, "routines")
+    for k in range(4):
+        if k == restart_after:
+            await rig.bus.stop()
+            rig.bus, rig.service = await _start(data, clock, sky)
+        await rig.send(rig.frame(TRIGGER + timedelta(seconds=90 + 20 * k)), "observer")
+    await rig.bus.stop()
+    doc: dict[str, Any] = json.loads((data / "ANALYSIS" / "req-1" / "analysis.json").read_text())
+    for image in doc["images"]:  # how long each took differs from run to run
+        for key in [k for k in image if "seconds" in k]:
+            del image[key]
+    return doc
+
+
+async def test_a_restart_takes_the_request_up_where_it_was(tmp_path: Path) -> None:
+    """The analyzer restarted between two images of an alert request ends with the analysis of an
+    analyzer that never stopped: the first images, the program, the alert, the candidate's track
+    and its VOEvent are taken up again from ``ANALYSIS/<request>/state.json``. It used to start
+    the request afresh and overwrite analysis.json with the later images alone, without program,
+    without candidate search (the alert was forgotten) and with a second VOEvent."""
+    steady = await _alert_request_run(tmp_path / "steady", restart_after=None)
+    assert len(steady["images"]) == 4 and steady["program"] == "GRB" and len(steady["voevents"]) == 1
+    assert max(c["n_detections"] for c in steady["candidates"]) >= 3
+    restarted = await _alert_request_run(tmp_path / "restarted", restart_after=2)
+    assert restarted == steady
