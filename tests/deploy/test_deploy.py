@@ -186,7 +186,11 @@ def test_helm_template_is_valid_kubernetes(helm: str, values: Path) -> None:
         name = f"{doc['kind']}/{doc['metadata']['name']}"
         if doc["apiVersion"] == "monitoring.coreos.com/v1":
             # A CRD: kubernetes-validate has no schema for it; check what the operator needs.
-            assert doc["kind"] == "ServiceMonitor", name
+            assert doc["kind"] in ("ServiceMonitor", "PrometheusRule"), name
+            if doc["kind"] == "PrometheusRule":
+                rules = [r for g in doc["spec"]["groups"] for r in g["rules"]]
+                assert rules and all(r["alert"] and r["expr"] for r in rules), name
+                continue
             assert doc["spec"]["selector"]["matchLabels"], name
             assert doc["spec"]["endpoints"][0]["port"] == "http", name
             continue
@@ -195,6 +199,40 @@ def test_helm_template_is_valid_kubernetes(helm: str, values: Path) -> None:
         except kubernetes_validate.ValidationError as exc:
             pytest.fail(f"{values.name}: {name} is invalid for Kubernetes {KUBE_VERSION}: {exc.message}")
     assert {"Deployment", "Service", "ConfigMap"} <= kinds
+
+
+def test_rules_and_dashboards_are_the_repository_files(helm: str) -> None:
+    """prometheusRule / grafanaDashboards: the chart ships deploy/prometheus/rules and
+    deploy/grafana/dashboards as they are (the chart's files/ links to them), the dashboards
+    labelled and foldered for Grafana's sidecar; off by default."""
+    plain = _render(helm)
+    assert not _by_kind(plain, "PrometheusRule")
+    assert not [n for n in _by_kind(plain, "ConfigMap") if "-dashboard-" in n]
+    docs = _render(
+        helm,
+        "--set",
+        "prometheusRule.enabled=true",
+        "--set",
+        "prometheusRule.labels.release=kube-prometheus-stack",
+        "--set",
+        "grafanaDashboards.enabled=true",
+    )
+    (rule,) = _by_kind(docs, "PrometheusRule").values()
+    assert rule["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    files = sorted((PROMETHEUS / "rules").glob("*.rules.yml"))
+    expected = [g for f in files for g in yaml.safe_load(f.read_text())["groups"]]
+    assert rule["spec"]["groups"] == expected and len(files) >= 2
+    maps = {n: m for n, m in _by_kind(docs, "ConfigMap").items() if "-dashboard-" in n}
+    sources = sorted((GRAFANA / "dashboards").glob("*.json"))
+    assert len(maps) == len(sources) >= 6
+    shipped = {}
+    for m in maps.values():
+        assert m["metadata"]["labels"]["grafana_dashboard"] == "1"
+        assert m["metadata"]["annotations"] == {"grafana_folder": "PyROS"}
+        ((key, body),) = m["data"].items()
+        shipped[key] = body
+    for src in sources:
+        assert json.loads(shipped[src.name]) == json.loads(src.read_text()), src.name
 
 
 def test_default_render_has_every_service(helm: str) -> None:
