@@ -396,6 +396,22 @@ class Observer:
     def keep_request(
         self, request_id: str, *, owner: str, program: str, sequences: list[RequestSequence]
     ) -> None:
+        self._know(request_id, owner=owner, program=program, sequences=sequences)
+        # On disk too: a restarted observer takes the request up again at its next dispatch
+        # (routines does not announce the accepted requests again).
+        try:
+            self.filing.keep_known(
+                request_id,
+                {
+                    "owner": owner,
+                    "program": program,
+                    "sequences": [s.model_dump(mode="json") for s in sequences if s.id],
+                },
+            )
+        except OSError:
+            log.exception("request not remembered on disk", request_id=request_id)
+
+    def _know(self, request_id: str, *, owner: str, program: str, sequences: list[RequestSequence]) -> None:
         known = KnownRequest(owner=owner, program=program, sequences={s.id: s for s in sequences if s.id})
         self.requests[request_id] = known
         self.ended.pop(request_id, None)
@@ -407,8 +423,32 @@ class Observer:
             except OSError:
                 log.exception("request manifest not updated", request_id=request_id)
 
+    def _recall(self, request_id: str) -> None:
+        """A request accepted before this process started: as ``keep_request`` left it on disk."""
+        if request_id in self.requests or request_id in self.ended:
+            return
+        try:
+            body = self.filing.known(request_id)
+            if body is None:
+                return
+            sequences = [RequestSequence.model_validate(x) for x in body.get("sequences", [])]
+        except (OSError, ValueError):
+            log.exception("remembered request not read", request_id=request_id)
+            return
+        self._know(
+            request_id,
+            owner=str(body.get("owner", "")),
+            program=str(body.get("program", "")),
+            sequences=sequences,
+        )
+        log.info("request taken up again from disk", request_id=request_id, sequences=len(sequences))
+
     async def request_ended(self, request_id: str, action: str, reason: str) -> None:
         self.requests.pop(request_id, None)
+        try:
+            self.filing.forget_known(request_id)
+        except OSError:
+            log.exception("remembered request not removed", request_id=request_id)
         self.ended.pop(request_id, None)
         self.ended[request_id] = action
         while len(self.ended) > ENDED_KEPT:
@@ -464,6 +504,8 @@ class Observer:
         """Run ``d`` now, interrupting whatever runs; a duplicate (running or ended tonight) is ignored."""
         # The accepted document comes on pyros.requests, the dispatch on pyros.system: two
         # consumers, so the dispatch may arrive first. Wait a little for the document.
+        if d.kind == "sequence" and self.sequence_of(d.sequence_id) is None:
+            self._recall(d.request_id)
         waited = 0.0
         while (
             d.kind == "sequence"

@@ -209,8 +209,28 @@ class Filing:
             if link.is_symlink():
                 self._symlink(layout.gic_link(rel), rel)
 
+    # --- read side (the download route; it may run in another process) ----------------------
 
-# --- read side (the download route; it may run in another process) ----------------------
+    # --- the accepted requests the observer knows (taken up again after a restart) ---------
+
+    def _known(self, request_id: str) -> Path:
+        return self.root / layout.KNOWN_REQUESTS / f"{layout.safe_name(request_id)}.json"
+
+    def keep_known(self, request_id: str, body: dict[str, Any]) -> None:
+        """Remember an accepted request's document (written .tmp and renamed)."""
+        path = self._known(request_id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _write_json(path, {"request_id": request_id, **body})
+
+    def known(self, request_id: str) -> dict[str, Any] | None:
+        """What ``keep_known`` remembered of the request, if anything."""
+        try:
+            return dict(json.loads(self._known(request_id).read_text(encoding="utf-8")))
+        except FileNotFoundError:
+            return None
+
+    def forget_known(self, request_id: str) -> None:
+        self._known(request_id).unlink(missing_ok=True)
 
 
 def request_owner(root: Path, request_id: str) -> str | None:

@@ -384,3 +384,38 @@ def test_the_gateway_mounts_the_observer_routes() -> None:
     from pyros_gateway.routes import ROUTES
 
     assert "observer" in dict(ROUTES)
+
+
+async def test_a_restarted_observer_runs_a_request_accepted_before(tmp_path: Path) -> None:
+    """The observer learns a request's document only from routines' accepted event, which is not
+    sent again: a restarted observer used to fail every later dispatch of a request accepted before
+    it started ("no accepted request carries sequence ..."), the rest of the night lost. It now
+    takes the request up again from ``OBSERVER/requests/<request>.json``; a cancellation forgets it."""
+    first = make_rig(tmp_path, ObserverSettings(document_wait_s=0.0))
+    await first.bus.start()
+    await first.observer.on_start()
+    try:
+        await first.accept("R5", document("R5", DEFAULT_ALBUMS, sequences=2))
+        await first.accept("R6", document("R6", DEFAULT_ALBUMS))
+        await first.send(
+            RequestChanged(request_id="R6", action="cancelled", state="cancelled", reason="by alice"),
+            "routines",
+        )
+    finally:
+        await first.observer.on_stop()
+        await first.bus.stop()
+    # A new process on the same data directory: nothing in memory, nothing replayed.
+    rig = make_rig(tmp_path, ObserverSettings(document_wait_s=0.0))
+    await rig.bus.start()
+    await rig.observer.on_start()
+    try:
+        await rig.dispatch("R5", "R5-s2")
+        await rig.run_until(lambda: rig.ended("R5-s2"))
+        end = rig.final("R5-s2")
+        assert end.action == "completed" and end.images_done == 6, end
+        assert {(i.request_id, i.sequence_id) for i in rig.images()} == {("R5", "R5-s2")}
+        await rig.dispatch("R6", "R6-s1")  # cancelled before the restart: not taken up again
+        assert rig.final("R6-s1").action == "failed"
+    finally:
+        await rig.observer.on_stop()
+        await rig.bus.stop()

@@ -4,6 +4,7 @@
     PRODUCED_DATA/calibration/<night>/<detector>/<type>/<image>.fits
     EXTERNAL_ENTITIES/{GIC,FSC}/{TO,FROM}/          (GIC/TO: one symlink per finished image)
     DOWNLOAD/<request>-<timestamp>/                 (hard links of a request's images)
+    OBSERVER/requests/<request>.json                (the accepted requests the observer knows)
 
 A folder carries ``_active`` while its part runs; the suffix goes when it ends. A name made by
 ``safe_name`` never ends in ``_active``, so removing the suffix is never ambiguous.
@@ -23,6 +24,7 @@ CALIBRATION = "calibration"
 EXTERNAL = "EXTERNAL_ENTITIES"
 DOWNLOAD = "DOWNLOAD"
 MANIFEST = "request.json"
+KNOWN_REQUESTS = "OBSERVER/requests"
 ENTITIES = ("GIC", "FSC")
 DIRECTIONS = ("TO", "FROM")
 MAX_NAME = 100  # per name; a file name joins a few of them and stays under 255 bytes
