@@ -53,6 +53,16 @@ class World:
         return KernelInput([self.seqs[s] for s in order], NIGHT, 1, dict(self.quotas), tr), order
 
 
+def random_world(rng: np.random.Generator, n: int, quotas: dict[str, float]) -> World:
+    """``n`` random sequences ``s0``.. at random places in the sky, with ``quotas``."""
+    world = World({}, {}, quotas)
+    for k in range(n):
+        sid = f"s{k}"
+        world.seqs[sid] = random_seq(rng, sid)
+        world.radec[sid] = (float(rng.uniform(0, 360)), float(rng.uniform(-20, 80)))
+    return world
+
+
 def random_seq(rng: np.random.Generator, sid: str, *, alert: bool = False, lo: float = 0.0) -> KSequence:
     a = float(rng.uniform(lo, 34_000))
     wins = ((a, a + float(rng.uniform(1500, 14_000))),)
@@ -125,11 +135,7 @@ EVENTS = st.lists(
 @given(n=st.integers(3, 22), seed=st.integers(0, 2**31), events=EVENTS)
 def test_random_event_streams_keep_every_plan_valid(n: int, seed: int, events: list[tuple[str, int]]) -> None:
     rng = np.random.default_rng(seed)
-    world = World({}, {}, {"p0": float(rng.uniform(2000, 12_000))})
-    for k in range(n):
-        sid = f"s{k}"
-        world.seqs[sid] = random_seq(rng, sid)
-        world.radec[sid] = (float(rng.uniform(0, 360)), float(rng.uniform(-20, 80)))
+    world = random_world(rng, n, {"p0": float(rng.uniform(2000, 12_000))})
     inp, _ = world.input()
     res = schedule(inp)
     assert validate(inp, res) == []
@@ -335,11 +341,7 @@ def test_the_alert_takes_the_slot_it_would_take_with_all_lower_work_lifted(
     import pyros_scheduler.kernel.solver as solver
 
     rng = np.random.default_rng(seed)
-    world = World({}, {}, {})
-    for k in range(n):
-        sid = f"s{k}"
-        world.seqs[sid] = random_seq(rng, sid)
-        world.radec[sid] = (float(rng.uniform(0, 360)), float(rng.uniform(-20, 80)))
+    world = random_world(rng, n, {})
     inp, _ = world.input()
     res = schedule(inp)
     world.now = float(rng.uniform(0, 30_000))
