@@ -14,6 +14,7 @@ import asyncio
 import base64
 import json
 import os
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -102,6 +103,7 @@ class Analyzer:
         )
         if e.request_id:
             self.request_alert[e.request_id] = e.alert_id
+            self._remember(e.request_id)
 
     def on_request(self, e: RequestChanged) -> None:
         doc = e.document
@@ -110,6 +112,16 @@ class Analyzer:
             self.request_program[e.request_id] = program
         if e.kind == "alert" and doc is not None and doc.alert_id:
             self.request_alert[e.request_id] = doc.alert_id
+        if e.kind == "alert" and (program or e.request_id in self.request_alert):
+            self._remember(e.request_id)
+
+    def _remember(self, request_id: str) -> None:
+        """An alert request's program and alert, on disk before its first image: a restart in
+        between must not lose the afterglow search (the bus does not say them again)."""
+        try:
+            self._write(self._dir(request_id) / "state.json", self._state(self._request(request_id)))
+        except OSError:
+            log.exception("analysis state not written", request_id=request_id)
 
     # --- images --------------------------------------------------------------------------
 
@@ -295,25 +307,28 @@ class Analyzer:
     def _save(self, ra: RequestAnalysis) -> None:
         """``ANALYSIS/<request>/state.json`` (what a restart takes up again), then
         ``analysis.json`` for the API; each written .tmp and renamed."""
-        folder = self._dir(ra.request_id)
-        folder.mkdir(parents=True, exist_ok=True)
-        program = self.request_program.get(ra.request_id, "")
-        alert = self.alerts.get(self.request_alert.get(ra.request_id, ""))
-        state = _state_of(ra, program, alert)
+        self._write(self._dir(ra.request_id) / "state.json", self._state(ra))
         doc = {
             "request_id": ra.request_id,
-            "program": program,
+            "program": self.request_program.get(ra.request_id, ""),
             "images": ra.images,
             "candidates": ra.candidates,
             "voevents": sorted(ra.reported.values()),
         }
-        for path, body in (
-            (folder / "state.json", state),
-            (analysis_file(self.data_dir, ra.request_id), doc),
-        ):
-            tmp = path.with_name(path.name + ".tmp")
-            tmp.write_text(json.dumps(body, indent=1, default=str))
-            os.replace(tmp, path)
+        self._write(analysis_file(self.data_dir, ra.request_id), doc)
+
+    def _state(self, ra: RequestAnalysis) -> dict[str, Any]:
+        alert = self.alerts.get(self.request_alert.get(ra.request_id, ""))
+        return _state_of(ra, self.request_program.get(ra.request_id, ""), alert)
+
+    @staticmethod
+    def _write(path: Path, body: dict[str, Any]) -> None:
+        """``body`` as JSON at ``path``: written to a temporary file of its own, then renamed
+        (an image's save in a worker thread and an event's may write one file at once)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+        tmp.write_text(json.dumps(body, indent=1, default=str))
+        os.replace(tmp, path)
 
     def _voevent_rel(self, request_id: str, k: int) -> str:
         return f"EXTERNAL_ENTITIES/FSC/TO/{request_id}-c{k + 1}.xml"

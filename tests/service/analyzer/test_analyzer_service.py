@@ -298,14 +298,16 @@ async def _alert_request_run(data: Path, *, restart_after: int | None) -> dict[s
     return doc
 
 
-async def test_a_restart_takes_the_request_up_where_it_was(tmp_path: Path) -> None:
-    """The analyzer restarted between two images of an alert request ends with the analysis of an
-    analyzer that never stopped: the first images, the program, the alert, the candidate's track
-    and its VOEvent are taken up again from ``ANALYSIS/<request>/state.json``. It used to start
-    the request afresh and overwrite analysis.json with the later images alone, without program,
-    without candidate search (the alert was forgotten) and with a second VOEvent."""
+@pytest.mark.parametrize("restart_after", [2, 0], ids=["between images", "before the first image"])
+async def test_a_restart_takes_the_request_up_where_it_was(tmp_path: Path, restart_after: int) -> None:
+    """The analyzer restarted between two images of an alert request, or after its alert and
+    before its first image, ends with the analysis of an analyzer that never stopped: the images,
+    the program, the alert, the candidate's track and its VOEvent are taken up again from
+    ``ANALYSIS/<request>/state.json``. It used to start the request afresh and overwrite
+    analysis.json with the later images alone, without program, without candidate search (the
+    alert was forgotten) and with a second VOEvent."""
     steady = await _alert_request_run(tmp_path / "steady", restart_after=None)
     assert len(steady["images"]) == 4 and steady["program"] == "GRB" and len(steady["voevents"]) == 1
     assert max(c["n_detections"] for c in steady["candidates"]) >= 3
-    restarted = await _alert_request_run(tmp_path / "restarted", restart_after=2)
+    restarted = await _alert_request_run(tmp_path / "restarted", restart_after=restart_after)
     assert restarted == steady
