@@ -14,10 +14,13 @@ from pyros_scheduler.kernel import (
     KSequence,
     MatrixTransition,
     improve_windows,
+    relax_and_repair,
     schedule,
     schedule_exact,
     validate,
 )
+from pyros_scheduler.kernel import exact as exact_module
+from pyros_scheduler.kernel._state import Prep
 
 NIGHT = (0.0, 20_000.0)
 
@@ -204,3 +207,58 @@ def test_the_outward_grid_bounds_the_float_optimum(seed: int) -> None:
     assert inward.objective <= best + 1e-6
     assert outward.stats["exact_bound"] >= best - 1e-3
     assert outward.stats["exact_optimal"] == 1.0
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(small_instances())
+def test_the_repaired_relaxation_keeps_plans_valid_and_never_below_its_seed(inp: KernelInput) -> None:
+    """relax_and_repair: a valid plan (windows, real transitions, quotas, requests as one),
+    every sequence placed or explained, never below the plan it starts from."""
+    heuristic = schedule(inp)
+    better = relax_and_repair(inp, heuristic, max_time_s=0.5)
+    assert validate(inp, better) == []
+    assert better.objective >= heuristic.objective - 1e-6
+    placed = {p.id for p in better.placements}
+    assert placed.isdisjoint(better.unscheduled)
+    assert placed | set(better.unscheduled) == {s.id for s in inp.sequences}
+
+
+def test_the_repaired_relaxation_escapes_the_greedy_trap_and_keeps_the_alert() -> None:
+    """The relaxation's choice (the two lighter sequences, not the heavy one the heuristic
+    places first) survives the repair with the real slews; the alert keeps its slot."""
+    seqs = [
+        KSequence("heavy", 600.0, 3.0, ((200.0, 1000.0),)),
+        KSequence("early", 480.0, 2.0, ((0.0, 500.0),)),
+        KSequence("late", 480.0, 2.0, ((500.0, 1000.0),)),
+        KSequence("grb", 300.0, 1000.0, ((1100.0, 1500.0),), mandatory=True),
+    ]
+    m = np.full((4, 4), 40.0)
+    np.fill_diagonal(m, 0.0)
+    inp = KernelInput(seqs, (0.0, 1500.0), 1, {}, MatrixTransition(m))
+    heuristic = schedule(inp)
+    assert "heavy" in {p.id for p in heuristic.placements}  # the heuristic falls in the trap
+    alert = heuristic.placement("grb")
+    assert alert is not None
+    better = relax_and_repair(inp, heuristic, max_time_s=1.0)
+    assert validate(inp, better) == []
+    assert {p.id for p in better.placements} == {"early", "late", "grb"}
+    assert better.placement("grb") == alert
+    assert better.stats["relaxation_repaired"] == 1.0
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(small_instances(), st.integers(0, 2**31))
+def test_any_choice_repairs_into_a_valid_plan(inp: KernelInput, seed: int) -> None:
+    """The repair takes any choice of sequences, starts and telescopes (the relaxation's choice
+    ignores the real slews) to a valid plan: real transitions, windows, quotas, requests as one."""
+    rng = np.random.default_rng(seed)
+    p = Prep.of(inp)
+    chosen = [
+        (float(rng.uniform(*inp.night)), int(rng.integers(0, inp.n_telescopes)), i)
+        for i in range(p.n)
+        if rng.random() < 0.7
+    ]
+    res = exact_module._repair(p, inp, {}, chosen, set())
+    assert validate(inp, res) == []
+    placed = {pl.id for pl in res.placements}
+    assert placed | set(res.unscheduled) == {s.id for s in inp.sequences}

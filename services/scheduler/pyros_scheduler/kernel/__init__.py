@@ -20,6 +20,8 @@ Calls::
     reschedule(previous, inp, now_s, *, executing=None, preempt_weight=1000.0,
                iterations=20, seed=0) -> KernelResult
     schedule_exact(inp, *, max_time_s=5.0, hint=None) -> KernelResult   # CP-SAT, small n
+    relax_and_repair(inp, plan, *, max_time_s=2.0) -> KernelResult      # CP-SAT on the relaxation
+    improve_windows(inp, plan, *, budget_s=2.0, ...) -> KernelResult     # CP-SAT window LNS
     objective(inp, placements) -> float      # sum of weight × seconds observed
     validate(inp, result, *, now_s=None) -> list[str]
 
@@ -44,7 +46,13 @@ the alert start earlier), repairs locally and fills the freed gaps.
 """
 
 from pyros_scheduler.kernel.check import objective, validate
-from pyros_scheduler.kernel.exact import EXACT_MAX_SEQUENCES, improve_windows, schedule_exact
+from pyros_scheduler.kernel.exact import (
+    CIRCUIT_MAX_SEQUENCES,
+    EXACT_MAX_SEQUENCES,
+    improve_windows,
+    relax_and_repair,
+    schedule_exact,
+)
 from pyros_scheduler.kernel.model import (
     KernelInput,
     KernelResult,
@@ -63,6 +71,7 @@ from pyros_scheduler.kernel.transitions import (
 )
 
 __all__ = [
+    "CIRCUIT_MAX_SEQUENCES",
     "EXACT_MAX_SEQUENCES",
     "GreatCircleTransition",
     "KSequence",
@@ -77,6 +86,7 @@ __all__ = [
     "ZeroTransition",
     "improve_windows",
     "objective",
+    "relax_and_repair",
     "reschedule",
     "schedule",
     "schedule_exact",

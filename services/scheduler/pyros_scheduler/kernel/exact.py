@@ -46,7 +46,7 @@ from ortools.sat.python import cp_model
 from pyros_scheduler.kernel._state import EPS, Prep, State
 from pyros_scheduler.kernel.check import validate
 from pyros_scheduler.kernel.model import KernelInput, KernelResult
-from pyros_scheduler.kernel.solver import _critical, _placements, schedule
+from pyros_scheduler.kernel.solver import _critical, _eligible, _gap_fill, _placements, schedule
 
 # Above this many schedulable sequences the circuit model grows as n² per telescope:
 # the planner then keeps the heuristic.
@@ -423,6 +423,91 @@ def schedule_exact(
     )
 
 
+def relax_and_repair(inp: KernelInput, plan: KernelResult, *, max_time_s: float = 2.0) -> KernelResult:
+    """``plan`` or, when better, a plan made from the relaxation's: CP-SAT on the model without
+    the circuit (each transition relaxed to the smallest one out of its sequence, so intervals and
+    no-overlap only: CP-SAT's interval reasoning solves it well), warm-started from ``plan``; its
+    choice is then repaired with the real transitions (on each telescope, in the relaxation's
+    order, each sequence at its earliest feasible start after the one before, or left out), an
+    all-or-nothing request missing a member is left out whole, and the idle time is filled.
+
+    Time-critical sequences keep their placements in ``plan`` (as ``schedule_exact``). The grid is
+    rounded inwards, so the chosen starts are float starts. The result is checked with
+    ``validate()`` and never below ``plan``.
+    """
+    p = (
+        plan.prepared
+        if isinstance(plan.prepared, Prep) and plan.prepared.seqs is inp.sequences
+        else Prep.of(inp)
+    )
+    interrupted = {p.index[sid] for sid in plan.interrupted if sid in p.index}
+    live = [i for i in range(p.n) if i not in p.static and p.ptr[i + 1] > p.ptr[i] and i not in interrupted]
+    if not live:
+        return plan
+    critical = _critical(p)
+    where = {p.index[pl.id]: pl for pl in plan.placements}
+    fixed = {
+        i: (where[i].telescope, where[i].start_s, where[i].end_s)
+        for i in where
+        if i in critical or i in interrupted
+    }
+    free = {i: _start_ranges(p, i, p.night[0], p.night[1]) for i in live if i not in fixed}
+    caps = dict(inp.quotas_s)
+    for f, (_, s0, e0) in fixed.items():
+        if p.prog[f] in caps:
+            caps[p.prog[f]] -= e0 - s0
+    model = _Model(p, inp, free, fixed, caps, p.groups, set(fixed), circuit=False)
+    model.hint({i: (where[i].telescope, where[i].start_s) for i in free if i in where})
+    solver = cp_model.CpSolver()
+    _params(solver, max_time_s, 1)
+    if solver.solve(model.m) not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        return plan
+    chosen = [
+        (float(solver.value(model.start[i, t])), t, i)
+        for (i, t), lit in model.on.items()
+        if solver.boolean_value(lit)
+    ]
+    res = _repair(p, inp, fixed, chosen, critical | interrupted)
+    if res.objective <= plan.objective + 1e-6 or validate(inp, res):
+        return plan
+    return KernelResult(
+        res.placements,
+        res.unscheduled,
+        res.objective,
+        plan.interrupted,
+        {**plan.stats, "relaxation_repaired": 1.0, "relaxation_wall_s": solver.wall_time},
+        p,
+    )
+
+
+def _repair(
+    p: Prep,
+    inp: KernelInput,
+    fixed: Mapping[int, tuple[int, float, float]],
+    chosen: list[tuple[float, int, int]],
+    keep_out: set[int],
+) -> KernelResult:
+    """A plan from a choice made without the real transitions: ``fixed`` placements as they are;
+    the ``chosen`` (start, telescope, sequence), on each telescope in the order of their starts,
+    each at its earliest feasible start after the one before (or left out); an all-or-nothing
+    request missing a member left out whole; then the idle time filled (``keep_out`` excepted)."""
+    st = State(p, inp)
+    for f, (t, s0, e0) in fixed.items():
+        st.put_back(f, t, s0, end=e0)
+    last = dict.fromkeys(range(inp.n_telescopes), p.night[0])
+    for _, t, i in sorted(chosen):
+        if not st.placed[i] and st.quota_ok(i) and st.place(i, lo=last[t], tels=(t,)):
+            last[t] = st.where[i][1] + p.dur[i]
+    for group in p.groups:  # a request stands or falls as one
+        if any(p.essential[k] and not st.placed[k] for k in group):
+            for k in group:
+                if st.placed[k] and k not in fixed:
+                    st.remove(k)
+    _gap_fill(st, _eligible(p, keep_out), p.night[0])
+    keep = [(i, t, s0, s0 + st.length[i]) for i, (t, s0) in st.where.items()]
+    return _result(p, inp, keep, [])[1]
+
+
 def heuristic_gain(p: Prep, i: int, s0: float, e0: float) -> float:
     """What a placement of ``i`` over [s0, e0] brings to the objective."""
     return p.w[i] * (e0 - s0) * p.factor(i, s0)
@@ -629,4 +714,10 @@ def _one_window(
     return new, value
 
 
-__all__ = ["CIRCUIT_MAX_SEQUENCES", "EXACT_MAX_SEQUENCES", "improve_windows", "schedule_exact"]
+__all__ = [
+    "CIRCUIT_MAX_SEQUENCES",
+    "EXACT_MAX_SEQUENCES",
+    "improve_windows",
+    "relax_and_repair",
+    "schedule_exact",
+]
