@@ -301,12 +301,19 @@ class NightBook:
                 return None
             t0 = self.monotonic() if self.monotonic else 0.0
             res = polish(ni.kernel, plan.result, exact=version.fast)
+            steps = []
+            if res.stats.get("relaxation_repaired"):
+                steps.append("CP-SAT relaxation repaired")
             if res.stats.get("windows"):
-                how = f"CP-SAT window LNS ({res.stats.get('windows_improved', 0):.0f} windows improved)"
-            else:
-                how = "CP-SAT: " + (
-                    "optimal" if res.stats.get("exact_optimal") else "best found in the time limit"
+                steps.append(
+                    f"CP-SAT window LNS ({res.stats.get('windows_improved', 0):.0f} windows improved)"
                 )
+            if not steps:
+                steps.append(
+                    "CP-SAT: "
+                    + ("optimal" if res.stats.get("exact_optimal") else "best found in the time limit")
+                )
+            how = ", ".join(steps)
             solver = f"{plan.solver}, then {how} (improved after publication)"
         if res.objective <= plan.result.objective * (1 + 1e-9) + 1e-6:
             return None
