@@ -63,9 +63,10 @@ LNS_DET_S = 5.0
 LNS_WALL_S = 20.0
 LNS_MAX_SEQUENCES = 2000
 # Before the LNS on a pool of at most RELAX_MAX_SEQUENCES visible sequences: CP-SAT on the
-# relaxation (kernel.relax_and_repair) within RELAX_DET_S of deterministic time. On random nights
-# (benchmarks/scheduler_gap.py's shape, seeds apart from its own) the plan after the LNS was 1.1 %
-# better at 50 and 100 sequences for about 1.5 s more; at 300 it was 0.5 % worse.
+# relaxation, its choice repaired (kernel.relax_and_repair), within RELAX_DET_S of deterministic
+# time per solve. On random nights (benchmarks/scheduler_gap.py's shape, seeds apart from its own)
+# the plan after the LNS was 1.3 % better at 50 sequences and 0.9 % at 100; at 300 the relaxation
+# alone made it 0.5 % worse.
 RELAX_DET_S = 2.0
 RELAX_MAX_SEQUENCES = CIRCUIT_MAX_SEQUENCES
 

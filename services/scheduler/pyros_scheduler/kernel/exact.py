@@ -467,7 +467,23 @@ def relax_and_repair(inp: KernelInput, plan: KernelResult, *, max_time_s: float 
         for (i, t), lit in model.on.items()
         if solver.boolean_value(lit)
     ]
-    res = _repair(p, inp, fixed, chosen, critical | interrupted)
+    keep_out = critical | interrupted
+    repaired = [_repair(p, inp, fixed, chosen, keep_out)]
+    # The relaxation's choice sequenced with the real slews as well: the model with the circuit
+    # over the chosen sequences alone (a few dozen: CP-SAT orders them in moments), which keeps
+    # what the greedy repair loses (a request placed as one whose members the slews pushed out).
+    sub = _Model(p, inp, {i: free[i] for _, _, i in chosen}, fixed, caps, p.groups, set(fixed), cuts=False)
+    sub.hint({i: (t, start) for start, t, i in chosen})
+    exact = cp_model.CpSolver()
+    _params(exact, max_time_s, 1)
+    if exact.solve(sub.m) in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        ordered = [
+            (float(exact.value(sub.start[i, t])), t, i)
+            for (i, t), lit in sub.on.items()
+            if exact.boolean_value(lit)
+        ]
+        repaired.append(_repair(p, inp, fixed, ordered, keep_out))
+    res = max(repaired, key=lambda r: r.objective)
     if res.objective <= plan.objective + 1e-6 or validate(inp, res):
         return plan
     return KernelResult(
@@ -490,7 +506,9 @@ def _repair(
     """A plan from a choice made without the real transitions: ``fixed`` placements as they are;
     the ``chosen`` (start, telescope, sequence), on each telescope in the order of their starts,
     each at its earliest feasible start after the one before (or left out); an all-or-nothing
-    request missing a member left out whole; then the idle time filled (``keep_out`` excepted)."""
+    request missing a member tries that member anywhere, else is left out whole; then the idle
+    time filled (``keep_out`` excepted). A choice feasible with the real transitions comes back
+    whole (each start can only move earlier)."""
     st = State(p, inp)
     for f, (t, s0, e0) in fixed.items():
         st.put_back(f, t, s0, end=e0)
@@ -499,6 +517,11 @@ def _repair(
         if not st.placed[i] and st.quota_ok(i) and st.place(i, lo=last[t], tels=(t,)):
             last[t] = st.where[i][1] + p.dur[i]
     for group in p.groups:  # a request stands or falls as one
+        missing = [k for k in group if p.essential[k] and not st.placed[k]]
+        if missing and any(st.placed[k] for k in group):
+            for k in missing:  # a second chance anywhere before the request is given up
+                if k in fixed or not st.quota_ok(k) or not st.place(k):
+                    break
         if any(p.essential[k] and not st.placed[k] for k in group):
             for k in group:
                 if st.placed[k] and k not in fixed:
